@@ -1,0 +1,52 @@
+"""Small shared helpers: atomic writes and optional imports."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import MissingDependencyError
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, suffix=None):
+    """Yield a temporary path beside ``path`` and move it into place on success.
+
+    Readers never see a half-written output: the file appears complete or not at all, and a
+    failure leaves any earlier file untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def require(module, *, extra, feature):
+    """Import an optional dependency or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        msg = (
+            f"{feature} needs the optional package '{module}'. "
+            f"Install it with: pip install 'magnetar[{extra}]'"
+        )
+        raise MissingDependencyError(msg) from err
