@@ -1,0 +1,162 @@
+"""``run_clean``: files in, cleaned files, tables and figures out (what the CLI calls)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .._utils import atomic_path, write_text_atomic
+from ..config import save_config
+from ..errors import ValidationError
+from ..io import read_stations, write_iaga2002
+from ..processing import align_stations, highpass, noise_sigma_daily
+from .observatory_cleaning import CleaningConfig, clean_observatories
+
+__all__ = ["run_clean", "write_cleaning_outputs"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _write_csv(frame, path, **kwargs):
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, **kwargs)
+    return path
+
+
+def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures=True,
+                           sigma_daily=None):
+    """Write every output of a cleaning run into ``out_dir``; returns ``{name: path}``.
+
+    Inputs are never overwritten: an output path equal to an input path is an error.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = {Path(p).resolve() for p in inputs}
+    written = {}
+
+    def _target(name):
+        path = out_dir / name
+        if path.resolve() in inputs:
+            msg = f"output {path} would overwrite an input file; choose another --out"
+            raise ValidationError(msg)
+        return path
+
+    cleaned = result.cleaned
+    comps = list(result.sigma["component"].values)
+    period = float(cleaned.attrs.get("sampling_period_s", 60.0))
+    ext = "sec" if period < 60 else "min"
+    for name in cleaned["station"].values:
+        name = str(name)
+        base = (stations or {}).get(name)
+        ds = cleaned.sel(station=name, drop=True)
+        station_ds = ds[comps].copy()
+        if base is not None:
+            base = base.reindex(time=ds["time"].values)
+            for var in base.data_vars:
+                if var not in comps:
+                    station_ds[var] = base[var]
+            station_ds = station_ds[[v for v in base.data_vars if v in station_ds]]
+            station_ds.attrs = dict(base.attrs)
+            for var in station_ds.data_vars:
+                station_ds[var].attrs = dict(base[var].attrs)
+        else:
+            station_ds.attrs = {"iaga_code": name, "format": "IAGA-2002"}
+        replaced = int(sum(np.isin(ds[f"{c}_flag"].values, (1, 2)).sum() for c in comps))
+        note = (
+            f"Cleaned by magnetar {__version__}: coincidence rule ({result.config.rule}), "
+            f"k={result.config.k:g}, min_stations={result.config.min_stations}, "
+            f"tolerance={result.config.tolerance}; {replaced} samples of {','.join(comps)} "
+            "replaced; originals in cleaned.nc."
+        )
+        start = str(np.datetime_as_string(ds["time"].values[0], unit="D")).replace("-", "")
+        path = _target(f"{name.lower()}{start}clean.{ext}")
+        write_iaga2002(station_ds, path, extra_comments=[note], overwrite=True)
+        written[f"iaga_{name}"] = path
+
+    path = _target("cleaned.nc")
+    with atomic_path(path, suffix=".nc") as tmp:
+        cleaned.to_netcdf(tmp)
+    written["netcdf"] = path
+    written["events"] = _write_csv(result.events, _target("events.csv"), index=False)
+    written["summary"] = _write_csv(result.summary, _target("summary.csv"))
+    sigma = result.sigma.to_pandas()
+    written["sigma"] = _write_csv(sigma, _target("sigma.csv"))
+    if result.sync is not None:
+        written["sync"] = _write_csv(result.sync, _target("sync.csv"), index=False)
+    if sigma_daily is not None:
+        frame = sigma_daily.to_dataframe().reset_index()
+        written["sigma_daily"] = _write_csv(frame, _target("sigma_daily.csv"), index=False)
+    if figures:
+        from ..plot import plot_cleaning, plot_sigma_daily, save_figure
+
+        for comp in comps:
+            fig = plot_cleaning(cleaned, comp, events=result.events)
+            written[f"figure_{comp}"] = save_figure(fig, _target(f"magnetograms_{comp}.png"))
+        if sigma_daily is not None:
+            written["figure_sigma"] = save_figure(plot_sigma_daily(sigma_daily),
+                                                  _target("sigma_daily.png"))
+    written["config"] = save_config(
+        result.config, _target("config.toml"), section="clean",
+        header=f"Resolved configuration of this run (magnetar {__version__}); "
+               "re-run with: magnetar clean FILES --config config.toml",
+    )
+    return written
+
+
+def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
+    """Read IAGA-2002 files of several stations, clean them, write all outputs.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        IAGA-2002 files (one element per file, several days, ``.gz``/``.zip`` all fine).
+    out_dir : path-like
+        Output folder (created).
+    config : CleaningConfig, optional
+    figures : bool
+        Write PNG figures.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (CleaningResult, dict of written paths)
+    """
+    config = config or CleaningConfig()
+    stations = read_stations(paths, progress=progress)
+    if len(stations) < 2:
+        msg = (
+            f"the coincidence rule needs at least two stations; the files hold only "
+            f"{', '.join(stations)}"
+        )
+        raise ValidationError(msg)
+    data = align_stations(stations, components=config.components)
+    LOGGER.info("cleaning %d stations x %d samples (%s)", data.sizes["station"],
+                data.sizes["time"], ", ".join(data.data_vars))
+    result = clean_observatories(data, config, progress=progress)
+    hp = highpass(data, cutoff=1 / config.cutoff_period_s, order=config.order)
+    daily = noise_sigma_daily(hp, window=config.sigma_window, trim=config.sigma_trim)
+    written = write_cleaning_outputs(result, out_dir, stations=stations, inputs=paths,
+                                     figures=figures, sigma_daily=daily)
+    text = result.summary.to_string()
+    write_text_atomic(Path(out_dir) / "summary.txt", text + "\n")
+    return result, written
+
+
+def summary_lines(result):
+    """Short human summary of a result (for the CLI)."""
+    events = result.events
+    counts = events["class"].value_counts().to_dict() if len(events) else {}
+    replaced = int(sum(np.isin(result.cleaned[f"{c}_flag"].values, (1, 2)).sum()
+                       for c in result.sigma["component"].values))
+    lines = [
+        f"{len(events)} events: {counts.get('interference', 0)} interference (replaced), "
+        f"{counts.get('natural', 0)} natural (kept), "
+        f"{counts.get('undetermined', 0)} undetermined (kept); {replaced} samples replaced",
+        pd.DataFrame(result.summary).to_string(),
+    ]
+    return lines

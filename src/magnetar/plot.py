@@ -1,0 +1,101 @@
+"""Figures: functions taking results and returning matplotlib Axes (matplotlib imported inside)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._utils import atomic_path, require
+
+__all__ = ["plot_cleaning", "plot_sigma_daily", "save_figure"]
+
+
+def _pyplot():
+    mpl = require("matplotlib", extra="plot", feature="Plotting")
+    mpl.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path, *, dpi=120):
+    """Save a figure atomically as PNG and close it."""
+    plt = _pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_cleaning(cleaned, component, *, events=None, max_points=20000):
+    """Magnetograms of every station for one component with replaced samples marked.
+
+    Parameters
+    ----------
+    cleaned : xarray.Dataset
+        ``CleaningResult.cleaned``.
+    component : str
+        Component to draw.
+    events : pandas.DataFrame, optional
+        Events table; natural events are shaded.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    stations = [str(s) for s in cleaned["station"].values]
+    fig, axes = plt.subplots(len(stations), 1, figsize=(11, 2.0 * len(stations) + 0.8),
+                             sharex=True, squeeze=False)
+    times = cleaned["time"].values
+    step = max(1, times.size // max_points)
+    for ax, name in zip(axes[:, 0], stations):
+        orig = cleaned[f"{component}_original"].sel(station=name).values
+        new = cleaned[component].sel(station=name).values
+        flag = cleaned[f"{component}_flag"].sel(station=name).values
+        ax.plot(times[::step], orig[::step], color="0.6", lw=0.7, label="original")
+        ax.plot(times[::step], new[::step], color="C0", lw=0.8, label="cleaned")
+        for code, colour, label in ((1, "C3", "replaced from peers"), (2, "C1", "interpolated")):
+            sel = flag == code
+            if sel.any():
+                ax.plot(times[sel], orig[sel], "x", color=colour, ms=4, label=f"{label} (was)")
+                ax.plot(times[sel], new[sel], ".", color=colour, ms=3)
+        if events is not None and len(events):
+            nat = events[(events["station"] == name) & (events["component"] == component)
+                         & (events["class"] == "natural")]
+            for row in nat.itertuples():
+                ax.axvspan(row.start, row.end, color="C2", alpha=0.15, lw=0)
+        finite = np.isfinite(new)
+        if finite.any():
+            lo, hi = np.percentile(new[finite], [0.5, 99.5])
+            pad = 0.3 * (hi - lo) + 1.0
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_ylabel(f"{name} {component} (nT)")
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=4)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    fig.suptitle(f"{component}: cleaned magnetograms (green: natural events kept)")
+    fig.autofmt_xdate()
+    return fig
+
+
+def plot_sigma_daily(sigma_daily):
+    """Noise sigma per station and day, one panel per component (a failing sensor stands out).
+
+    Parameters
+    ----------
+    sigma_daily : xarray.Dataset
+        From :func:`magnetar.processing.noise_sigma_daily` (day, station) per component.
+    """
+    plt = _pyplot()
+    comps = list(sigma_daily.data_vars)
+    fig, axes = plt.subplots(1, len(comps), figsize=(3.2 * len(comps) + 1, 3), squeeze=False)
+    for ax, comp in zip(axes[0], comps):
+        da = sigma_daily[comp]
+        for name in da["station"].values:
+            ax.plot(da["day"].values, da.sel(station=name).values, "o-", label=str(name))
+        ax.set_title(comp)
+        ax.set_ylabel("sigma (nT)")
+        ax.tick_params(axis="x", labelrotation=45)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Noise sigma of high-passed data per day")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,26 @@
+"""Pure processing steps on xarray/numpy (no torch, no I/O)."""
+
+from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISSING, FLAG_REPLACED
+from ._filters import CausalHighpass, butter_highpass, highpass
+from ._noise import noise_sigma, noise_sigma_daily, rolling_std
+from ._stations import align_stations, split_stations
+from ._sync import apply_shifts, lagged_correlation, sync_check
+
+__all__ = [
+    "FLAG_INTERPOLATED",
+    "FLAG_KEPT",
+    "FLAG_MEANINGS",
+    "FLAG_MISSING",
+    "FLAG_REPLACED",
+    "CausalHighpass",
+    "align_stations",
+    "apply_shifts",
+    "butter_highpass",
+    "highpass",
+    "lagged_correlation",
+    "noise_sigma",
+    "noise_sigma_daily",
+    "rolling_std",
+    "split_stations",
+    "sync_check",
+]
