@@ -193,12 +193,12 @@ def _parse_fast(data_lines, width):
             io.StringIO(text), sep=r"\s+", header=None, names=range(width),
             dtype={0: str, 1: str, 2: str}, engine="c",
         )
-    except (ValueError, pd.errors.ParserError):
+    except (ValueError, TypeError, pd.errors.ParserError):
         return None
     if len(df) != len(data_lines) or df.isna().to_numpy().any():
         return None
     value_block = df.iloc[:, 3:]
-    if not all(np.issubdtype(t, np.number) for t in value_block.dtypes):
+    if not all(pd.api.types.is_numeric_dtype(t) for t in value_block.dtypes):
         return None
     stamps = (df[0] + "T" + df[1]).to_numpy()
     try:
@@ -287,7 +287,7 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
         parsed = _parse_checked(data_lines, numbers, width, path)
     times, stamps, doy, values = parsed
 
-    true_doy = pd.DatetimeIndex(times).dayofyear.to_numpy()
+    true_doy = pd.DatetimeIndex(times).day_of_year.to_numpy()
     mismatch = np.flatnonzero(true_doy != doy)
     if mismatch.size:
         i = int(mismatch[0])
@@ -305,7 +305,9 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
     stated = _interval_seconds(records.get("data_interval_type", ""))
     if step.size:
         period_ns = int(np.min(step))
-        if stated is not None and abs(period_ns - stated * 1e9) > 1e-3 * stated * 1e9:
+        if stated is not None and not np.any(step % int(round(stated * 1e9))):
+            period_ns = int(round(stated * 1e9))  # rows missing, cadence as stated
+        elif stated is not None and abs(period_ns - stated * 1e9) > 1e-3 * stated * 1e9:
             msg = (
                 f"header contradicts data: Data Interval Type "
                 f"'{records['data_interval_type']}' means {stated:g} s but samples are "
@@ -465,7 +467,7 @@ def _format_record(key, value):
 
 
 def _format_comment(text):
-    return f" # {text:<65}"[:69] + "|"
+    return f" # {text:<66}"[:69] + "|"
 
 
 def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
@@ -516,7 +518,7 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
     times = pd.DatetimeIndex(ds["time"].values)
     millis = np.asarray(times.microsecond // 1000)
     stamps = [f"{s}.{m:03d}" for s, m in zip(times.strftime("%Y-%m-%d %H:%M:%S"), millis)]
-    doy = times.dayofyear
+    doy = times.day_of_year
     cols = []
     for e in elements:
         if e == "NUL":

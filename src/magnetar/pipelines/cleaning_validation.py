@@ -242,7 +242,8 @@ def injection_experiment(
                                  "per_day_per_series": runs / days / (len(comps) * len(names))}
     return {
         "spikes": pd.DataFrame(spikes),
-        "coincident": pd.DataFrame(coincident),
+        "coincident": pd.DataFrame(coincident, columns=["run", "method", "component",
+                                                         "amplitude_sigma", "width", "removed"]),
         "false_alarms": false_alarms,
         "runtime_s": runtime,
         "sigma": dict(zip(comps, sigma[:, s_idx].tolist())),

@@ -151,7 +151,7 @@ def synthetic_observatories(
         ]
 
     for s, dist in enumerate(distances_km):
-        delay = dist / 100.0
+        delay = dist / 1000.0
         atten = np.exp(-dist / 1000.0)
         ts = t - delay
         lon_shift = dist * 3.0  # seconds of local-time shift per km (longitude)

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from magnetar.cli import build_parser, main
+from magnetar.io import write_iaga2002
+from magnetar.processing import split_stations
+from magnetar.synthetic import inject_interference, synthetic_observatories
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["clean", "--help"], ["demo", "--help"],
+                                  ["datasets", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 0
+    assert "usage: magnetar" in capsys.readouterr().out
+
+
+def _write_inputs(tmp_path):
+    ds = synthetic_observatories(days=0.1, sampling_period=1.0, components=("X", "Y", "Z"))
+    bad, _, _ = inject_interference(ds, station="AAA", starts=[1000, 5000], widths=[2, 2],
+                                    amplitudes=[20.0, 20.0], components=["X"])
+    paths = []
+    for name, one in split_stations(bad).items():
+        one.attrs.update({"iaga_code": name, "reported": "XYZ",
+                          "data_interval_type": "1-second"})
+        paths.append(write_iaga2002(one, tmp_path / f"{name.lower()}.sec"))
+    return paths
+
+
+def test_clean_writes_outputs_and_leaves_inputs(tmp_path, capsys):
+    paths = _write_inputs(tmp_path)
+    before = [p.read_bytes() for p in paths]
+    out = tmp_path / "out"
+    code = main(["clean", *map(str, paths), "--out", str(out), "--k", "6", "--no-figures"])
+    assert code == 0
+    assert [p.read_bytes() for p in paths] == before
+    for name in ("events.csv", "summary.csv", "cleaned.nc", "config.toml", "aaa20240301clean.sec"):
+        assert (out / name).is_file(), name
+    assert "k = 6.0" in (out / "config.toml").read_text()
+    assert "Cleaned by magnetar" in (out / "aaa20240301clean.sec").read_text()
+    assert "interference" in capsys.readouterr().out
+
+
+def test_bad_file_gives_one_line_error(tmp_path, capsys):
+    paths = _write_inputs(tmp_path)
+    text = paths[0].read_text().splitlines()
+    text[30] = text[30][:25]
+    paths[0].write_text("\n".join(text) + "\n")
+    code = main(["clean", *map(str, paths), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("magnetar: error:") and "line 31" in err and "\n" not in err
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    paths = _write_inputs(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[clean]\nkay = 3\n")
+    code = main(["clean", *map(str, paths), "--out", str(tmp_path / "o"), "--config", str(cfg)])
+    assert code == 2
+    assert "unknown option(s) kay" in capsys.readouterr().err
+
+
+def test_demo_runs_on_synthetic_defaults(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MAGNETAR_DATA_DIR", raising=False)
+    monkeypatch.delenv("MAGNETAR_STRICT_DATA", raising=False)
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert '"coincident_events_kept": true' in out
+    assert (tmp_path / "demo" / "synthetic" / "magnetograms_X.png").stat().st_size > 10000
+    replaced, total = out.split('"interference_samples_replaced": "')[1].split('"')[0].split("/")
+    assert int(replaced) == int(total) > 0
+
+
+def test_datasets_list(capsys):
+    assert main(["datasets", "list", "observatory/brw"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 25
+    assert np.all(["juditbergfalk/magneto" in line for line in lines])
