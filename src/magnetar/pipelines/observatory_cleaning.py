@@ -575,7 +575,6 @@ class StreamingCleaner:
             msg = f"chunk lacks component(s) {missing}"
             raise ValidationError(msg)
         step_ns = int(round(self.period * 1e9))
-        n_new = chunk.sizes["time"]
         t0 = chunk["time"].values[0]
         offset = (t0 - self.start).astype("timedelta64[ns]").astype(np.int64)
         if offset % step_ns:

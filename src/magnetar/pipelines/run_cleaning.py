@@ -138,7 +138,9 @@ def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
     LOGGER.info("cleaning %d stations x %d samples (%s)", data.sizes["station"],
                 data.sizes["time"], ", ".join(data.data_vars))
     result = clean_observatories(data, config, progress=progress)
-    hp = highpass(data, cutoff=1 / config.cutoff_period_s, order=config.order)
+    # same filter settings as the cleaning itself, so the daily sigma matches its sigma
+    hp = highpass(data, cutoff=1 / config.cutoff_period_s, order=config.order,
+                  zero_phase=config.zero_phase, max_gap=config.max_gap)
     daily = noise_sigma_daily(hp, window=config.sigma_window, trim=config.sigma_trim)
     written = write_cleaning_outputs(result, out_dir, stations=stations, inputs=paths,
                                      figures=figures, sigma_daily=daily)

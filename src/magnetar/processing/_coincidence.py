@@ -166,8 +166,10 @@ def classify_events(
     if across_components:
         witness = np.broadcast_to(exceed.any(axis=0, keepdims=True), exceed.shape)
     seen = _window_counts(witness, c, lo, hi) > 0
-    multiples = np.abs(np.nan_to_num(hp)) / np.where(np.isfinite(sigma), sigma, np.inf)[..., None]
     if amplitude_ratio is not None and c.size:
+        multiples = np.abs(np.nan_to_num(hp)) / np.where(np.isfinite(sigma), sigma, np.inf)[
+            ..., None
+        ]
         own = np.array([multiples[c[i], s[i], start[i]:stop[i]].max() for i in range(c.size)])
         peer_max = np.array([multiples[c[i], :, lo[i]:hi[i]].max(axis=-1) for i in range(c.size)])
         seen &= peer_max >= (own / amplitude_ratio)[:, None]

@@ -131,8 +131,9 @@ class CausalHighpass:
     def __init__(self, sos, *, n_series):
         self.sos = np.asarray(sos, dtype=np.float64)
         self.n_series = int(n_series)
-        self.zi_ = None  # (n_series, n_sections, 2); None until the first valid sample
+        self.zi_ = np.zeros((self.n_series, self.sos.shape[0], 2))
         self.last_ = np.full(self.n_series, np.nan)
+        self._started = np.zeros(self.n_series, dtype=bool)  # first valid sample seen
         self._zi_unit = signal.sosfilt_zi(self.sos)
 
     def __call__(self, chunk):
@@ -141,9 +142,6 @@ class CausalHighpass:
         if chunk.ndim != 2 or chunk.shape[0] != self.n_series:
             msg = f"chunk must have shape ({self.n_series}, n), got {chunk.shape}"
             raise ValidationError(msg)
-        if self.zi_ is None:
-            self.zi_ = np.zeros((self.n_series, self.sos.shape[0], 2))
-            self._started = np.zeros(self.n_series, dtype=bool)
         out = np.empty_like(chunk)
         for i in range(self.n_series):
             row = chunk[i]
@@ -167,9 +165,8 @@ class CausalHighpass:
 
     def state_dict(self):
         """State as plain arrays (for saving)."""
-        started = getattr(self, "_started", np.zeros(self.n_series, dtype=bool))
-        zi = self.zi_ if self.zi_ is not None else np.zeros((self.n_series, self.sos.shape[0], 2))
-        return {"zi": zi.copy(), "last": self.last_.copy(), "started": started.copy()}
+        return {"zi": self.zi_.copy(), "last": self.last_.copy(),
+                "started": self._started.copy()}
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
