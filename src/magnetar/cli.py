@@ -25,7 +25,8 @@ def _add_clean_options(parser):
                        help="coincidence rule: 'published', or 'sharp' which also catches "
                             "one-station spikes during natural activity")
     group.add_argument("--cutoff-period", type=float, dest="cutoff_period_s",
-                       help="high-pass cut-off period in seconds (default 600)")
+                       help="high-pass cut-off period in seconds (default: max(600 s, 30 samples), "
+                            "i.e. 600 s at 1-second and 1800 s at 1-minute cadence)")
     group.add_argument("--components", type=lambda s: tuple(s.split(",")),
                        help="comma-separated components to clean (default: all shared)")
     group.add_argument("--causal", dest="zero_phase", action="store_false", default=None,

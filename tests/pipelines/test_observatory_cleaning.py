@@ -141,3 +141,29 @@ def test_streaming_stations_arrive_separately(case):
     assert cleaner.push(first.sel(station=["AAA", "BBB"])) is None  # others still missing
     out = cleaner.push(first.sel(station=["CCC", "DDD"]))
     assert out is not None and out.sizes["time"] > 0
+
+
+@pytest.mark.parametrize(("period", "expected"), [(1.0, 600.0), (60.0, 1800.0), (0.1, 600.0)])
+def test_default_cutoff_follows_cadence(period, expected):
+    # max(600 s, 30 samples): the published 1/600 Hz at 1 s, 30 samples at 1 min
+    assert CleaningConfig().cutoff_for(period) == expected
+    assert CleaningConfig(cutoff_period_s=900.0).cutoff_for(period) == 900.0
+
+
+def test_default_cutoff_keeps_one_minute_spikes():
+    # Quiet 1-minute data, instrument noise 0.5 nT: 3-sample spikes of 3 nT (6 sigma) must
+    # mostly be caught; a 600 s (10-sample) cut-off takes much of their amplitude away.
+    clean = synthetic_observatories(days=2.0, sampling_period=60.0, seed=5, components=("X",),
+                                    noise_nT=0.5, storm=False, n_substorms=0)
+    starts = np.arange(300, clean.sizes["time"] - 300, 160)
+    bad, _, _ = inject_interference(clean, station="BBB", starts=starts, widths=3,
+                                    amplitudes=3.0, components=["X"], seed=5)
+
+    def recall(cutoff):
+        result = clean_observatories(bad, CleaningConfig(k=3.0, cutoff_period_s=cutoff))
+        flags = result.cleaned["X_flag"].sel(station="BBB").values
+        return np.mean([flags[s:s + 3].max() > 0 for s in starts])
+
+    default, short = recall(None), recall(600.0)
+    assert default >= 0.8
+    assert default >= short + 0.15

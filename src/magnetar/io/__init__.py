@@ -1,5 +1,28 @@
 """Readers and writers: paths in, xarray out (and back)."""
 
+from ._grids import (
+    check_grid,
+    grid_from_table,
+    read_grid,
+    read_mgd77,
+    read_png_tile,
+    read_points,
+    write_grid,
+    write_png_tile,
+)
 from ._iaga2002 import merge_stations, read_iaga2002, read_stations, write_iaga2002
 
-__all__ = ["merge_stations", "read_iaga2002", "read_stations", "write_iaga2002"]
+__all__ = [
+    "check_grid",
+    "grid_from_table",
+    "merge_stations",
+    "read_grid",
+    "read_iaga2002",
+    "read_mgd77",
+    "read_png_tile",
+    "read_points",
+    "read_stations",
+    "write_grid",
+    "write_iaga2002",
+    "write_png_tile",
+]

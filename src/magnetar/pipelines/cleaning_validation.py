@@ -140,14 +140,14 @@ def injection_experiment(
     names = [str(s) for s in data["station"].values]
     s_idx = names.index(station)
     period = sampling_period_of(data)
-    sos = butter_highpass(cutoff=1 / config.cutoff_period_s, sampling_period=period,
-                          order=config.order)
+    cutoff_s = config.cutoff_for(period)
+    sos = butter_highpass(cutoff=1 / cutoff_s, sampling_period=period, order=config.order)
     x = np.stack([data[c].transpose("station", "time").values for c in comps])
     hp = highpass_array(x, sos=sos, max_gap=config.max_gap,
-                        padlen=int(round(config.cutoff_period_s / period)))
+                        padlen=int(round(cutoff_s / period)))
     sigma = noise_sigma_array(hp, window=config.sigma_window, trim=config.sigma_trim)
     natural = np.abs(hp) > config.k * sigma[..., None]
-    reach = int(round(config.cutoff_period_s / period))
+    reach = int(round(cutoff_s / period))
     n_t = data.sizes["time"]
     days = n_t * period / 86400.0
     rng = np.random.default_rng(seed)

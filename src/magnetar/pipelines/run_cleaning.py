@@ -13,7 +13,7 @@ from .._utils import atomic_path, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
 from ..io import read_stations, write_iaga2002
-from ..processing import align_stations, highpass, noise_sigma_daily
+from ..processing import align_stations, highpass, noise_sigma_daily, sampling_period_of
 from .observatory_cleaning import CleaningConfig, clean_observatories
 
 __all__ = ["run_clean", "write_cleaning_outputs"]
@@ -139,7 +139,8 @@ def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
                 data.sizes["time"], ", ".join(data.data_vars))
     result = clean_observatories(data, config, progress=progress)
     # same filter settings as the cleaning itself, so the daily sigma matches its sigma
-    hp = highpass(data, cutoff=1 / config.cutoff_period_s, order=config.order,
+    cutoff = 1 / config.cutoff_for(sampling_period_of(data))
+    hp = highpass(data, cutoff=cutoff, order=config.order,
                   zero_phase=config.zero_phase, max_gap=config.max_gap)
     daily = noise_sigma_daily(hp, window=config.sigma_window, trim=config.sigma_trim)
     written = write_cleaning_outputs(result, out_dir, stations=stations, inputs=paths,

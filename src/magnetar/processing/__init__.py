@@ -1,7 +1,7 @@
 """Pure processing steps on xarray/numpy (no torch, no I/O)."""
 
 from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISSING, FLAG_REPLACED
-from ._filters import CausalHighpass, butter_highpass, highpass
+from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
 from ._stations import align_stations, split_stations
 from ._sync import apply_shifts, lagged_correlation, sync_check
@@ -21,6 +21,7 @@ __all__ = [
     "noise_sigma",
     "noise_sigma_daily",
     "rolling_std",
+    "sampling_period_of",
     "split_stations",
     "sync_check",
 ]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import expit
 
 from ..errors import ValidationError
 
@@ -162,7 +163,7 @@ def synthetic_observatories(
             )
             field[c][s] += sq
         if storm:
-            sc = sc_amp / (1 + np.exp(-(ts - sc_time) / 40.0))
+            sc = sc_amp * expit((ts - sc_time) / 40.0)
             main = np.where(
                 ts > sc_time + 1800,
                 -main_amp * (1 - np.exp(-(ts - sc_time - 1800) / 7200.0))

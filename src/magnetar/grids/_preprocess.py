@@ -1,0 +1,308 @@
+"""Outliers (Tukey's rule), regridding and gap filling (verde), SVD low-rank denoising.
+
+Each function takes a grid (or points) and returns a new grid with the input's coordinates
+and attrs; what a step removes can always be recovered as ``input - output``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import xarray as xr
+
+from .._utils import require
+from ..errors import ValidationError
+from ..io._grids import GEOGRAPHIC, PROJECTED, check_grid
+
+__all__ = ["fill_gaps", "iqr_outliers", "regrid", "suggest_spacing", "svd_denoise"]
+
+LOGGER = logging.getLogger(__name__)
+EARTH_RADIUS_M = 6_371_000.0
+REGRID_METHODS = ("spline", "cubic", "linear", "nearest", "surface")
+
+
+def iqr_outliers(grid, *, c=1.5):
+    """Tukey's rule: values outside ``[Q1 - c IQR, Q3 + c IQR]`` become NaN.
+
+    Returns
+    -------
+    cleaned : xarray.DataArray
+        The grid with outliers set to NaN (``attrs['outlier_bounds']`` holds the fences).
+    mask : xarray.DataArray of bool
+        True where a value was removed.
+    """
+    check_grid(grid)
+    if not c > 0:
+        msg = f"c must be positive, got {c}"
+        raise ValidationError(msg)
+    values = grid.values
+    q1, q3 = np.nanpercentile(values, [25, 75])
+    low, high = q1 - c * (q3 - q1), q3 + c * (q3 - q1)
+    with np.errstate(invalid="ignore"):
+        mask = (values < low) | (values > high)
+    cleaned = grid.where(~mask).assign_attrs(outlier_bounds=(float(low), float(high)))
+    return cleaned, xr.DataArray(mask, coords=grid.coords, dims=grid.dims, name="outlier")
+
+
+def suggest_spacing(*, narrowest_width, window_nodes=None, anomalies_per_window=None,
+                    typical_width=None):
+    """Grid spacing that resolves the narrowest anomaly and fills windows with anomalies.
+
+    Parameters
+    ----------
+    narrowest_width : float
+        Width of the narrowest anomaly to keep (coordinate units, e.g. km or degrees). By
+        Nyquist the spacing must not exceed half of it.
+    window_nodes : int, optional
+        Window size in nodes used downstream (e.g. 250).
+    anomalies_per_window : float, optional
+        How many anomalies of ``typical_width`` a window should span; this sets the smallest
+        spacing (a window of ``window_nodes`` nodes covers ``window_nodes * spacing``).
+    typical_width : float, optional
+        Typical anomaly width (default: ``narrowest_width``).
+
+    Returns
+    -------
+    float
+        The largest spacing satisfying Nyquist, or the spacing that makes the window hold the
+        wanted number of anomalies when that is smaller; a :class:`ValidationError` says when
+        the two conditions cannot both hold.
+    """
+    if not narrowest_width > 0:
+        msg = f"narrowest_width must be positive, got {narrowest_width}"
+        raise ValidationError(msg)
+    nyquist = narrowest_width / 2.0
+    if window_nodes is None or anomalies_per_window is None:
+        return nyquist
+    typical = typical_width or narrowest_width
+    needed = anomalies_per_window * typical / window_nodes
+    if needed > nyquist:
+        msg = (f"a {window_nodes}-node window holds {anomalies_per_window} anomalies of width "
+               f"{typical} only at spacing >= {needed:g}, but resolving width "
+               f"{narrowest_width} needs spacing <= {nyquist:g}; use larger windows")
+        raise ValidationError(msg)
+    return needed if needed > 0 else nyquist
+
+
+def _planar(lon, lat, lat0):
+    """Local equirectangular projection (metres) for gridding geographic data."""
+    x = np.radians(lon) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+    y = np.radians(lat) * EARTH_RADIUS_M
+    return x, y
+
+
+def regrid(points, *, spacing, region=None, method="spline", damping=None, mindist=None,
+           max_points=6000, tension=0.25, value=None):
+    """Grid scattered points (ship tracks, surveys) at a chosen spacing.
+
+    Parameters
+    ----------
+    points : xarray.Dataset
+        Dimension ``point``; coordinates ``longitude``/``latitude`` (degrees) or
+        ``easting``/``northing``; one data variable (or name it with ``value``).
+    spacing : float
+        Node spacing in coordinate units (degrees for geographic points).
+    region : (west, east, south, north), optional
+        Default: the points' extent.
+    method : {"spline", "cubic", "linear", "nearest", "surface"}
+        ``spline``: verde's biharmonic Green's-function spline on block medians (the
+        published choice); ``cubic``/``linear``: verde's triangulation interpolators;
+        ``nearest``: k-nearest neighbours; ``surface``: GMT surface with ``tension``
+        (needs PyGMT).
+    damping, mindist : float, optional
+        verde ``Spline`` regularisation.
+    max_points : int
+        The spline solves a dense system: more block medians than this raise a clear error
+        (choose a larger spacing or method ``cubic``).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(latitude, longitude)`` or ``(northing, easting)``; nodes farther than two spacings
+        from any point are NaN (no extrapolation into empty areas).
+    """
+    if method not in REGRID_METHODS:
+        msg = f"method must be one of {', '.join(REGRID_METHODS)}; got {method!r}"
+        raise ValidationError(msg)
+    if not spacing > 0:
+        msg = f"spacing must be positive, got {spacing}"
+        raise ValidationError(msg)
+    if not isinstance(points, xr.Dataset) or "point" not in points.dims:
+        msg = "points must be an xarray.Dataset with dimension 'point' (see magnetar.io.read_points)"
+        raise ValidationError(msg)
+    value = value or next(iter(points.data_vars))
+    geographic = "longitude" in points.coords
+    xname, yname = ("longitude", "latitude") if geographic else ("easting", "northing")
+    x = np.asarray(points[xname].values, float)
+    y = np.asarray(points[yname].values, float)
+    v = np.asarray(points[value].values, float)
+    good = np.isfinite(x) & np.isfinite(y) & np.isfinite(v)
+    if good.sum() < 3:
+        msg = f"need at least 3 finite points to grid, got {int(good.sum())}"
+        raise ValidationError(msg)
+    x, y, v = x[good], y[good], v[good]
+    if region is None:
+        region = (x.min(), x.max(), y.min(), y.max())
+    west, east, south, north = region
+    gx = np.arange(west, east + spacing / 2, spacing)
+    gy = np.arange(south, north + spacing / 2, spacing)
+    if gx.size < 2 or gy.size < 2:
+        msg = f"spacing {spacing} leaves fewer than 2 nodes in region {region}"
+        raise ValidationError(msg)
+    dims = GEOGRAPHIC if geographic else PROJECTED
+    if method == "surface":
+        data = _surface(x, y, v, region=(gx[0], gx[-1], gy[0], gy[-1]), spacing=spacing,
+                        tension=tension)
+    else:
+        data = _verde_grid(x, y, v, gx, gy, spacing=spacing, method=method, damping=damping,
+                           mindist=mindist, max_points=max_points, geographic=geographic)
+    # mask nodes far from data
+    vd = require("verde", extra="grids", feature="Regridding")
+    mx, my = np.meshgrid(gx, gy)
+    far = vd.distance_mask((x, y), maxdist=2 * spacing, coordinates=(mx, my))
+    data = np.where(far, data, np.nan)
+    attrs = {"units": points[value].attrs.get("units", "nT"), "regrid_method": method,
+             "regrid_spacing": float(spacing)}
+    return xr.DataArray(data, coords={dims[0]: gy, dims[1]: gx}, dims=dims, name=value,
+                        attrs=attrs)
+
+
+def _verde_grid(x, y, v, gx, gy, *, spacing, method, damping, mindist, max_points, geographic):
+    vd = require("verde", extra="grids", feature="Regridding")
+    lat0 = float(np.mean(y)) if geographic else 0.0
+    px, py = _planar(x, y, lat0) if geographic else (x, y)
+    step = spacing * (math.radians(1) * EARTH_RADIUS_M if geographic else 1.0)
+    (bx, by), bv = vd.BlockReduce(np.median, spacing=step).filter((px, py), v)
+    mx, my = np.meshgrid(gx, gy)
+    qx, qy = _planar(mx, my, lat0) if geographic else (mx, my)
+    if method == "spline":
+        if bv.size > max_points:
+            msg = (f"spline gridding of {bv.size} block medians exceeds max_points={max_points} "
+                   f"(a dense {bv.size}x{bv.size} system); use a larger spacing, raise "
+                   "max_points, or method='cubic'")
+            raise ValidationError(msg)
+        gridder = vd.Spline(damping=damping, mindist=mindist)
+    elif method == "cubic":
+        gridder = vd.Cubic()
+    elif method == "linear":
+        gridder = vd.Linear()
+    else:
+        gridder = vd.KNeighbors(k=1)
+    gridder.fit((bx, by), bv)
+    return gridder.predict((qx, qy))
+
+
+def _surface(x, y, v, *, region, spacing, tension):
+    pygmt = require("pygmt", extra="gmt", feature="GMT surface gridding")
+    import pandas as pd
+
+    table = pd.DataFrame({"x": x, "y": y, "z": v})
+    blocked = pygmt.blockmedian(data=table, region=region, spacing=spacing)
+    grid = pygmt.surface(data=blocked, region=region, spacing=spacing, tension=tension)
+    return np.asarray(grid.values, float)
+
+
+def fill_gaps(grid, *, method="spline", max_points=6000, damping=None):
+    """Fill NaN holes of a grid by gridding its valid nodes; valid nodes are kept as they are.
+
+    Returns the filled grid; ``attrs['filled_nodes']`` counts the nodes filled.
+    """
+    check_grid(grid)
+    holes = ~np.isfinite(grid.values)
+    if not holes.any():
+        return grid.copy()
+    ydim, xdim = grid.dims
+    yy, xx = np.meshgrid(grid[ydim].values, grid[xdim].values, indexing="ij")
+    ok = ~holes
+    geographic = ydim == "latitude"
+    spacing = float(np.median(np.diff(grid[xdim].values)))
+    vd = require("verde", extra="grids", feature="Gap filling")
+    lat0 = float(np.mean(yy)) if geographic else 0.0
+    px, py = _planar(xx, yy, lat0) if geographic else (xx, yy)
+    step = spacing * (math.radians(1) * EARTH_RADIUS_M if geographic else 1.0)
+    # only nodes near holes matter to a local spline: block-reduce the rest more coarsely
+    (bx, by), bv = vd.BlockReduce(np.median, spacing=step).filter((px[ok], py[ok]),
+                                                                  grid.values[ok])
+    if method == "spline" and bv.size > max_points:
+        factor = math.sqrt(bv.size / max_points)
+        (bx, by), bv = vd.BlockReduce(np.median, spacing=step * factor * 1.01).filter(
+            (px[ok], py[ok]), grid.values[ok])
+    gridder = {"spline": lambda: vd.Spline(damping=damping), "cubic": vd.Cubic,
+               "linear": vd.Linear, "nearest": lambda: vd.KNeighbors(k=1)}
+    if method not in gridder:
+        msg = f"method must be one of {', '.join(gridder)}; got {method!r}"
+        raise ValidationError(msg)
+    model = gridder[method]().fit((bx, by), bv)
+    filled = grid.values.copy()
+    filled[holes] = model.predict((px[holes], py[holes]))
+    return grid.copy(data=filled).assign_attrs(filled_nodes=int(holes.sum()),
+                                               fill_method=method)
+
+
+def svd_denoise(grid, *, energy=0.98, rank=None, randomized=None, seed=0, impute_iter=10):
+    """Low-rank denoising: keep the largest singular values of the grid matrix.
+
+    Parameters
+    ----------
+    energy : float
+        Keep the smallest k whose singular values hold this fraction of the energy
+        (sum of squared singular values); ignored when ``rank`` is given.
+    rank : int, optional
+        Keep exactly this many.
+    randomized : bool, optional
+        Randomized SVD (scikit-learn), growing k until the energy is reached; default: for
+        grids with more than 1,000 nodes along both axes.
+    impute_iter : int
+        NaN holes are filled by iterating the low-rank reconstruction this many times; they
+        stay NaN in the result.
+
+    Returns
+    -------
+    xarray.DataArray
+        The denoised grid with ``attrs['svd_rank']`` (k) and ``attrs['svd_energy']`` (the
+        fraction kept). The removed part is ``grid - result``.
+    """
+    check_grid(grid)
+    if rank is None and not 0 < energy <= 1:
+        msg = f"energy must lie in (0, 1], got {energy}"
+        raise ValidationError(msg)
+    values = np.asarray(grid.values, float)
+    if rank is not None and not 1 <= rank <= min(values.shape):
+        msg = f"rank must lie in [1, {min(values.shape)}], got {rank}"
+        raise ValidationError(msg)
+    holes = ~np.isfinite(values)
+    work = np.where(holes, np.nanmean(values), values)
+    if randomized is None:
+        randomized = min(values.shape) > 1000
+    iterations = impute_iter if holes.any() else 1
+    for _ in range(iterations):
+        low, k, kept = _low_rank(work, energy=energy, rank=rank, randomized=randomized,
+                                 seed=seed)
+        if not holes.any():
+            break
+        work = np.where(holes, low, values)
+    low[holes] = np.nan
+    return grid.copy(data=low).assign_attrs(svd_rank=int(k), svd_energy=float(kept))
+
+
+def _low_rank(a, *, energy, rank, randomized, seed):
+    total = float(np.sum(a * a))
+    if not randomized:
+        u, s, vt = np.linalg.svd(a, full_matrices=False)
+        k = rank or int(np.searchsorted(np.cumsum(s**2) / total, energy - 1e-12) + 1)
+        k = min(k, s.size)
+        return (u[:, :k] * s[:k]) @ vt[:k], k, float(np.sum(s[:k] ** 2) / total)
+    extmath = require("sklearn.utils.extmath", extra="grids", feature="Randomized SVD")
+    k = rank or 32
+    while True:
+        u, s, vt = extmath.randomized_svd(a, k, n_oversamples=10, n_iter=4, random_state=seed)
+        captured = np.cumsum(s**2) / total
+        if rank is not None:
+            break
+        if captured[-1] >= energy or k >= min(a.shape):
+            k = int(min(np.searchsorted(captured, energy - 1e-12) + 1, s.size))
+            break
+        k = min(2 * k, min(a.shape))
+    return (u[:, :k] * s[:k]) @ vt[:k], k, float(np.sum(s[:k] ** 2) / total)
