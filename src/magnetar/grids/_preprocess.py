@@ -252,8 +252,9 @@ def svd_denoise(grid, *, energy=0.98, rank=None, randomized=None, seed=0, impute
     rank : int, optional
         Keep exactly this many.
     randomized : bool, optional
-        Randomized SVD (scikit-learn), growing k until the energy is reached; default: for
-        grids with more than 1,000 nodes along both axes.
+        Randomized SVD (scikit-learn), doubling k until the energy is reached (the full SVD
+        once k would pass a quarter of the smaller dimension); default: for grids with more
+        than 1,000 nodes along both axes.
     impute_iter : int
         NaN holes are filled by iterating the low-rank reconstruction this many times; they
         stay NaN in the result.
@@ -301,8 +302,11 @@ def _low_rank(a, *, energy, rank, randomized, seed):
         captured = np.cumsum(s**2) / total
         if rank is not None:
             break
-        if captured[-1] >= energy or k >= min(a.shape):
+        if captured[-1] >= energy:
             k = int(min(np.searchsorted(captured, energy - 1e-12) + 1, s.size))
             break
-        k = min(2 * k, min(a.shape))
+        if 2 * k > min(a.shape) // 4:
+            # a high rank (noise-dominated grid): the full SVD is cheaper than growing k
+            return _low_rank(a, energy=energy, rank=None, randomized=False, seed=seed)
+        k = 2 * k
     return (u[:, :k] * s[:k]) @ vt[:k], k, float(np.sum(s[:k] ** 2) / total)

@@ -332,6 +332,8 @@ def grid_from_table(points, *, value="anomaly", tolerance=1e-6):
     ix = np.clip(np.searchsorted(ux, xs - tolerance), 0, ux.size - 1)
     data = np.full((uy.size, ux.size), np.nan)
     data[iy, ix] = points[value].values
+    # snap to the exact lattice (files often store single-precision coordinates)
+    uy, ux = np.linspace(uy[0], uy[-1], uy.size), np.linspace(ux[0], ux[-1], ux.size)
     return xr.DataArray(data, coords={dims[0]: uy, dims[1]: ux}, dims=dims, name=value,
                         attrs={"units": points[value].attrs.get("units", "nT"),
                                **{k: v for k, v in points.attrs.items()}})
@@ -396,8 +398,9 @@ def write_png_tile(grid, path, *, vmin=-200.0, vmax=200.0):
     check_grid(grid)
     values = np.asarray(grid.values, float)[::-1]
     scaled = np.clip((values - vmin) / (vmax - vmin), 0, 1) * 255.0
-    pixels = np.minimum(np.round(scaled), 254).astype(np.uint8)
-    pixels[~np.isfinite(values)] = 255
+    finite = np.isfinite(values)
+    pixels = np.full(values.shape, 255, dtype=np.uint8)
+    pixels[finite] = np.minimum(np.round(scaled[finite]), 254).astype(np.uint8)
     with atomic_path(path, suffix=".png") as tmp:
         pil.fromarray(pixels, mode="L").save(tmp, format="PNG")
     return Path(path)
