@@ -8,7 +8,8 @@ from magnetar.synthetic import inject_interference, synthetic_observatories
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["clean", "--help"], ["demo", "--help"],
-                                  ["datasets", "--help"]])
+                                  ["datasets", "--help"], ["lma", "preprocess", "--help"],
+                                  ["synth", "seafloor", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(argv)
@@ -78,3 +79,68 @@ def test_datasets_list(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 25
     assert np.all(["juditbergfalk/magneto" in line for line in lines])
+
+
+def _stripe_grid(path):
+    import xarray as xr
+
+    from magnetar.io import write_grid
+
+    y, x = np.mgrid[0:60, 0:70]
+    values = 100 * np.sin(2 * np.pi * x / 12) + np.random.default_rng(0).normal(0, 10, x.shape)
+    values[5, 5] = 5000.0  # an outlier
+    grid = xr.DataArray(values, dims=("northing", "easting"),
+                        coords={"northing": np.arange(60) * 1000.0,
+                                "easting": np.arange(70) * 1000.0}, attrs={"units": "nT"})
+    write_grid(grid, path)
+    return grid
+
+
+def test_lma_preprocess_writes_every_stage(tmp_path, capsys):
+    import xarray as xr
+
+    src = tmp_path / "in.nc"
+    _stripe_grid(src)
+    before = src.read_bytes()
+    out = tmp_path / "out" / "g.nc"
+    code = main(["lma", "preprocess", str(src), "--outliers", "--svd", "0.98", "--diffuse",
+                 "1,3,2", "--out", str(out), "--intermediates"])
+    assert code == 0
+    assert src.read_bytes() == before
+    for suffix in ("outliers", "outliers_removed", "svd", "svd_removed", "diffused"):
+        assert (tmp_path / "out" / f"g.{suffix}.nc").is_file()
+    assert (tmp_path / "out" / "g.stages.png").is_file()
+    assert "diffuse = true" in (tmp_path / "out" / "g.config.toml").read_text()
+    with xr.open_dataset(tmp_path / "out" / "g.outliers.nc") as ds:
+        assert int(np.isfinite(ds["anomaly"]).sum()) == 1  # the 5000 nT node, kept aside
+    # stages add back up: svd + removed = outliers-removed grid
+    with xr.open_dataset(tmp_path / "out" / "g.svd.nc") as a, \
+            xr.open_dataset(tmp_path / "out" / "g.svd_removed.nc") as b, \
+            xr.open_dataset(tmp_path / "out" / "g.outliers_removed.nc") as c:
+        np.testing.assert_allclose((a["anomaly"] + b["anomaly"]).values, c["anomaly"].values,
+                                   atol=1e-9)
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--diffuse", "1,2"], "SIGMA,RHO,T"),
+    ([], "no step selected"),
+])
+def test_lma_preprocess_bad_options(tmp_path, capsys, argv, match):
+    src = tmp_path / "in.nc"
+    _stripe_grid(src)
+    code = main(["lma", "preprocess", str(src), "--out", str(tmp_path / "o.nc"), *argv])
+    assert code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_synth_seafloor_writes_labelled_grids(tmp_path, registered):
+    import xarray as xr
+
+    registered("gpts/timescales.txt")
+    code = main(["synth", "seafloor", "--out", str(tmp_path), "-n", "2", "--size", "64",
+                 "--seed", "7"])
+    assert code == 0
+    with xr.open_dataset(tmp_path / "seafloor_00007.nc") as ds:
+        assert ds["anomaly"].shape == (64, 64)
+        assert set(np.unique(ds["linear"].values)) <= {0, 1}
+    assert (tmp_path / "seafloor.config.toml").is_file()

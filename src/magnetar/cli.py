@@ -8,7 +8,7 @@ import logging
 import sys
 
 from . import __version__
-from .errors import MagnetarError
+from .errors import ConfigError, MagnetarError
 
 LOGGER = logging.getLogger("magnetar")
 
@@ -66,6 +66,55 @@ def build_parser():
     clean.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     _add_clean_options(clean)
 
+    lma = sub.add_parser("lma", help="marine linear magnetic anomalies: grid preprocessing",
+                         description="Anomaly-grid workflow of the marine study.")
+    lsub = lma.add_subparsers(dest="action", metavar="ACTION")
+    pre = lsub.add_parser(
+        "preprocess", help="outliers, regridding, SVD denoising, coherence diffusion",
+        description="Run any subset of the published preprocessing steps, in order: Tukey "
+                    "outliers (--outliers), regridding/gap filling (--regrid), SVD low-rank "
+                    "denoising (--svd), coherence-enhancing diffusion (--diffuse). Input: a "
+                    "netCDF/GMT grid, a GeoTIFF, a PNG tile, an MGD77+ cruise or a point "
+                    "table. Writes OUT (CF netCDF), OUT.config.toml, a figure of the stages and, "
+                    "with --intermediates, every stage and removed part.")
+    pre.add_argument("grid", help="input grid or points file (never modified)")
+    pre.add_argument("--out", required=True, help="output netCDF path")
+    pre.add_argument("--config", help="TOML file with a [preprocess] table of options")
+    pre.add_argument("--outliers", nargs="?", const=1.5, type=float, default=None, metavar="C",
+                     help="remove values outside [Q1 - C IQR, Q3 + C IQR] (C default 1.5)")
+    pre.add_argument("--regrid", type=float, dest="regrid_spacing", metavar="SPACING",
+                     help="grid/re-grid at this spacing (coordinate units, e.g. degrees)")
+    pre.add_argument("--regrid-method", dest="regrid_method",
+                     choices=("spline", "cubic", "linear", "nearest", "surface"),
+                     help="gridding method (default spline)")
+    pre.add_argument("--svd", type=float, dest="svd_energy", metavar="ENERGY",
+                     help="SVD denoising keeping this energy fraction (e.g. 0.98)")
+    pre.add_argument("--svd-rank", type=int, dest="svd_rank", help="keep exactly k values")
+    pre.add_argument("--diffuse", metavar="SIGMA,RHO,T",
+                     help="coherence-enhancing diffusion with noise scale, integration scale "
+                          "and diffusion time, e.g. 1,6,5")
+    pre.add_argument("--backend", choices=("numpy", "torch"), help="diffusion backend")
+    pre.add_argument("--chunks", type=int, help="diffuse in chunks of N x N nodes (Dask)")
+    pre.add_argument("--intermediates", action="store_true", help="write every stage")
+    pre.add_argument("--no-figure", action="store_true", help="skip the stages figure")
+
+    synth = sub.add_parser("synth", help="physics-based synthetic data with ground truth")
+    ssub = synth.add_subparsers(dest="action", metavar="ACTION")
+    sea = ssub.add_parser(
+        "seafloor", help="seafloor-spreading anomaly grids with linear/non-linear labels",
+        description="Write labelled synthetic marine anomaly grids (netCDF: anomaly, "
+                    "anomaly_clean, linear, age, polarity, magnetization, regime) from "
+                    "spreading, a polarity time scale and the Fourier layer method.")
+    sea.add_argument("--out", required=True, help="output folder")
+    sea.add_argument("-n", type=int, default=4, help="number of grids (default 4)")
+    sea.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    sea.add_argument("--config", help="TOML file with a [seafloor] table of options")
+    sea.add_argument("--size", type=int, help="grid size in nodes (square)")
+    sea.add_argument("--spacing-km", type=float, dest="spacing_km", help="node spacing in km")
+    sea.add_argument("--noise", type=float, dest="noise_nT", help="noise in nT")
+    sea.add_argument("--timescale", choices=("CK95", "GK2007", "GTS2004", "GTS2012"),
+                     help="polarity time scale (default CK95)")
+
     data = sub.add_parser("datasets", help="list, fetch or locate registered real data files",
                           description="Real data files are registered with their public origin "
                                       "and SHA-256; MAGNETAR_DATA_DIR is read first.")
@@ -110,6 +159,49 @@ def _cmd_clean(args):
     return 0
 
 
+def _cmd_lma(args, parser):
+    from .config import load_config
+    from .pipelines.grid_preprocessing import PreprocessConfig, run_preprocess
+
+    if args.action != "preprocess":
+        parser.parse_args(["lma", "--help"])
+        return 2
+    overrides = {key: getattr(args, key) for key in (
+        "outliers", "regrid_spacing", "regrid_method", "svd_energy", "svd_rank", "backend",
+        "chunks")}
+    if args.diffuse:
+        try:
+            sigma, rho, time = (float(v) for v in args.diffuse.split(","))
+        except ValueError:
+            msg = f"--diffuse expects SIGMA,RHO,T (three numbers), got {args.diffuse!r}"
+            raise ConfigError(msg) from None
+        overrides.update(diffuse=True, sigma=sigma, rho=rho, time=time)
+    config = load_config(PreprocessConfig, args.config, overrides=overrides,
+                         section="preprocess")
+    written = run_preprocess(args.grid, args.out, config, intermediates=args.intermediates,
+                             figure=not args.no_figure)
+    for key, path in written.items():
+        print(f"{key}: {path}")  # noqa: T201
+    return 0
+
+
+def _cmd_synth(args, parser):
+    from .config import load_config
+    from .pipelines.grid_preprocessing import run_synth_seafloor
+    from .synthetic import SeafloorConfig
+
+    if args.action != "seafloor":
+        parser.parse_args(["synth", "--help"])
+        return 2
+    overrides = {"spacing_km": args.spacing_km, "noise_nT": args.noise_nT,
+                 "timescale": args.timescale,
+                 "shape": None if args.size is None else (args.size, args.size)}
+    config = load_config(SeafloorConfig, args.config, overrides=overrides, section="seafloor")
+    written = run_synth_seafloor(args.out, n=args.n, seed=args.seed, config=config)
+    print(f"{len(written)} files written to {args.out}/")  # noqa: T201
+    return 0
+
+
 def _cmd_datasets(args, parser):
     from . import datasets
 
@@ -141,6 +233,10 @@ def main(argv=None):
             return _cmd_demo(args)
         if args.command == "clean":
             return _cmd_clean(args)
+        if args.command == "lma":
+            return _cmd_lma(args, parser)
+        if args.command == "synth":
+            return _cmd_synth(args, parser)
         return _cmd_datasets(args, parser)
     except MagnetarError as err:
         print(f"magnetar: error: {err}", file=sys.stderr)  # noqa: T201

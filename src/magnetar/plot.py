@@ -6,7 +6,7 @@ import numpy as np
 
 from ._utils import atomic_path, require
 
-__all__ = ["plot_cleaning", "plot_sigma_daily", "save_figure"]
+__all__ = ["plot_cleaning", "plot_grid_stages", "plot_seafloor", "plot_sigma_daily", "save_figure"]
 
 
 def _pyplot():
@@ -97,5 +97,64 @@ def plot_sigma_daily(sigma_daily):
         ax.tick_params(axis="x", labelrotation=45)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Noise sigma of high-passed data per day")
+    fig.tight_layout()
+    return fig
+
+
+def _grid_panel(ax, grid, title, *, vmax=None, cmap="RdBu_r"):
+    ydim, xdim = grid.dims
+    values = np.asarray(grid.values, float)
+    if vmax is None:
+        finite = values[np.isfinite(values)]
+        vmax = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
+    x, y = grid[xdim].values, grid[ydim].values
+    image = ax.imshow(values, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax,
+                      extent=(x[0], x[-1], y[0], y[-1]), aspect="auto", interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xdim)
+    return image
+
+
+def plot_grid_stages(stages):
+    """Preprocessing stages side by side (as in the published figures).
+
+    Parameters
+    ----------
+    stages : list of (title, xarray.DataArray)
+        Grids in order (original, outliers removed, regridded, SVD, removed part, diffused).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    n = len(stages)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.8), squeeze=False)
+    first = np.asarray(stages[0][1].values, float)
+    vmax = float(np.nanpercentile(np.abs(first), 98)) if np.isfinite(first).any() else None
+    for ax, (title, grid) in zip(axes[0], stages):
+        image = _grid_panel(ax, grid, title, vmax=None if "removed by" in title else vmax)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=grid.attrs.get("units", "nT"))
+    axes[0, 0].set_ylabel(stages[0][1].dims[0])
+    fig.tight_layout()
+    return fig
+
+
+def plot_seafloor(grids):
+    """Synthetic seafloor grids with their linear-fabric labels outlined."""
+    plt = _pyplot()
+    n = len(grids)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
+    for ax, ds in zip(axes[0], grids):
+        da = ds["anomaly"].assign_coords(northing=ds["northing"] / 1000,
+                                         easting=ds["easting"] / 1000)
+        image = _grid_panel(ax, da, f"seed {ds.attrs['seed']}, "
+                                    f"{ds.attrs['half_rate_mm_per_yr']:.0f} mm/yr")
+        ax.contour(da["easting"], da["northing"], ds["linear"].values.astype(float), [0.5],
+                   colors="k", linewidths=0.8)
+        ax.set_xlabel("easting (km)")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="nT")
+    axes[0, 0].set_ylabel("northing (km)")
+    fig.suptitle("synthetic seafloor spreading (black: border of non-linear regimes)")
     fig.tight_layout()
     return fig

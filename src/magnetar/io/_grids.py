@@ -161,7 +161,7 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
         ``.nc``/``.grd`` (netCDF, any convention xarray reads plus GMT's legacy layout with
         ``x_range``/``dimension``/1-D ``z``) or ``.tif``/``.tiff`` (needs ``rioxarray``).
     variable : str, optional
-        Data variable to read; default: the only 2-D variable.
+        Data variable to read; default: the only 2-D variable, or ``anomaly``.
     nodata : float or None
         No-data sentinel (EMAG2 uses +-99999): values of at least half its magnitude become
         NaN, which also catches nodes a resampling mixed with the sentinel.
@@ -199,6 +199,8 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
             da = ds[variable]
         elif len(candidates) == 1:
             da = ds[candidates[0]]
+        elif "anomaly" in candidates:  # magnetar's own multi-variable files
+            da = ds["anomaly"]
         else:
             msg = (f"expected one 2-D variable, found {len(candidates)} "
                    f"({', '.join(candidates) or 'none'}); name one with variable=")

@@ -82,5 +82,40 @@ def run_demo(out_dir="demo-output", *, progress=True):
             "events": real.events["class"].value_counts().to_dict(),
             "figures": [str(p) for k, p in written.items() if k.startswith("figure")],
         }
+    report["grids"] = _demo_grids(out_dir / "grids")
     write_text_atomic(out_dir / "demo_report.json", json.dumps(report, indent=2, default=str))
+    return report
+
+
+def _demo_grids(out_dir):
+    """Marine grid workflow: synthetic seafloor (needs the GPTS file) and the NE Brazil grid."""
+    from ..errors import MissingDependencyError
+    from .grid_preprocessing import PreprocessConfig, run_preprocess, run_synth_seafloor
+
+    report = {}
+    try:
+        timescale = datasets.fetch("gpts/timescales.txt", download=False)
+        verde_ok = __import__("importlib").util.find_spec("verde") is not None
+    except DataNotFoundError as err:
+        LOGGER.info("polarity time scale not available locally (%s)", err)
+        return "skipped: set MAGNETAR_DATA_DIR to the shared data folder"
+    written = run_synth_seafloor(out_dir / "seafloor", n=3, seed=0, timescale_path=timescale)
+    report["seafloor"] = {"outputs": str(out_dir / "seafloor"),
+                          "figure": str(written.get("figure"))}
+    config = PreprocessConfig(outliers=1.5, svd_energy=0.98, diffuse=True, rho=6.0)
+    synth = out_dir / "seafloor" / "seafloor_00000.nc"
+    try:
+        written = run_preprocess(synth, out_dir / "seafloor_preprocessed.nc", config)
+    except MissingDependencyError as err:
+        return {**report, "preprocess": f"skipped: {err}"}
+    report["seafloor_preprocess_figure"] = str(written.get("figure"))
+    if verde_ok:
+        try:
+            brazil = datasets.fetch("grids/emag2_v2_ne_brazil_xyz.txt", download=False)
+        except DataNotFoundError:
+            return report
+        cfg = PreprocessConfig(outliers=1.5, regrid_spacing=0.05, regrid_method="cubic",
+                               svd_energy=0.98, diffuse=True, rho=6.0)
+        written = run_preprocess(brazil, out_dir / "ne_brazil.nc", cfg)
+        report["ne_brazil_figure"] = str(written.get("figure"))
     return report
