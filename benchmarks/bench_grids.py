@@ -27,7 +27,12 @@ import xarray as xr  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
-from magnetar.grids._diffusion import DiffusionConfig, _run_numpy, _run_torch  # noqa: E402
+from magnetar.grids._diffusion import (  # noqa: E402
+    DiffusionConfig,
+    _run_numpy,
+    _run_torch,
+    diffusion_reach,
+)
 from magnetar.grids._diffusion_reference import coherence_diffusion_reference  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -119,8 +124,7 @@ def bench_cpu():
     out["chunked_2000x2000_chunks1000"] = {
         "in_memory_s": t_mem, "chunked_s": t_chunk,
         "max_abs_difference_nT": float(np.abs(chunked - mem).max()),
-        "halo_nodes": int(__import__("magnetar.grids", fromlist=["diffusion_reach"])
-                          .diffusion_reach(DiffusionConfig(**params))),
+        "halo_nodes": diffusion_reach(DiffusionConfig(**params)),
         "note": "chunked work includes each chunk's halo; memory held is one chunk plus halo",
     }
     print(json.dumps(out["chunked_2000x2000_chunks1000"], indent=1), flush=True)  # noqa: T201
@@ -147,7 +151,7 @@ def bench_gpu():
             "mpix_it_per_s_including_transfer": n * n / 1e6 * steps / t,
         }
         # steady-state throughput (data already on the GPU)
-        from magnetar.grids._diffusion import _TorchOps, _ced_core
+        from magnetar.grids._diffusion import _ced_core, _TorchOps
 
         ops = _TorchOps(torch)
         x = torch.as_tensor(u, dtype=torch.float32, device="cuda")

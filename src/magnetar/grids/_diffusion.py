@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 import numpy as np
-import xarray as xr
 from numpy.lib.stride_tricks import as_strided
 
 from .._utils import require
@@ -138,8 +137,7 @@ class _NumpyOps:
 
     BANDED_MIN_RADIUS = 4
 
-    def __init__(self, dtype):
-        self.dtype = np.dtype(dtype)
+    def __init__(self):
         self._bands = {}
 
     @staticmethod
@@ -351,7 +349,7 @@ def _ced_core(ops, u, valid, config, *, progress=False):
 
 
 def _run_numpy(values, valid, config, dtype, progress):
-    ops = _NumpyOps(dtype)
+    ops = _NumpyOps()
     v = None if valid is None else valid.astype(dtype)
     return _ced_core(ops, values.astype(dtype), v, config, progress=progress).astype(np.float64)
 
@@ -368,10 +366,16 @@ def _run_torch(values, valid, config, dtype, device, progress):
         return out.double().cpu().numpy()
 
 
-def _diffuse_block(block, *, config, offset, scale, dtype):
+def _diffuse_block(block, *, config, offset, scale, dtype, backend="numpy", device=None,
+                   progress=False):
+    """Scale a block to unit range with the grid's (offset, scale), diffuse it, scale back."""
     valid = np.isfinite(block)
     values = np.where(valid, (block - offset) / scale, 0.0)
-    out = _run_numpy(values, None if valid.all() else valid, config, dtype, False)
+    mask = None if valid.all() else valid
+    if backend == "numpy":
+        out = _run_numpy(values, mask, config, dtype, progress)
+    else:
+        out = _run_torch(values, mask, config, dtype, device, progress)
     out = out * scale + offset
     out[~valid] = np.nan
     return out
@@ -441,15 +445,8 @@ def coherence_diffusion(grid, *, sigma=1.0, rho=1.0, time=5.0, time_step=0.15, a
                                                  dtype=np.float64)
         return grid.copy(data=out).assign_attrs(attrs)
     values = np.asarray(data, dtype=np.float64)
-    valid = np.isfinite(values)
     lo, hi = np.nanmin(values), np.nanmax(values)
-    scale = float(hi - lo) or 1.0
-    scaled = np.where(valid, (values - lo) / scale, 0.0)
-    mask = None if valid.all() else valid
-    if backend == "numpy":
-        out = _run_numpy(scaled, mask, config, np.dtype(dtype), progress)
-    else:
-        out = _run_torch(scaled, mask, config, np.dtype(dtype), device, progress)
-    out = out * scale + lo
-    out[~valid] = np.nan
+    out = _diffuse_block(values, config=config, offset=float(lo), scale=float(hi - lo) or 1.0,
+                         dtype=np.dtype(dtype), backend=backend, device=device,
+                         progress=progress)
     return grid.copy(data=out).assign_attrs(attrs)

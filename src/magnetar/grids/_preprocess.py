@@ -170,19 +170,35 @@ def regrid(points, *, spacing, region=None, method="spline", damping=None, mindi
 
 
 def _verde_grid(x, y, v, gx, gy, *, spacing, method, damping, mindist, max_points, geographic):
-    vd = require("verde", extra="grids", feature="Regridding")
+    mx, my = np.meshgrid(gx, gy)
+    return _fit_predict(x, y, v, mx, my, spacing=spacing, method=method, damping=damping,
+                        mindist=mindist, max_points=max_points, geographic=geographic,
+                        too_many="raise")
+
+
+def _fit_predict(x, y, v, qx, qy, *, spacing, method, damping, mindist, max_points, geographic,
+                 too_many):
+    """Block-reduce (x, y, v), fit a verde gridder and predict at (qx, qy).
+
+    Geographic coordinates are projected (local equirectangular) first. When the spline would
+    get more than ``max_points`` block medians, ``too_many="raise"`` raises a clear error and
+    ``"coarsen"`` block-reduces more coarsely instead.
+    """
+    vd = require("verde", extra="grids", feature="Gridding")
     lat0 = float(np.mean(y)) if geographic else 0.0
     px, py = _planar(x, y, lat0) if geographic else (x, y)
     step = spacing * (math.radians(1) * EARTH_RADIUS_M if geographic else 1.0)
     (bx, by), bv = vd.BlockReduce(np.median, spacing=step).filter((px, py), v)
-    mx, my = np.meshgrid(gx, gy)
-    qx, qy = _planar(mx, my, lat0) if geographic else (mx, my)
-    if method == "spline":
-        if bv.size > max_points:
+    if method == "spline" and bv.size > max_points:
+        if too_many == "raise":
             msg = (f"spline gridding of {bv.size} block medians exceeds max_points={max_points} "
                    f"(a dense {bv.size}x{bv.size} system); use a larger spacing, raise "
                    "max_points, or method='cubic'")
             raise ValidationError(msg)
+        factor = math.sqrt(bv.size / max_points)
+        (bx, by), bv = vd.BlockReduce(np.median, spacing=step * factor * 1.01).filter(
+            (px, py), v)
+    if method == "spline":
         gridder = vd.Spline(damping=damping, mindist=mindist)
     elif method == "cubic":
         gridder = vd.Cubic()
@@ -191,7 +207,7 @@ def _verde_grid(x, y, v, gx, gy, *, spacing, method, damping, mindist, max_point
     else:
         gridder = vd.KNeighbors(k=1)
     gridder.fit((bx, by), bv)
-    return gridder.predict((qx, qy))
+    return gridder.predict(_planar(qx, qy, lat0) if geographic else (qx, qy))
 
 
 def _surface(x, y, v, *, region, spacing, tension):
@@ -213,30 +229,17 @@ def fill_gaps(grid, *, method="spline", max_points=6000, damping=None):
     holes = ~np.isfinite(grid.values)
     if not holes.any():
         return grid.copy()
+    if method not in ("spline", "cubic", "linear", "nearest"):
+        msg = f"method must be one of spline, cubic, linear, nearest; got {method!r}"
+        raise ValidationError(msg)
     ydim, xdim = grid.dims
     yy, xx = np.meshgrid(grid[ydim].values, grid[xdim].values, indexing="ij")
     ok = ~holes
-    geographic = ydim == "latitude"
-    spacing = float(np.median(np.diff(grid[xdim].values)))
-    vd = require("verde", extra="grids", feature="Gap filling")
-    lat0 = float(np.mean(yy)) if geographic else 0.0
-    px, py = _planar(xx, yy, lat0) if geographic else (xx, yy)
-    step = spacing * (math.radians(1) * EARTH_RADIUS_M if geographic else 1.0)
-    # only nodes near holes matter to a local spline: block-reduce the rest more coarsely
-    (bx, by), bv = vd.BlockReduce(np.median, spacing=step).filter((px[ok], py[ok]),
-                                                                  grid.values[ok])
-    if method == "spline" and bv.size > max_points:
-        factor = math.sqrt(bv.size / max_points)
-        (bx, by), bv = vd.BlockReduce(np.median, spacing=step * factor * 1.01).filter(
-            (px[ok], py[ok]), grid.values[ok])
-    gridder = {"spline": lambda: vd.Spline(damping=damping), "cubic": vd.Cubic,
-               "linear": vd.Linear, "nearest": lambda: vd.KNeighbors(k=1)}
-    if method not in gridder:
-        msg = f"method must be one of {', '.join(gridder)}; got {method!r}"
-        raise ValidationError(msg)
-    model = gridder[method]().fit((bx, by), bv)
     filled = grid.values.copy()
-    filled[holes] = model.predict((px[holes], py[holes]))
+    filled[holes] = _fit_predict(
+        xx[ok], yy[ok], grid.values[ok], xx[holes], yy[holes],
+        spacing=float(np.median(np.diff(grid[xdim].values))), method=method, damping=damping,
+        mindist=None, max_points=max_points, geographic=ydim == "latitude", too_many="coarsen")
     return grid.copy(data=filled).assign_attrs(filled_nodes=int(holes.sum()),
                                                fill_method=method)
 

@@ -12,7 +12,6 @@ shape and checks it, so that every later step can rely on it.
 
 from __future__ import annotations
 
-import io as _io
 import lzma
 from pathlib import Path
 
@@ -234,13 +233,6 @@ def write_grid(grid, path, *, title=None):
     return path
 
 
-def _open_text(path):
-    path = Path(path)
-    if path.suffix == ".xz":
-        return _io.StringIO(lzma.open(path, "rt").read())
-    return path
-
-
 def read_points(path, *, columns=None, value="anomaly"):
     """Read a point table (CSV/whitespace, optionally ``.xz``) into a point Dataset.
 
@@ -270,7 +262,7 @@ def read_points(path, *, columns=None, value="anomaly"):
     sep = "," if "," in first else r"\s+"
     has_header = any(c.isalpha() for c in first.replace("e+", "").replace("e-", ""))
     try:
-        table = pd.read_csv(_open_text(path), sep=sep, header=0 if has_header else None,
+        table = pd.read_csv(path, sep=sep, header=0 if has_header else None,
                             comment="#", skipinitialspace=True)
     except (ValueError, pd.errors.ParserError) as err:
         msg = f"not a readable point table ({err})"

@@ -7,6 +7,7 @@ in the local data folder (``MAGNETAR_DATA_DIR``), it also cleans one real window
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -95,7 +96,6 @@ def _demo_grids(out_dir):
     report = {}
     try:
         timescale = datasets.fetch("gpts/timescales.txt", download=False)
-        verde_ok = __import__("importlib").util.find_spec("verde") is not None
     except DataNotFoundError as err:
         LOGGER.info("polarity time scale not available locally (%s)", err)
         return "skipped: set MAGNETAR_DATA_DIR to the shared data folder"
@@ -109,7 +109,7 @@ def _demo_grids(out_dir):
     except MissingDependencyError as err:
         return {**report, "preprocess": f"skipped: {err}"}
     report["seafloor_preprocess_figure"] = str(written.get("figure"))
-    if verde_ok:
+    if importlib.util.find_spec("verde") is not None:
         try:
             brazil = datasets.fetch("grids/emag2_v2_ne_brazil_xyz.txt", download=False)
         except DataNotFoundError:

@@ -21,7 +21,6 @@ import xarray as xr
 
 from ..errors import ValidationError
 from ..processing._coincidence import (
-    CLASS_INTERFERENCE,
     FLAG_MEANINGS,
     apply_sharp_rule,
     classify_events,

@@ -266,8 +266,12 @@ def _distance_to_age(distance, *, rates, breaks):
     return ages[segment] + (distance - cumulative[segment]) / rates[segment]
 
 
-def _spreading_age(u, v, *, rng, cfg, rate, rate_history):
-    """Age (Myr) and segment id for across-ridge coordinate u and along-ridge v (km)."""
+def _spreading_age(xx, yy, azimuth, *, rng, cfg, rate, rate_history):
+    """Age (Myr) and distance to the nearest fracture zone (km) of ridge segments striking
+    ``azimuth`` (radians clockwise from north) at easting ``xx`` and northing ``yy`` (km)."""
+    # along-strike unit vector (east, north) = (sin az, cos az); across = (cos az, -sin az)
+    v = xx * math.sin(azimuth) + yy * math.cos(azimuth)
+    u = xx * math.cos(azimuth) - yy * math.sin(azimuth)
     v_min, v_max = float(v.min()), float(v.max())
     edges = [v_min - 1]
     while edges[-1] < v_max:
@@ -285,7 +289,7 @@ def _spreading_age(u, v, *, rng, cfg, rate, rate_history):
         rates = rate * (1 + sign * asym) * factors
         age[side] = _distance_to_age(np.abs(distance[side]), rates=rates, breaks=breaks)
     fz_distance = np.min(np.abs(v[..., None] - edges[None, None, 1:]), axis=-1)
-    return age, segment, fz_distance, edges
+    return age, fz_distance
 
 
 def _smooth_field(rng, shape, correlation_nodes, beta=None):
@@ -346,14 +350,12 @@ def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
     xx = xx - xx.mean()
     azimuth = rng.uniform(*cfg.ridge_azimuth)
     az = math.radians(azimuth)
-    # along-strike unit vector (east, north) = (sin az, cos az); across = (cos az, -sin az)
-    v = xx * math.sin(az) + yy * math.cos(az)
-    u = xx * math.cos(az) - yy * math.sin(az)
     rate = rng.uniform(*cfg.half_rate)
     breaks = np.sort(rng.uniform(0, np.hypot(*shape) * h / rate, size=cfg.rate_changes))
     factors = np.concatenate([[1.0], rng.uniform(0.6, 1.6, size=cfg.rate_changes)])
-    age, _segment, fz_distance, _edges = _spreading_age(u, v, rng=rng, cfg=cfg, rate=rate,
-                                                        rate_history=(breaks, factors))
+    history = (breaks, factors)
+    age, fz_distance = _spreading_age(xx, yy, az, rng=rng, cfg=cfg, rate=rate,
+                                      rate_history=history)
     polarity = polarity_at(age, chrons)
     sigma_nodes = cfg.accretion_width / h
     magnet = cfg.magnetization * ndimage.gaussian_filter(polarity, sigma_nodes, mode="nearest")
@@ -381,40 +383,31 @@ def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
                                             np.arange(shape[1])[None, :] - cx) / radius, 0, None)
                 seamount += rng.choice([-1, 1]) * rng.uniform(4, 10) * cone
             extra_sources.append((seamount, max(z_top - rng.uniform(1.0, 2.5), 0.5)))
-            body = np.abs(seamount) > 0
-            mask = mask | body
-            linear &= ~mask
+            mask = mask | (np.abs(seamount) > 0)
         elif name == "plateau":
             chaos = cfg.magnetization * _smooth_field(rng, shape, rng.uniform(3, 8) / h)
             magnet = np.where(mask, chaos, magnet)
-            linear &= ~mask
         elif name == "propagator":
             turn = math.radians(rng.uniform(20, 45) * rng.choice([-1, 1]))
-            u2 = xx * math.cos(az + turn) - yy * math.sin(az + turn)
-            v2 = xx * math.sin(az + turn) + yy * math.cos(az + turn)
-            age2, *_ = _spreading_age(u2, v2, rng=rng, cfg=cfg, rate=rate,
-                                      rate_history=(breaks, factors))
+            age2, _ = _spreading_age(xx, yy, az + turn, rng=rng, cfg=cfg, rate=rate,
+                                     rate_history=history)
             wedge = cfg.magnetization * ndimage.gaussian_filter(polarity_at(age2, chrons),
                                                                 sigma_nodes, mode="nearest")
             magnet = np.where(mask, wedge, magnet)
             age = np.where(mask, age2, age)
             border = ndimage.binary_dilation(mask, iterations=max(1, int(4 / h))) & ~(
                 ndimage.binary_erosion(mask, iterations=max(1, int(4 / h))))
-            mask = border
-            linear &= ~border
+            mask = border  # the pseudofaults; the oblique lineations inside stay linear
         elif name == "crossing":
             turn = math.radians(rng.uniform(50, 90))
-            u2 = xx * math.cos(az + turn) - yy * math.sin(az + turn)
-            v2 = xx * math.sin(az + turn) + yy * math.cos(az + turn)
-            age2, *_ = _spreading_age(u2, v2, rng=rng, cfg=cfg, rate=rate,
-                                      rate_history=(breaks, factors))
+            age2, _ = _spreading_age(xx, yy, az + turn, rng=rng, cfg=cfg, rate=rate,
+                                     rate_history=history)
             second = cfg.magnetization * polarity_at(age2, chrons)
             magnet = np.where(mask, 0.6 * magnet + 0.6 * second, magnet)
-            linear &= ~mask
         else:  # continental
             texture = 2 * cfg.magnetization * _smooth_field(rng, shape, 0, beta=3.0)
             magnet = np.where(mask, texture, magnet)
-            linear &= ~mask
+        linear &= ~mask
         regime[mask] = code
         area = 1 - linear[crop].mean()
     field_dir = (cfg.inclination, cfg.declination)
