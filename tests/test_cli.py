@@ -121,6 +121,19 @@ def test_lma_preprocess_writes_every_stage(tmp_path, capsys):
                                    atol=1e-9)
 
 
+def test_lma_preprocess_unreadable_input(tmp_path, capsys):
+    bad = tmp_path / "bad.nc"
+    bad.write_text("not netcdf")
+    for path, match in ((tmp_path / "missing.nc", "missing.nc: no such file"),
+                        (bad, "bad.nc: not a readable netCDF file")):
+        code = main(["lma", "preprocess", str(path), "--outliers", "--out",
+                     str(tmp_path / "o.nc")])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert match in err
+        assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(("argv", "match"), [
     (["--diffuse", "1,2"], "SIGMA,RHO,T"),
     ([], "no step selected"),

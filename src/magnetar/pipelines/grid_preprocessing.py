@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .._utils import atomic_path
 from ..config import save_config
-from ..errors import ValidationError
+from ..errors import FileFormatError, ValidationError
 from ..grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
 from ..io import read_grid, read_mgd77, read_points, write_grid
 from ._pipeline import Pipeline
@@ -71,14 +72,22 @@ class PreprocessConfig:
 def read_any(path):
     """A grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
     path = Path(path)
+    if not path.is_file():
+        msg = "no such file"
+        raise FileFormatError(msg, path=path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".png":
         from ..io import read_png_tile
 
         return read_png_tile(path)
     if path.suffix.lower() in (".nc", ".grd", ".tif", ".tiff"):
-        with xr.open_dataset(path, decode_times=False) as ds:
-            is_cruise = "time" in ds.dims and "lat" in ds.variables and "mag" in ds.variables
+        try:
+            with xr.open_dataset(path, decode_times=False) as ds:
+                is_cruise = ("time" in ds.dims and "lat" in ds.variables
+                             and "mag" in ds.variables)
+        except (OSError, ValueError) as err:
+            msg = f"not a readable netCDF file ({err})"
+            raise FileFormatError(msg, path=path) from None
         return read_mgd77(path) if is_cruise else read_grid(path)
     if suffix.endswith((".csv", ".txt", ".xyz", ".csv.xz", ".xz", ".dat")):
         return read_points(path)
@@ -198,8 +207,6 @@ def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None
         ds = synthetic_seafloor(config, seed=seed + i, timescale_path=timescale_path)
         grids.append(ds)
         path = out_dir / f"seafloor_{seed + i:05d}.nc"
-        from .._utils import atomic_path
-
         with atomic_path(path, suffix=".nc") as tmp:
             ds.assign(linear=ds["linear"].astype(np.int8)).to_netcdf(tmp)
         written[f"grid_{i}"] = path
