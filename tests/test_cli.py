@@ -157,3 +157,17 @@ def test_synth_seafloor_writes_labelled_grids(tmp_path, registered):
         assert ds["anomaly"].shape == (64, 64)
         assert set(np.unique(ds["linear"].values)) <= {0, 1}
     assert (tmp_path / "seafloor.config.toml").is_file()
+
+
+def test_synth_seafloor_tracks_option(tmp_path, registered):
+    import xarray as xr
+
+    pytest.importorskip("verde")
+    registered("gpts/timescales.txt")
+    code = main(["synth", "seafloor", "--out", str(tmp_path), "-n", "1", "--size", "64",
+                 "--tracks", "4"])
+    assert code == 0
+    with xr.open_dataset(tmp_path / "seafloor_00000.nc") as ds:
+        assert 0 < float(np.isnan(ds["anomaly"]).mean()) < 1
+        assert not np.isnan(ds["anomaly_full"]).any()
+    assert "tracks = 4" in (tmp_path / "seafloor.config.toml").read_text()

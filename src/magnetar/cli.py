@@ -114,6 +114,12 @@ def build_parser():
     sea.add_argument("--noise", type=float, dest="noise_nT", help="noise in nT")
     sea.add_argument("--timescale", choices=("CK95", "GK2007", "GTS2004", "GTS2012"),
                      help="polarity time scale (default CK95)")
+    sea.add_argument("--tracks", type=int,
+                     help="sample along N random ship tracks and regrid (anomaly then has "
+                          "gaps; the full grid is kept as anomaly_full)")
+    sea.add_argument("--track-gridding", dest="track_gridding",
+                     choices=("cubic", "linear", "nearest", "spline", "surface"),
+                     help="gridding method for the tracks (default cubic)")
 
     data = sub.add_parser("datasets", help="list, fetch or locate registered real data files",
                           description="Real data files are registered with their public origin "
@@ -194,7 +200,8 @@ def _cmd_synth(args, parser):
         parser.parse_args(["synth", "--help"])
         return 2
     overrides = {"spacing_km": args.spacing_km, "noise_nT": args.noise_nT,
-                 "timescale": args.timescale,
+                 "timescale": args.timescale, "tracks": args.tracks,
+                 "track_gridding": args.track_gridding,
                  "shape": None if args.size is None else (args.size, args.size)}
     config = load_config(SeafloorConfig, args.config, overrides=overrides, section="seafloor")
     written = run_synth_seafloor(args.out, n=args.n, seed=args.seed, config=config)

@@ -36,6 +36,18 @@ def test_netcdf_round_trip(tmp_path):
         assert ds["latitude"].attrs["units"] == "degrees_north"
 
 
+def test_geotiff_is_read_with_nodata_as_nan(tmp_path):
+    pytest.importorskip("rioxarray")
+    grid = _grid().rename(latitude="y", longitude="x")
+    grid = grid.sortby("y", ascending=False)  # GeoTIFF rows run from the north
+    raster = grid.fillna(-9999.0).rio.write_crs("EPSG:4326").rio.write_nodata(-9999.0)
+    raster.rio.to_raster(tmp_path / "g.tif")
+    back = read_grid(tmp_path / "g.tif")
+    assert back.dims == ("latitude", "longitude")
+    np.testing.assert_allclose(back["latitude"], _grid()["latitude"])
+    np.testing.assert_allclose(back.values, _grid().values)  # NaN where nodata
+
+
 def test_descending_axis_and_xy_names_are_standardised(tmp_path):
     ds = xr.Dataset({"z": (("y", "x"), np.arange(12.0).reshape(3, 4))},
                     coords={"y": [30.0, 20.0, 10.0], "x": [0.0, 1.0, 2.0, 3.0]})

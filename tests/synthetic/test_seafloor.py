@@ -148,3 +148,32 @@ def test_sample_tracks_reads_grid_values():
     pts = sample_tracks(grid, n_tracks=3, seed=1)
     expected = pts["northing"].values * 20 + pts["easting"].values / 2
     np.testing.assert_allclose(pts["anomaly"].values, expected)
+
+
+def test_ship_track_survey_regrids_tracks_and_leaves_gaps(gpts):
+    pytest.importorskip("verde")
+    base = SeafloorConfig(shape=(96, 96), noise_nT=0.0, nonlinear_fraction=(0.0, 0.0))
+    few = synthetic_seafloor(SeafloorConfig(**{**base.__dict__, "tracks": 3,
+                                               "track_maxdist_km": 4.0}),
+                             seed=3, timescale_path=gpts)
+    many = synthetic_seafloor(SeafloorConfig(**{**base.__dict__, "tracks": 30,
+                                                "track_maxdist_km": 4.0}),
+                              seed=3, timescale_path=gpts)
+    full = synthetic_seafloor(base, seed=3, timescale_path=gpts)
+    # the complete grid is kept and is the track-free generator's grid
+    np.testing.assert_allclose(few["anomaly_full"], full["anomaly"])
+    np.testing.assert_array_equal(few["linear"], full["linear"])
+    gaps_few = float(np.isnan(few["anomaly"]).mean())
+    gaps_many = float(np.isnan(many["anomaly"]).mean())
+    assert 0.3 < gaps_few < 1.0
+    assert gaps_many < gaps_few
+    # on the tracks the survey reproduces the grid it sampled; between them it interpolates
+    known = np.isfinite(many["anomaly"].values)
+    err = np.abs(many["anomaly"].values[known] - many["anomaly_full"].values[known])
+    scale = float(full["anomaly"].std())
+    assert np.mean(err < 1e-6) > 0.1
+    assert np.median(err) < 0.05 * scale
+    assert np.sqrt(np.mean(err**2)) < 0.3 * scale
+    assert many["anomaly"].attrs["n_tracks"] == 30
+    with pytest.raises(ValidationError, match="tracks"):
+        SeafloorConfig(tracks=-1)

@@ -94,7 +94,7 @@ def _planar(lon, lat, lat0):
 
 
 def regrid(points, *, spacing, region=None, method="spline", damping=None, mindist=None,
-           max_points=6000, tension=0.25, value=None):
+           max_points=6000, tension=0.25, value=None, maxdist=None):
     """Grid scattered points (ship tracks, surveys) at a chosen spacing.
 
     Parameters
@@ -116,12 +116,14 @@ def regrid(points, *, spacing, region=None, method="spline", damping=None, mindi
     max_points : int
         The spline solves a dense system: more block medians than this raise a clear error
         (choose a larger spacing or method ``cubic``).
+    maxdist : float, optional
+        Nodes farther than this from any point are NaN (no extrapolation into empty areas);
+        default two spacings. Same units as the coordinates.
 
     Returns
     -------
     xarray.DataArray
-        ``(latitude, longitude)`` or ``(northing, easting)``; nodes farther than two spacings
-        from any point are NaN (no extrapolation into empty areas).
+        ``(latitude, longitude)`` or ``(northing, easting)``.
     """
     if method not in REGRID_METHODS:
         msg = f"method must be one of {', '.join(REGRID_METHODS)}; got {method!r}"
@@ -161,7 +163,8 @@ def regrid(points, *, spacing, region=None, method="spline", damping=None, mindi
     # mask nodes far from data
     vd = require("verde", extra="grids", feature="Regridding")
     mx, my = np.meshgrid(gx, gy)
-    far = vd.distance_mask((x, y), maxdist=2 * spacing, coordinates=(mx, my))
+    maxdist = 2 * spacing if maxdist is None else maxdist
+    far = vd.distance_mask((x, y), maxdist=maxdist, coordinates=(mx, my))
     data = np.where(far, data, np.nan)
     attrs = {"units": points[value].attrs.get("units", "nT"), "regrid_method": method,
              "regrid_spacing": float(spacing)}

@@ -181,6 +181,10 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
         da = rxr.open_rasterio(path).squeeze("band", drop=True)
         fill = da.attrs.get("_FillValue")
         da = da.where(da != fill) if fill is not None else da
+        crs = da.rio.crs
+        if crs is not None and crs.is_geographic:  # x/y are longitude/latitude in degrees
+            da = da.rename(x="longitude", y="latitude")
+        da = da.drop_vars([c for c in da.coords if c not in da.dims])  # spatial_ref
         return _standardise(da, path=path, nodata=nodata, units=units)
     try:
         ds = xr.open_dataset(path, decode_times=False, mask_and_scale=True)

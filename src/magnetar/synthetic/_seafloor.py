@@ -219,6 +219,15 @@ class SeafloorConfig:
         Range of the fraction of the area given to non-linear patches.
     noise_nT : float
         Gaussian noise added to the anomaly.
+    tracks : int
+        When positive, the noisy grid is sampled along this many random straight ship
+        tracks (every ``track_step`` nodes) and regridded (``track_gridding``, a
+        :func:`magnetar.grids.regrid` method) at the same spacing: ``anomaly`` then holds
+        the regridded survey, NaN farther than ``track_maxdist_km`` from any track, and
+        ``anomaly_full`` the complete noisy grid.
+    track_step : int
+    track_gridding : str
+    track_maxdist_km : float
     """
 
     shape: tuple[int, int] = (256, 256)
@@ -242,6 +251,10 @@ class SeafloorConfig:
     regimes: tuple[str, ...] = REGIMES
     nonlinear_fraction: tuple[float, float] = (0.0, 0.5)
     noise_nT: float = 5.0
+    tracks: int = 0
+    track_step: int = 1
+    track_gridding: str = "cubic"
+    track_maxdist_km: float = 8.0
 
     def __post_init__(self):
         unknown = [r for r in self.regimes if r not in REGIMES]
@@ -250,6 +263,10 @@ class SeafloorConfig:
             raise ValidationError(msg)
         if min(self.shape) < 16:
             msg = f"shape must be at least 16 x 16, got {self.shape}"
+            raise ValidationError(msg)
+        if self.tracks < 0 or self.track_step < 1 or self.track_maxdist_km <= 0:
+            msg = ("tracks must be >= 0, track_step >= 1 and track_maxdist_km > 0; got "
+                   f"{self.tracks}, {self.track_step}, {self.track_maxdist_km}")
             raise ValidationError(msg)
         for name in ("half_rate", "z_top", "segment_length"):
             lo, hi = getattr(self, name)
@@ -445,7 +462,27 @@ def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
                "regimes": ",".join(REGIMES), "seed": seed, "timescale": cfg.timescale,
                "config": str(asdict(cfg))},
     )
+    if cfg.tracks:
+        ds = _survey_along_tracks(ds, cfg, seed=int(rng.integers(2**31)))
     return ds
+
+
+def _survey_along_tracks(ds, cfg, *, seed):
+    """Replace ``anomaly`` by a regridded survey along random ship tracks."""
+    from ..grids import regrid
+
+    points = sample_tracks(ds, n_tracks=cfg.tracks, step=cfg.track_step, seed=seed)
+    spacing = float(ds.easting[1] - ds.easting[0])
+    region = (float(ds.easting[0]), float(ds.easting[-1]),
+              float(ds.northing[0]), float(ds.northing[-1]))
+    gridded = regrid(points, spacing=spacing, region=region, method=cfg.track_gridding,
+                     maxdist=cfg.track_maxdist_km * 1000.0)
+    gridded = gridded.assign_coords(northing=ds.northing, easting=ds.easting)
+    return ds.assign(
+        anomaly_full=ds["anomaly"],
+        anomaly=gridded.assign_attrs(ds["anomaly"].attrs, n_tracks=cfg.tracks,
+                                     n_track_points=int(points.sizes["point"])),
+    )
 
 
 def window_labels(linear, *, size, stride, linear_min=0.7, nonlinear_max=0.3):
