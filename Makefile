@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= test,plot,grids,geotiff,ml
+EXTRAS ?= test,plot,grids,geotiff,ml,crowdmag
 # Real data is read from here first (see magnetar.datasets); absent is fine for the demo.
 MAGNETAR_DATA_DIR ?= $(abspath ../shared/data)
 export MAGNETAR_DATA_DIR
@@ -24,12 +24,13 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 bench:
-	$(MAKE) venv EXTRAS=test,plot,grids,ml,compare
+	$(MAKE) venv EXTRAS=test,plot,grids,ml,crowdmag,compare
 	$(BIN)/python benchmarks/bench_cleaning.py
 	$(BIN)/python benchmarks/bench_grids.py
+	$(BIN)/python benchmarks/bench_crowdmag.py
 
 validate:
-	$(MAKE) venv EXTRAS=test,plot,grids,ml,compare
+	$(MAKE) venv EXTRAS=test,plot,grids,ml,crowdmag,compare
 	$(BIN)/python benchmarks/validate_cleaning.py
 
 lint: venv

@@ -9,7 +9,11 @@ from magnetar.synthetic import inject_interference, synthetic_observatories
 
 @pytest.mark.parametrize("argv", [["--help"], ["clean", "--help"], ["demo", "--help"],
                                   ["datasets", "--help"], ["lma", "preprocess", "--help"],
-                                  ["synth", "seafloor", "--help"]])
+                                  ["synth", "seafloor", "--help"],
+                                  ["crowdmag", "train", "--help"],
+                                  ["crowdmag", "evaluate", "--help"],
+                                  ["crowdmag", "search", "--help"],
+                                  ["crowdmag", "denoise", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(argv)
@@ -171,3 +175,13 @@ def test_synth_seafloor_tracks_option(tmp_path, registered):
         assert 0 < float(np.isnan(ds["anomaly"]).mean()) < 1
         assert not np.isnan(ds["anomaly_full"]).any()
     assert "tracks = 4" in (tmp_path / "seafloor.config.toml").read_text()
+
+
+def test_crowdmag_errors_are_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code = main(["crowdmag", "evaluate", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no checkpoint" in err and "Traceback" not in err
+    code = main(["crowdmag", "train", "--out", str(tmp_path), "--sources", "moon"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sources must be" in err

@@ -121,6 +121,75 @@ def build_parser():
                      choices=("cubic", "linear", "nearest", "spline", "surface"),
                      help="gridding method for the tracks (default cubic)")
 
+    crowd = sub.add_parser(
+        "crowdmag", help="CrowdMag: denoising autoencoder for smartphone magnetometer data",
+        description="Train, evaluate and tune an autoencoder on clean anomaly tiles "
+                    "(Britain survey, EMAG2v3 tiles, synthetic seafloor) corrupted with noise "
+                    "and masking, then reconstruct CrowdMag recordings.")
+    csub = crowd.add_subparsers(dest="action", metavar="ACTION")
+    tr = csub.add_parser("train", help="train an autoencoder (checkpoints, history, figure)",
+                         description="Train on clean tiles corrupted on the fly; resumable.")
+    ev = csub.add_parser("evaluate", help="model vs nearest/linear/Gaussian/spline gap filling",
+                         description="Metrics (MAE, RMSE, PSNR, SSIM, KL, Wasserstein) on "
+                                     "held-out tiles at 25/50/75 %% masking.")
+    se = csub.add_parser("search", help="Optuna search over the published hyperparameters",
+                         description="Random or grid search (dense AE) over epochs, layers, "
+                                     "loss, optimiser, tile size, encoding, randomization and "
+                                     "masking; writes search.csv and search.json.")
+    de = csub.add_parser("denoise", help="reconstruct CrowdMag recordings",
+                         description="CrowdMag CSV -> anomaly (IGRF, observatory, device "
+                                     "offset) -> sparse tile -> reconstruction (netCDF, PNG).")
+    for p in (tr, ev, se, de):
+        p.add_argument("--out", required=True, help="output folder")
+    for p in (tr, ev, se):
+        p.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
+                       help="tile side in km (default 120)")
+        p.add_argument("--tile-px", type=int, default=32, dest="tile_px",
+                       help="tile side in pixels (default 32)")
+        p.add_argument("--randomization", type=int, default=150,
+                       help="random clean tiles per source grid (default 150)")
+        p.add_argument("--sources", type=lambda v: tuple(v.split(",")),
+                       default=("britain", "emag2v3", "seafloor"),
+                       help="clean tile sources (default britain,emag2v3,seafloor)")
+        p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tr.add_argument("--model", default="conv_masked_ae",
+                    help="registered model: conv_masked_ae (default) or dense_ae")
+    tr.add_argument("--epochs", type=int, default=40, help="epochs (default 40)")
+    tr.add_argument("--batch-size", type=int, default=64, dest="batch_size")
+    tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    tr.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    tr.add_argument("--loss", choices=("mae", "mse"), default="mae")
+    tr.add_argument("--loss-on", choices=("all", "known"), default="all", dest="loss_on",
+                    help="pixels the loss is computed on (default all)")
+    tr.add_argument("--distribution-weight", type=float, default=0.0,
+                    dest="distribution_weight",
+                    help="weight of the 1-D Wasserstein term in the loss (default 0)")
+    tr.add_argument("--mask", type=float, default=0.5, help="masked fraction (default 0.5)")
+    tr.add_argument("--mask-kind", choices=("random", "tracks"), default="random",
+                    dest="mask_kind")
+    tr.add_argument("--noise", type=float, default=10.0, help="noise in nT (default 10)")
+    tr.add_argument("--encoding", type=int, help="dense_ae encoding dimension (default 50)")
+    tr.add_argument("--hidden", type=lambda v: tuple(int(x) for x in v.split(",")),
+                    help="dense_ae hidden widths, e.g. 512 or 512,256")
+    tr.add_argument("--base", type=int, help="conv_masked_ae base channels (default 32)")
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ev.add_argument("checkpoint", help="a best.pt or last.pt written by 'crowdmag train'")
+    ev.add_argument("--baselines", type=lambda v: tuple(v.split(",")),
+                    default=("nearest", "linear", "gaussian", "spline"))
+    ev.add_argument("--eval-source", default="britain", dest="eval_source",
+                    help="held-out source reported (default britain: real survey data)")
+    se.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    se.add_argument("--sampler", choices=("random", "grid"), default="random")
+    se.add_argument("--epochs-scale", type=float, default=1.0, dest="epochs_scale",
+                    help="multiply every trial's epochs (e.g. 0.2 for a quick look)")
+    de.add_argument("files", nargs="+", help="CrowdMag CSV exports")
+    de.add_argument("--checkpoint", required=True, help="trained model (best.pt)")
+    de.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
+                    help="tile side in km (default 120; a walk of a few km needs ~2)")
+    de.add_argument("--observatory", nargs="*", default=(),
+                    help="IAGA-2002 X/Y/Z variation files of nearby observatories")
+
     data = sub.add_parser("datasets", help="list, fetch or locate registered real data files",
                           description="Real data files are registered with their public origin "
                                       "and SHA-256; MAGNETAR_DATA_DIR is read first.")
@@ -209,6 +278,62 @@ def _cmd_synth(args, parser):
     return 0
 
 
+def _crowdmag_config(args):
+    from .pipelines.crowdmag_denoising import AEConfig
+
+    train = {}
+    if args.action == "train":
+        kwargs = {k: getattr(args, k) for k in ("encoding", "hidden", "base")
+                  if getattr(args, k) is not None}
+        train = {"model": args.model, "model_kwargs": kwargs, "epochs": args.epochs,
+                 "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+                 "loss": args.loss, "loss_on": args.loss_on,
+                 "distribution_weight": args.distribution_weight, "seed": args.seed,
+                 "device": args.device,
+                 "corruption": {"mask_fraction": args.mask, "noise_nT": args.noise,
+                                "mask_kind": args.mask_kind}}
+    return AEConfig(tile_km=args.tile_km, tile_px=args.tile_px,
+                    randomization=args.randomization, sources=args.sources, seed=args.seed,
+                    eval_source=getattr(args, "eval_source", "britain"), train=train)
+
+
+def _cmd_crowdmag(args, parser):
+    from .pipelines import crowdmag_denoising as cm
+
+    progress = sys.stderr.isatty()
+    if args.action == "train":
+        _, history, written = cm.run_train(args.out, _crowdmag_config(args), resume=args.resume,
+                                           progress=progress)
+        best = min(h["val_loss"] for h in history)
+        print(f"{len(history)} epochs, best validation loss {best:.4f}; "  # noqa: T201
+              f"checkpoint {written['checkpoint']}")
+        return 0
+    if args.action == "evaluate":
+        table, written = cm.run_evaluate(args.checkpoint, args.out, _crowdmag_config(args),
+                                         baselines=args.baselines)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # noqa: T201
+        return 0
+    if args.action == "search":
+        _, best = cm.run_search(args.out, _crowdmag_config(args), n_trials=args.trials,
+                                sampler=args.sampler, epochs_scale=args.epochs_scale,
+                                progress=progress)
+        print(json.dumps(best, indent=1))  # noqa: T201
+        return 0
+    if args.action == "denoise":
+        observatories = ()
+        if args.observatory:
+            from .io import read_stations
+
+            observatories = tuple(read_stations(args.observatory).values())
+        table = cm.run_denoise(args.files, args.out, checkpoint=args.checkpoint,
+                               tile_km=args.tile_km, observatories=observatories,
+                               progress=progress)
+        print(table.drop(columns=["netcdf"]).to_string(index=False))  # noqa: T201
+        return 0
+    parser.parse_args(["crowdmag", "--help"])
+    return 2
+
+
 def _cmd_datasets(args, parser):
     from . import datasets
 
@@ -244,6 +369,8 @@ def main(argv=None):
             return _cmd_lma(args, parser)
         if args.command == "synth":
             return _cmd_synth(args, parser)
+        if args.command == "crowdmag":
+            return _cmd_crowdmag(args, parser)
         return _cmd_datasets(args, parser)
     except MagnetarError as err:
         print(f"magnetar: error: {err}", file=sys.stderr)  # noqa: T201

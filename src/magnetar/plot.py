@@ -6,7 +6,16 @@ import numpy as np
 
 from ._utils import atomic_path, require
 
-__all__ = ["plot_cleaning", "plot_grid_stages", "plot_seafloor", "plot_sigma_daily", "save_figure"]
+__all__ = [
+    "plot_cleaning",
+    "plot_crowdmag_tile",
+    "plot_grid_stages",
+    "plot_history",
+    "plot_reconstructions",
+    "plot_seafloor",
+    "plot_sigma_daily",
+    "save_figure",
+]
 
 
 def _pyplot():
@@ -156,5 +165,62 @@ def plot_seafloor(grids):
         fig.colorbar(image, ax=ax, shrink=0.8, label="nT")
     axes[0, 0].set_ylabel("northing (km)")
     fig.suptitle("synthetic seafloor spreading (black: border of non-linear regimes)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history):
+    """Learning curve: training and validation loss per epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = [h["epoch"] + 1 for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], label="training")
+    ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (normalised units)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(truth, corrupted, reconstruction):
+    """Original / corrupted / reconstruction triplets (rows) and the value histograms."""
+    plt = _pyplot()
+    n = len(truth)
+    fig, axes = plt.subplots(n, 4, figsize=(13, 3 * n), squeeze=False)
+    for i in range(n):
+        lo, hi = np.nanpercentile(truth[i], [1, 99])
+        for ax, tile, title in zip(axes[i, :3], (truth[i], corrupted[i], reconstruction[i]),
+                                   ("original", "corrupted", "reconstruction"), strict=True):
+            image = ax.imshow(tile, origin="lower", cmap="RdBu_r", vmin=lo, vmax=hi)
+            ax.set_title(title)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.colorbar(image, ax=axes[i, 2], shrink=0.8, label="nT")
+        bins = np.linspace(np.nanmin(truth[i]), np.nanmax(truth[i]), 30)
+        axes[i, 3].hist(truth[i].ravel(), bins=bins, alpha=0.6, label="original")
+        axes[i, 3].hist(reconstruction[i].ravel(), bins=bins, alpha=0.6, label="reconstruction")
+        axes[i, 3].set_xlabel("nT")
+        axes[i, 3].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_crowdmag_tile(anomalies, tile):
+    """CrowdMag points, the gridded sparse tile and the reconstruction."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    v = anomalies["anomaly"].values
+    lo, hi = np.nanpercentile(v, [2, 98])
+    sc = axes[0].scatter(anomalies["longitude"], anomalies["latitude"], c=v, s=6,
+                         cmap="RdBu_r", vmin=lo, vmax=hi)
+    axes[0].set_title(f"points ({v.size})")
+    fig.colorbar(sc, ax=axes[0], label="nT")
+    for ax, name in zip(axes[1:], ("gridded", "reconstruction"), strict=True):
+        image = tile[name].plot.imshow(ax=ax, cmap="RdBu_r", vmin=lo, vmax=hi,
+                                       add_colorbar=False)
+        ax.set_title(name)
+    fig.colorbar(image, ax=axes[2], label="nT")
+    fig.suptitle(str(anomalies.attrs.get("recording", "")))
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """Readers and writers: paths in, xarray out (and back)."""
 
+from ._crowdmag import read_crowdmag
 from ._grids import (
     check_grid,
     grid_from_table,
@@ -16,6 +17,7 @@ __all__ = [
     "check_grid",
     "grid_from_table",
     "merge_stations",
+    "read_crowdmag",
     "read_grid",
     "read_iaga2002",
     "read_mgd77",

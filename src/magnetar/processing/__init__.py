@@ -1,5 +1,12 @@
 """Pure processing steps on xarray/numpy (no torch, no I/O)."""
 
+from ._anomaly import (
+    crustal_anomaly,
+    external_disturbance,
+    igrf_field,
+    nearest_observatory,
+    noise_level,
+)
 from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISSING, FLAG_REPLACED
 from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
@@ -16,8 +23,13 @@ __all__ = [
     "align_stations",
     "apply_shifts",
     "butter_highpass",
+    "crustal_anomaly",
+    "external_disturbance",
     "highpass",
+    "igrf_field",
     "lagged_correlation",
+    "nearest_observatory",
+    "noise_level",
     "noise_sigma",
     "noise_sigma_daily",
     "rolling_std",

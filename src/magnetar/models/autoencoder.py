@@ -1,0 +1,162 @@
+"""Denoising autoencoders for sparse, noisy anomaly tiles.
+
+Input convention for both models: a float tensor ``(N, 2, H, W)``; channel 0 holds the
+normalised tile with unknown pixels set to 0, channel 1 the mask (1 known, 0 unknown).
+Output: ``(N, 1, H, W)``, the normalised reconstruction of every pixel.
+
+- :class:`DenseAE`: the published CrowdMag autoencoder (tile flattened, one or two hidden
+  layers, an encoding of ``encoding`` units, mirrored decoder). It sees channel 0 only
+  unless ``use_mask`` is set.
+- :class:`ConvMaskedAE`: a convolutional encoder-decoder with skip connections that takes
+  the mask as a second channel (partial observations are its natural input).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+from ..errors import ValidationError
+from ._registry import register_model
+
+__all__ = ["ConvAEConfig", "ConvMaskedAE", "DenseAE", "DenseAEConfig"]
+
+
+@dataclass
+class DenseAEConfig:
+    """Published dense autoencoder.
+
+    tile : int
+        Tile side in pixels (input H = W = tile).
+    hidden : tuple of int
+        Hidden layer widths between the input and the encoding (one or two layers).
+    encoding : int
+        Encoding dimension (published: 50).
+    dropout : float
+    use_mask : bool
+        Also feed the mask (doubles the input width).
+    """
+
+    tile: int = 32
+    hidden: tuple[int, ...] = (512,)
+    encoding: int = 50
+    dropout: float = 0.0
+    use_mask: bool = False
+
+    def __post_init__(self):
+        if self.tile < 4 or self.encoding < 1 or not 1 <= len(self.hidden) <= 3:
+            msg = (f"need tile >= 4, encoding >= 1 and 1-3 hidden layers; got tile={self.tile}, "
+                   f"encoding={self.encoding}, hidden={self.hidden}")
+            raise ValidationError(msg)
+
+
+class DenseAE(nn.Module):
+    """Fully connected autoencoder over a flattened tile (see :class:`DenseAEConfig`)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        n = config.tile * config.tile
+        widths = [n * (2 if config.use_mask else 1), *config.hidden]
+        layers = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(config.dropout)]
+        self.encoder = nn.Sequential(*layers, nn.Linear(widths[-1], config.encoding), nn.ReLU())
+        back = [config.encoding, *reversed(config.hidden)]
+        layers = []
+        for a, b in zip(back[:-1], back[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(config.dropout)]
+        self.decoder = nn.Sequential(*layers, nn.Linear(back[-1], n))
+
+    def forward(self, x):
+        """(N, 2, H, W) -> (N, 1, H, W)."""
+        _check_input(x, self.config.tile)
+        inp = x if self.config.use_mask else x[:, :1]
+        z = self.encoder(inp.flatten(1))
+        return self.decoder(z).view(x.shape[0], 1, x.shape[2], x.shape[3])
+
+
+@dataclass
+class ConvAEConfig:
+    """Convolutional masked autoencoder.
+
+    base : int
+        Channels of the first level (doubled at each level down).
+    depth : int
+        Number of down-sampling levels; inputs are padded to a multiple of 2**depth and
+        cropped back.
+    dropout : float
+    """
+
+    base: int = 32
+    depth: int = 3
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.base < 1 or not 1 <= self.depth <= 6:
+            msg = f"need base >= 1 and 1 <= depth <= 6; got base={self.base}, depth={self.depth}"
+            raise ValidationError(msg)
+
+
+def _block(a, b, dropout):
+    return nn.Sequential(
+        nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
+        nn.Conv2d(b, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
+        nn.Dropout2d(dropout) if dropout else nn.Identity(),
+    )
+
+
+class ConvMaskedAE(nn.Module):
+    """Encoder-decoder with skips over (values, mask) channels (see :class:`ConvAEConfig`)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        widths = [config.base * 2**i for i in range(config.depth + 1)]
+        self.down = nn.ModuleList([_block(2, widths[0], config.dropout)] + [
+            _block(widths[i], widths[i + 1], config.dropout) for i in range(config.depth)])
+        self.up = nn.ModuleList([
+            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+            for i in reversed(range(config.depth))])
+        self.merge = nn.ModuleList([
+            _block(2 * widths[i], widths[i], config.dropout)
+            for i in reversed(range(config.depth))])
+        self.head = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, x):
+        """(N, 2, H, W) -> (N, 1, H, W); any H, W."""
+        _check_input(x, None)
+        h, w = x.shape[-2:]
+        m = 2**self.config.depth
+        x = F.pad(x, (0, (-w) % m, 0, (-h) % m))
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1]), strict=True):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)[..., :h, :w]
+
+
+def _check_input(x, tile):
+    if x.ndim != 4 or x.shape[1] != 2:
+        msg = f"expected a (N, 2, H, W) tensor of values and mask, got {tuple(x.shape)}"
+        raise ValidationError(msg)
+    if tile is not None and x.shape[2:] != (tile, tile):
+        msg = f"this model takes {tile}x{tile} tiles, got {tuple(x.shape[2:])}"
+        raise ValidationError(msg)
+
+
+@register_model("dense_ae")
+def dense_ae(**kwargs):
+    """The published dense autoencoder (:class:`DenseAEConfig` fields as keywords)."""
+    return DenseAE(DenseAEConfig(**kwargs))
+
+
+@register_model("conv_masked_ae")
+def conv_masked_ae(**kwargs):
+    """Convolutional masked autoencoder (:class:`ConvAEConfig` fields as keywords)."""
+    return ConvMaskedAE(ConvAEConfig(**kwargs))

@@ -1,0 +1,434 @@
+"""CrowdMag denoising: clean tiles -> corrupted on the fly -> autoencoder -> sparse phone data.
+
+Steps: :func:`build_tile_corpus` (clean anomaly tiles from the Britain aeromagnetic survey,
+the EMAG2v3 tiles and synthetic seafloor grids, each split west/east so the test tiles come
+from a spatially separate region), :func:`run_train`, :func:`run_evaluate` (the model against
+nearest/linear/Gaussian/spline gap filling on the same corrupted tiles), :func:`run_search`
+(Optuna over the published hyperparameter table) and :func:`run_denoise` (CrowdMag files ->
+anomalies -> sparse tiles -> reconstruction).
+
+"randomization" (the published hyperparameter, 100-200) is read here as the number of random
+tile positions drawn from each source grid: the size of the clean corpus, which corruption
+then multiplies epoch by epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._utils import atomic_path, write_text_atomic
+from ..config import save_config
+from ..errors import ValidationError
+
+__all__ = [
+    "AEConfig",
+    "build_tile_corpus",
+    "grid_points_to_tile",
+    "run_denoise",
+    "run_evaluate",
+    "run_search",
+    "run_train",
+]
+
+LOGGER = logging.getLogger(__name__)
+SOURCES = ("britain", "emag2v3", "seafloor")
+EMAG2V3_TILES = ("example_675", "example_782", "example_1164", "example_1299")
+EMAG2V3_SPACING_KM = 3.7  # 2 arc-minutes
+KM_PER_DEGREE = 111.195
+
+
+@dataclass
+class AEConfig:
+    """The CrowdMag workflow's options (the training options are in ``train``).
+
+    tile_km, tile_px : tile side in km and in pixels (spacing = tile_km / tile_px)
+    randomization : random tiles drawn per source grid (training; a third as many for test)
+    sources : clean sources among britain, emag2v3, seafloor
+    test_fraction : eastern fraction of every source kept for testing
+    eval_source : source of the held-out test tiles reported (real survey data: britain)
+    """
+
+    tile_km: float = 120.0
+    tile_px: int = 32
+    randomization: int = 150
+    sources: tuple[str, ...] = SOURCES
+    test_fraction: float = 0.3
+    eval_source: str = "britain"
+    seed: int = 0
+    train: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown or not self.sources:
+            msg = f"sources must be a non-empty subset of {SOURCES}; got {self.sources}"
+            raise ValidationError(msg)
+        if self.tile_km <= 0 or self.tile_px < 8 or self.randomization < 1:
+            msg = (f"need tile_km > 0, tile_px >= 8 and randomization >= 1; got "
+                   f"{self.tile_km}, {self.tile_px}, {self.randomization}")
+            raise ValidationError(msg)
+
+    @property
+    def spacing_km(self):
+        """Pixel size in km."""
+        return self.tile_km / self.tile_px
+
+    def train_config(self):
+        """The :class:`magnetar.training.loop.TrainConfig` (model input size filled in)."""
+        from ..training.loop import TrainConfig
+
+        cfg = TrainConfig(**self.train)
+        if cfg.model == "dense_ae":
+            cfg.model_kwargs = {**cfg.model_kwargs, "tile": self.tile_px}
+        return cfg
+
+
+def _project_km(lon, lat):
+    lat0 = float(np.mean(lat))
+    return ((lon - np.mean(lon)) * KM_PER_DEGREE * math.cos(math.radians(lat0)),
+            (lat - np.mean(lat)) * KM_PER_DEGREE)
+
+
+def _britain_grid(spacing_km):
+    from .. import datasets
+    from ..grids import regrid
+    from ..io import read_points
+
+    pts = read_points(datasets.fetch("surveys/britain-magnetic.csv.xz"))
+    x, y = _project_km(pts["longitude"].values, pts["latitude"].values)
+    proj = xr.Dataset({"anomaly": ("point", pts["anomaly"].values)},
+                      coords={"easting": ("point", x), "northing": ("point", y)})
+    return regrid(proj, spacing=spacing_km, method="linear").values
+
+
+def _emag2v3_grids(spacing_km):
+    from .. import datasets
+    from ..io import read_png_tile
+    from ..training import resample_grid
+
+    out = []
+    for name in EMAG2V3_TILES:
+        tile = read_png_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/{name}.png"))
+        out.append(resample_grid(tile.values, spacing=EMAG2V3_SPACING_KM,
+                                 new_spacing=spacing_km))
+    return out
+
+
+def _seafloor_grids(spacing_km, seed, n=4, size=160):
+    from ..synthetic import SeafloorConfig, synthetic_seafloor
+
+    cfg = SeafloorConfig(shape=(size, size), spacing_km=spacing_km, noise_nT=0.0)
+    return [synthetic_seafloor(cfg, seed=seed + i)["anomaly"].values for i in range(n)]
+
+
+def source_grids(config):
+    """``{source: [2-D arrays in nT at config.spacing_km]}`` for the configured sources."""
+    grids = {}
+    for source in config.sources:
+        if source == "britain":
+            grids[source] = [_britain_grid(config.spacing_km)]
+        elif source == "emag2v3":
+            grids[source] = _emag2v3_grids(config.spacing_km)
+        else:
+            grids[source] = _seafloor_grids(config.spacing_km, config.seed)
+    return grids
+
+
+def build_tile_corpus(config, *, grids=None):
+    """Clean tiles: ``{"train", "val", "test"}`` arrays ``(N, px, px)`` in nT, plus
+    ``"test_by_source"``.
+
+    Each source grid is split along its longer axis into a training part (10 % of its tiles
+    go to validation) and a test part (east or north), separated by a buffer one tile wide.
+    ``randomization`` random tiles are drawn from each grid's training part and a third as
+    many from its test part.
+    """
+    from ..training import cut_tiles, split_columns
+
+    grids = source_grids(config) if grids is None else grids
+    px = config.tile_px
+    train, test, by_source = [], [], {}
+    for k, (source, arrays) in enumerate(grids.items()):
+        n_each = config.randomization
+        src_test = []
+        for i, values in enumerate(arrays):
+            axis = 0 if values.shape[0] > values.shape[1] else 1
+            west, east = split_columns(values, test_fraction=config.test_fraction, buffer=px,
+                                       axis=axis)
+            seed = config.seed + 1000 * k + i
+            train.append(cut_tiles(west, size=px, n=n_each, seed=seed))
+            src_test.append(cut_tiles(east, size=px, n=max(1, n_each // 3), seed=seed + 500))
+        by_source[source] = np.concatenate(src_test)
+        test.append(by_source[source])
+    train = np.concatenate(train)
+    if len(train) < 10:
+        msg = (f"only {len(train)} clean training tiles of {px} px; use smaller tiles or a "
+               "larger randomization")
+        raise ValidationError(msg)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(train))
+    n_val = max(1, len(train) // 10)
+    return {"train": train[order[n_val:]], "val": train[order[:n_val]],
+            "test": np.concatenate(test), "test_by_source": by_source}
+
+
+def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
+    """Train the configured autoencoder; writes checkpoints, history, config and a figure."""
+    from ..training.loop import fit
+
+    out_dir = Path(out_dir)
+    corpus = build_tile_corpus(config) if corpus is None else corpus
+    model, history = fit(corpus["train"], corpus["val"], config.train_config(),
+                         out_dir=out_dir, resume=resume, progress=progress)
+    save_config(config, out_dir / "crowdmag.config.toml", section="crowdmag")
+    written = {"checkpoint": out_dir / "best.pt", "history": out_dir / "history.json"}
+    try:
+        from ..plot import plot_history, save_figure
+    except ImportError:
+        return model, history, written
+    written["figure"] = save_figure(plot_history(history), out_dir / "learning_curve.png")
+    return model, history, written
+
+
+def _per_tile_metrics(truth, estimate):
+    from ..training import reconstruction_metrics
+
+    rows = [reconstruction_metrics(t, e) for t, e in zip(truth, estimate, strict=True)]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=None,
+                     baselines=("nearest", "linear", "gaussian", "spline"), seed=0):
+    """Metrics of the model and of each baseline on the same corrupted tiles.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (mask_fraction, method); metrics averaged over tiles (KL and Wasserstein
+        between each tile's value distribution and its reconstruction's).
+    """
+    from ..grids import inpaint
+    from ..training import corrupt
+    from ..training.loop import CorruptionConfig, reconstruct
+
+    corruption = corruption or CorruptionConfig()
+    rows = []
+    for fraction in fractions:
+        c, k = corrupt(tiles, mask_fraction=fraction, noise_nT=corruption.noise_nT,
+                       heavy_tail=corruption.heavy_tail, mask_kind=corruption.mask_kind,
+                       seed=seed + int(fraction * 1000))
+        estimates = {"autoencoder": reconstruct(model, c, k)}
+        for method in baselines:
+            estimates[method] = inpaint(c, k, method=method)
+        for method, est in estimates.items():
+            rows.append({"mask_fraction": fraction, "method": method,
+                         **_per_tile_metrics(tiles, est)})
+    return pd.DataFrame(rows)
+
+
+def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0.5, 0.75),
+                 baselines=("nearest", "linear", "gaussian", "spline")):
+    """Evaluate a checkpoint against the baselines on held-out tiles; writes
+    ``evaluation.csv``, ``evaluation.json`` and figures."""
+    from ..training import corrupt
+    from ..training.loop import load_checkpoint, reconstruct
+
+    out_dir = Path(out_dir)
+    model, train_cfg, _ = load_checkpoint(checkpoint)
+    corpus = build_tile_corpus(config) if corpus is None else corpus
+    tiles = corpus["test_by_source"].get(config.eval_source, corpus["test"])
+    table = evaluate_methods(model, tiles, fractions=fractions, baselines=baselines,
+                             corruption=train_cfg.corruption, seed=config.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "evaluation.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
+    at_half = table[table.mask_fraction == 0.5].set_index("method")
+    verdict = {}
+    if "autoencoder" in at_half.index:
+        others = at_half.drop(index="autoencoder")
+        verdict = {m: bool(at_half.loc["autoencoder", m] < others[m].min())
+                   for m in ("mae", "wasserstein")}
+    summary = {"checkpoint": str(checkpoint), "eval_source": config.eval_source,
+               "n_test_tiles": len(tiles), "beats_all_baselines_at_50pct": verdict,
+               "table": table.to_dict(orient="records")}
+    write_text_atomic(out_dir / "evaluation.json", json.dumps(summary, indent=1))
+    written = {"csv": out_dir / "evaluation.csv", "json": out_dir / "evaluation.json"}
+    try:
+        from ..plot import plot_reconstructions, save_figure
+    except ImportError:
+        return table, written
+    c, k = corrupt(tiles[:4], mask_fraction=0.5, noise_nT=train_cfg.corruption.noise_nT,
+                   heavy_tail=train_cfg.corruption.heavy_tail, seed=config.seed)
+    fig = plot_reconstructions(tiles[:4], c, reconstruct(model, c, k))
+    written["figure"] = save_figure(fig, out_dir / "reconstructions.png")
+    return table, written
+
+
+SEARCH_SPACE = {
+    "epochs": [20, 35, 50],
+    "hidden_layers": [1, 2],
+    "loss": ["mae", "mse"],
+    "optimizer": ["sgd", "adam"],
+    "tile_km": [120.0, 240.0],
+    "encoding": [32, 64, 96],
+    "randomization": [100, 150, 200],
+    "mask_fraction": [0.25, 0.5, 0.75],
+}
+
+
+def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1.0,
+               progress=False):
+    """Optuna search over the published table (dense AE) on validation MAE.
+
+    ``sampler``: "random" or "grid" (the full grid of :data:`SEARCH_SPACE`, or the first
+    ``n_trials`` of it). ``epochs_scale`` shrinks every trial's epochs (quick looks).
+    Writes ``search.csv`` (one row per trial) and ``search.json`` (the best configuration).
+    """
+    import optuna
+
+    from ..training.loop import TrainConfig, fit
+
+    if sampler not in ("random", "grid"):
+        msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
+        raise ValidationError(msg)
+    out_dir = Path(out_dir)
+    grids_by_km = {}
+
+    def objective(trial):
+        p = {name: trial.suggest_categorical(name, values)
+             for name, values in SEARCH_SPACE.items()}
+        cfg = AEConfig(**{**asdict(config), "tile_km": p["tile_km"],
+                          "randomization": p["randomization"]})
+        if p["tile_km"] not in grids_by_km:
+            grids_by_km[p["tile_km"]] = source_grids(cfg)
+        corpus = build_tile_corpus(cfg, grids=grids_by_km[p["tile_km"]])
+        width = 512
+        train = TrainConfig(
+            model="dense_ae",
+            model_kwargs={"tile": cfg.tile_px, "encoding": p["encoding"],
+                          "hidden": (width,) * p["hidden_layers"]},
+            epochs=max(1, round(p["epochs"] * epochs_scale)), loss=p["loss"],
+            optimizer=p["optimizer"], lr=1e-3 if p["optimizer"] == "adam" else 1e-2,
+            seed=config.seed,
+            corruption={"mask_fraction": p["mask_fraction"], "noise_nT": 10.0,
+                        "heavy_tail": 0.1})
+        model, _ = fit(corpus["train"], corpus["val"], train)
+        from ..training.loop import reconstruct
+        from ..training import corrupt, mae
+
+        c, k = corrupt(corpus["val"], mask_fraction=0.5, noise_nT=10.0, seed=config.seed)
+        return mae(corpus["val"], reconstruct(model, c, k))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if sampler == "grid":
+        chosen = optuna.samplers.GridSampler(SEARCH_SPACE, seed=config.seed)
+    else:
+        chosen = optuna.samplers.RandomSampler(seed=config.seed)
+    study = optuna.create_study(direction="minimize", sampler=chosen)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    table = study.trials_dataframe(attrs=("number", "value", "params", "duration"))
+    table["duration"] = table["duration"].dt.total_seconds()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "search.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    best = {"value_mae_nT_at_50pct": study.best_value, "params": study.best_params,
+            "n_trials": len(study.trials), "sampler": sampler, "epochs_scale": epochs_scale}
+    write_text_atomic(out_dir / "search.json", json.dumps(best, indent=1))
+    return table, best
+
+
+def grid_points_to_tile(anomalies, *, tile_km, tile_px):
+    """Bin point anomalies into a tile centred on their median position.
+
+    Returns
+    -------
+    (values, known, coords)
+        ``values`` (px, px) block means in nT (NaN where empty), ``known`` mask, and the
+        ``latitude``/``longitude`` of the pixel centres (1-D, approximate for small tiles).
+    """
+    lon = anomalies["longitude"].values
+    lat = anomalies["latitude"].values
+    v = anomalies["anomaly"].values
+    lon0, lat0 = float(np.median(lon)), float(np.median(lat))
+    x = (lon - lon0) * KM_PER_DEGREE * math.cos(math.radians(lat0))
+    y = (lat - lat0) * KM_PER_DEGREE
+    spacing = tile_km / tile_px
+    edges = (np.arange(tile_px + 1) - tile_px / 2) * spacing
+    inside = (np.abs(x) < tile_km / 2) & (np.abs(y) < tile_km / 2) & np.isfinite(v)
+    total, _, _ = np.histogram2d(y[inside], x[inside], bins=[edges, edges], weights=v[inside])
+    count, _, _ = np.histogram2d(y[inside], x[inside], bins=[edges, edges])
+    values = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    centres = (edges[:-1] + edges[1:]) / 2
+    coords = {"latitude": lat0 + centres / KM_PER_DEGREE,
+              "longitude": lon0 + centres / (KM_PER_DEGREE * math.cos(math.radians(lat0)))}
+    return values, count > 0, coords
+
+
+def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(),
+                progress=False):
+    """CrowdMag files -> anomalies -> sparse tile -> reconstruction, one netCDF per file.
+
+    Returns a table (one row per file) with anomaly statistics before and after the
+    corrections and the tile coverage; writes ``denoise_summary.csv`` and per-file figures.
+    """
+    from ..io import read_crowdmag
+    from ..processing import crustal_anomaly, noise_level
+    from ..training.loop import load_checkpoint, reconstruct
+
+    model, train_cfg, _ = load_checkpoint(checkpoint)
+    tile_px = train_cfg.model_kwargs.get("tile", 32)
+    out_dir = Path(out_dir)
+    rows = []
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(files, desc="denoising", unit="file")
+    for path in iterator:
+        points = read_crowdmag(path)
+        anomalies = crustal_anomaly(points, observatories=observatories)
+        values, known, coords = grid_points_to_tile(anomalies, tile_km=tile_km,
+                                                    tile_px=tile_px)
+        recon = reconstruct(model, values[None], known[None])[0]
+        dims = ("latitude", "longitude")
+        ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT"}),
+                         "gridded": (dims, values, {"units": "nT"}),
+                         "known": (dims, known.astype(np.int8))},
+                        coords=coords,
+                        attrs={"source_file": str(path), "tile_km": tile_km,
+                               "checkpoint": str(checkpoint),
+                               "device_offset_nT": anomalies.attrs["device_offset_nT"],
+                               "observatory": anomalies.attrs["observatory"],
+                               "Conventions": "CF-1.8"})
+        stem = Path(path).stem.replace(" ", "_").replace(",", "_")
+        target = out_dir / f"{stem}.nc"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target, suffix=".nc") as tmp:
+            ds.to_netcdf(tmp)
+        raw = anomalies["total"].values
+        rows.append({"file": Path(path).name, "points": anomalies.sizes["point"],
+                     "total_median_nT": float(np.median(raw)),
+                     "core_field_nT": float(np.median(anomalies["core_field"])),
+                     "device_offset_nT": anomalies.attrs["device_offset_nT"],
+                     "observatory": anomalies.attrs["observatory"],
+                     "external_std_nT": float(np.std(anomalies["external"])),
+                     "raw_minus_core_std_nT": float(np.std(raw - anomalies["core_field"])),
+                     "anomaly_std_nT": float(np.std(anomalies["anomaly"])),
+                     "noise_nT": noise_level(anomalies["anomaly"].values),
+                     "known_pixels": int(known.sum()), "netcdf": str(target)})
+        try:
+            from ..plot import plot_crowdmag_tile, save_figure
+        except ImportError:
+            continue
+        save_figure(plot_crowdmag_tile(anomalies, ds), out_dir / f"{stem}.png")
+    table = pd.DataFrame(rows)
+    with atomic_path(out_dir / "denoise_summary.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return table

@@ -1,0 +1,33 @@
+"""Training utilities: tiles and corruption, metrics, the training loop, search.
+
+``data`` and ``metrics`` need only NumPy/SciPy; ``loop`` and ``search`` need torch
+(``pip install 'magnetar[ml]'``) and are imported from their modules.
+"""
+
+from .data import (
+    MASK_KINDS,
+    corrupt,
+    cut_tiles,
+    denormalise,
+    normalise,
+    resample_grid,
+    split_columns,
+)
+from .metrics import kl_divergence, mae, psnr, reconstruction_metrics, rmse, ssim, wasserstein
+
+__all__ = [
+    "MASK_KINDS",
+    "corrupt",
+    "cut_tiles",
+    "denormalise",
+    "kl_divergence",
+    "mae",
+    "normalise",
+    "psnr",
+    "reconstruction_metrics",
+    "resample_grid",
+    "rmse",
+    "split_columns",
+    "ssim",
+    "wasserstein",
+]

@@ -1,0 +1,106 @@
+"""Reconstruction metrics (pure NumPy/SciPy; SSIM from scikit-image).
+
+All take ``truth`` and ``estimate`` arrays of one shape (a tile or a stack of tiles) in the
+same units and ignore pairs where either is NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .._utils import require
+from ..errors import ValidationError
+
+__all__ = [
+    "kl_divergence",
+    "mae",
+    "psnr",
+    "reconstruction_metrics",
+    "rmse",
+    "ssim",
+    "wasserstein",
+]
+
+
+def _pairs(truth, estimate):
+    t = np.asarray(truth, float)
+    e = np.asarray(estimate, float)
+    if t.shape != e.shape:
+        msg = f"truth and estimate shapes differ: {t.shape} vs {e.shape}"
+        raise ValidationError(msg)
+    ok = np.isfinite(t) & np.isfinite(e)
+    if not ok.any():
+        msg = "no finite pairs to compare"
+        raise ValidationError(msg)
+    return t[ok], e[ok]
+
+
+def mae(truth, estimate):
+    """Mean absolute error."""
+    t, e = _pairs(truth, estimate)
+    return float(np.mean(np.abs(t - e)))
+
+
+def rmse(truth, estimate):
+    """Root-mean-square error."""
+    t, e = _pairs(truth, estimate)
+    return float(np.sqrt(np.mean((t - e) ** 2)))
+
+
+def psnr(truth, estimate):
+    """Peak signal-to-noise ratio in dB, the peak being the truth's range."""
+    t, e = _pairs(truth, estimate)
+    err = np.mean((t - e) ** 2)
+    peak = np.ptp(t)
+    return float("inf") if err == 0 else float(10 * np.log10(peak**2 / err))
+
+
+def ssim(truth, estimate):
+    """Mean structural similarity of 2-D tiles (stack: mean over tiles), data range from the
+    truth; NaN pixels are filled with the tile's mean first."""
+    metrics = require("skimage.metrics", extra="ml", feature="SSIM")
+    t = np.asarray(truth, float)
+    e = np.asarray(estimate, float)
+    if t.shape != e.shape or t.ndim not in (2, 3):
+        msg = f"ssim needs two tiles or stacks of one shape, got {t.shape} and {e.shape}"
+        raise ValidationError(msg)
+    t, e = (t[None], e[None]) if t.ndim == 2 else (t, e)
+    values = []
+    for a, b in zip(t, e, strict=True):
+        fill = np.nanmean(a)
+        a = np.where(np.isfinite(a), a, fill)
+        b = np.where(np.isfinite(b), b, fill)
+        rng = float(np.ptp(a)) or 1.0
+        win = min(7, *(s - (1 - s % 2) for s in a.shape))
+        values.append(metrics.structural_similarity(a, b, data_range=rng, win_size=win))
+    return float(np.mean(values))
+
+
+def kl_divergence(truth, estimate, *, bins=64, eps=1e-10):
+    """KL(truth || estimate) between value histograms on shared bins (nats)."""
+    t, e = _pairs(truth, estimate)
+    lo, hi = min(t.min(), e.min()), max(t.max(), e.max())
+    if hi == lo:
+        return 0.0
+    p, edges = np.histogram(t, bins=bins, range=(lo, hi))
+    q, _ = np.histogram(e, bins=edges)
+    p = p / p.sum() + eps
+    q = q / q.sum() + eps
+    p /= p.sum()
+    q /= q.sum()
+    return float(np.sum(p * np.log(p / q)))
+
+
+def wasserstein(truth, estimate):
+    """1-D Wasserstein (earth mover's) distance between value distributions (units of the
+    data)."""
+    t, e = _pairs(truth, estimate)
+    return float(stats.wasserstein_distance(t, e))
+
+
+def reconstruction_metrics(truth, estimate):
+    """All metrics as a dict: mae, rmse, psnr, ssim, kl, wasserstein."""
+    return {"mae": mae(truth, estimate), "rmse": rmse(truth, estimate),
+            "psnr": psnr(truth, estimate), "ssim": ssim(truth, estimate),
+            "kl": kl_divergence(truth, estimate), "wasserstein": wasserstein(truth, estimate)}
