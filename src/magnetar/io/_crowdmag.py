@@ -82,7 +82,8 @@ def _undo_week_year(times):
         middle = any(t.year == year and not (t.month == 1 and t.day <= 8)
                      and not (t.month == 12 and t.day >= 24) for t in times)
         if any(late_dec) and early_jan and not middle:
-            times = [t.replace(year=year - 1) if bad else t for t, bad in zip(times, late_dec)]
+            times = [t.replace(year=year - 1) if bad else t
+                     for t, bad in zip(times, late_dec, strict=True)]
             fixed += sum(late_dec)
     return times, fixed
 

@@ -90,10 +90,10 @@ class AEConfig:
         return cfg
 
 
-def _project_km(lon, lat):
-    lat0 = float(np.mean(lat))
-    return ((lon - np.mean(lon)) * KM_PER_DEGREE * math.cos(math.radians(lat0)),
-            (lat - np.mean(lat)) * KM_PER_DEGREE)
+def _local_km(lon, lat, lon0, lat0):
+    """Kilometres east and north of (lon0, lat0), local equirectangular projection."""
+    return ((lon - lon0) * KM_PER_DEGREE * math.cos(math.radians(lat0)),
+            (lat - lat0) * KM_PER_DEGREE)
 
 
 def _britain_grid(spacing_km):
@@ -102,7 +102,8 @@ def _britain_grid(spacing_km):
     from ..io import read_points
 
     pts = read_points(datasets.fetch("surveys/britain-magnetic.csv.xz"))
-    x, y = _project_km(pts["longitude"].values, pts["latitude"].values)
+    lon, lat = pts["longitude"].values, pts["latitude"].values
+    x, y = _local_km(lon, lat, float(np.mean(lon)), float(np.mean(lat)))
     proj = xr.Dataset({"anomaly": ("point", pts["anomaly"].values)},
                       coords={"easting": ("point", x), "northing": ("point", y)})
     return regrid(proj, spacing=spacing_km, method="linear").values
@@ -221,8 +222,7 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
     corruption = corruption or CorruptionConfig()
     rows = []
     for fraction in fractions:
-        c, k = corrupt(tiles, mask_fraction=fraction, noise_nT=corruption.noise_nT,
-                       heavy_tail=corruption.heavy_tail, mask_kind=corruption.mask_kind,
+        c, k = corrupt(tiles, **{**asdict(corruption), "mask_fraction": fraction},
                        seed=seed + int(fraction * 1000))
         estimates = {"autoencoder": reconstruct(model, c, k)}
         for method in baselines:
@@ -264,8 +264,8 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
         from ..plot import plot_reconstructions, save_figure
     except ImportError:
         return table, written
-    c, k = corrupt(tiles[:4], mask_fraction=0.5, noise_nT=train_cfg.corruption.noise_nT,
-                   heavy_tail=train_cfg.corruption.heavy_tail, seed=config.seed)
+    c, k = corrupt(tiles[:4], **{**asdict(train_cfg.corruption), "mask_fraction": 0.5},
+                   seed=config.seed)
     fig = plot_reconstructions(tiles[:4], c, reconstruct(model, c, k))
     written["figure"] = save_figure(fig, out_dir / "reconstructions.png")
     return table, written
@@ -293,7 +293,8 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
     """
     import optuna
 
-    from ..training.loop import TrainConfig, fit
+    from ..training import corrupt, mae
+    from ..training.loop import TrainConfig, fit, reconstruct
 
     if sampler not in ("random", "grid"):
         msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
@@ -309,20 +310,16 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
         if p["tile_km"] not in grids_by_km:
             grids_by_km[p["tile_km"]] = source_grids(cfg)
         corpus = build_tile_corpus(cfg, grids=grids_by_km[p["tile_km"]])
-        width = 512
         train = TrainConfig(
             model="dense_ae",
             model_kwargs={"tile": cfg.tile_px, "encoding": p["encoding"],
-                          "hidden": (width,) * p["hidden_layers"]},
+                          "hidden": (512,) * p["hidden_layers"]},
             epochs=max(1, round(p["epochs"] * epochs_scale)), loss=p["loss"],
             optimizer=p["optimizer"], lr=1e-3 if p["optimizer"] == "adam" else 1e-2,
             seed=config.seed,
             corruption={"mask_fraction": p["mask_fraction"], "noise_nT": 10.0,
                         "heavy_tail": 0.1})
         model, _ = fit(corpus["train"], corpus["val"], train)
-        from ..training.loop import reconstruct
-        from ..training import corrupt, mae
-
         c, k = corrupt(corpus["val"], mask_fraction=0.5, noise_nT=10.0, seed=config.seed)
         return mae(corpus["val"], reconstruct(model, c, k))
 
@@ -357,8 +354,7 @@ def grid_points_to_tile(anomalies, *, tile_km, tile_px):
     lat = anomalies["latitude"].values
     v = anomalies["anomaly"].values
     lon0, lat0 = float(np.median(lon)), float(np.median(lat))
-    x = (lon - lon0) * KM_PER_DEGREE * math.cos(math.radians(lat0))
-    y = (lat - lat0) * KM_PER_DEGREE
+    x, y = _local_km(lon, lat, lon0, lat0)
     spacing = tile_km / tile_px
     edges = (np.arange(tile_px + 1) - tile_px / 2) * spacing
     inside = (np.abs(x) < tile_km / 2) & (np.abs(y) < tile_km / 2) & np.isfinite(v)
