@@ -71,3 +71,38 @@ def test_points_are_binned_into_the_right_pixels():
     assert known.sum() == 3
     assert values[2, 2] == 1.0 and values[2, 3] == 2.0 and values[1, 2] == 3.0
     np.testing.assert_allclose(np.diff(coords["latitude"]), 2 / 111.195)
+
+
+def test_denoise_a_recording_end_to_end(tmp_path):
+    pytest.importorskip("ppigrf")
+    from magnetar.pipelines.crowdmag_denoising import run_denoise
+    from magnetar.processing import igrf_field
+    from magnetar.training.loop import TrainConfig, fit
+
+    tiles = np.random.default_rng(0).normal(size=(16, 32, 32))
+    fit(tiles, tiles[:4], TrainConfig(model_kwargs={"base": 4, "depth": 2}, epochs=1,
+                                      device="cpu"), out_dir=tmp_path / "ae")
+    # a 1-km walk: IGRF + 3000 nT device offset + a 40 nT crustal step
+    times = np.datetime64("2022-03-11T18:30") + np.arange(60) * np.timedelta64(10, "s")
+    lat = 61.449 + np.linspace(0, 0.009, 60)
+    lon = np.full(60, -149.37)
+    e, n, u = igrf_field(lon, lat, times)
+    total = np.sqrt(e**2 + n**2 + u**2) + 3000 + np.where(np.arange(60) < 30, 0.0, 40.0)
+    lines = ["Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
+             "Horizontal Component (nT), Vertical Component (nT)"]
+    lines += [f"{str(t)[:19].replace('T', ' ')},{a:.6f},{o:.6f},{f:.2f},0,0"
+              for t, a, o, f in zip(times, lat, lon, total, strict=True)]
+    path = tmp_path / "crowdmag_walk_iPhone14,4_2022-03-24 171118.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = path.read_bytes()
+    table = run_denoise([path], tmp_path / "out", checkpoint=tmp_path / "ae" / "best.pt",
+                        tile_km=2.0)
+    row = table.iloc[0]
+    assert row["points"] == 60
+    assert row["device_offset_nT"] == pytest.approx(3020.0, abs=0.1)  # median of the step
+    assert row["anomaly_std_nT"] == pytest.approx(20.0, abs=0.1)
+    assert path.read_bytes() == before  # the input is never touched
+    with xr.open_dataset(row["netcdf"]) as ds:
+        assert ds["reconstruction"].shape == (32, 32)
+        assert np.isfinite(ds["reconstruction"]).all()
+        assert 0 < int(ds["known"].sum()) <= 60
