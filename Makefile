@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= test,plot,grids,geotiff,ml,crowdmag
+EXTRAS ?= test,plot,grids,geotiff,ml,crowdmag,iar
 # Real data is read from here first (see magnetar.datasets); absent is fine for the demo.
 MAGNETAR_DATA_DIR ?= $(abspath ../shared/data)
 export MAGNETAR_DATA_DIR
@@ -28,6 +28,7 @@ bench:
 	$(BIN)/python benchmarks/bench_cleaning.py
 	$(BIN)/python benchmarks/bench_grids.py
 	$(BIN)/python benchmarks/bench_crowdmag.py
+	$(BIN)/python benchmarks/bench_iar.py
 
 validate:
 	$(MAKE) venv EXTRAS=test,plot,grids,ml,crowdmag,compare

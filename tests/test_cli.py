@@ -185,3 +185,23 @@ def test_crowdmag_errors_are_one_line(tmp_path, capsys):
     code = main(["crowdmag", "train", "--out", str(tmp_path), "--sources", "moon"])
     err = capsys.readouterr().err
     assert code == 2 and "sources must be" in err
+
+
+def test_iar_spectrogram_and_synth(tmp_path, capsys):
+    from magnetar import datasets
+
+    mseed = datasets.fetch("timeseries/LLO_10Hz_20200106.mseed")
+    assert main(["iar", "spectrogram", str(mseed), "--out", str(tmp_path / "s")]) == 0
+    import xarray as xr
+
+    spec = xr.load_dataset(tmp_path / "s" / "LLO_10Hz_20200106_spectrogram.nc")["spectrogram"]
+    assert spec.sizes["time"] == 144 and float(spec.frequency.max()) <= 5.0
+    assert (tmp_path / "s" / "LLO_10Hz_20200106_night_2020-01-05.png").is_file()
+    assert main(["iar", "synth", "-n", "2", "--out", str(tmp_path / "n")]) == 0
+    nights = xr.load_dataset(tmp_path / "n" / "nights.nc")
+    assert nights.sizes["night"] == 2 and set(np.unique(nights["mask"])) <= {0, 1}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2\n3 x\n")
+    assert main(["iar", "spectrogram", str(bad), "--out", str(tmp_path / "b"),
+                 "--sampling-rate", "100"]) != 0
+    assert "line 2" in capsys.readouterr().err

@@ -11,6 +11,7 @@ __all__ = [
     "plot_crowdmag_tile",
     "plot_grid_stages",
     "plot_history",
+    "plot_iar_night",
     "plot_reconstructions",
     "plot_seafloor",
     "plot_sigma_daily",
@@ -222,5 +223,52 @@ def plot_crowdmag_tile(anomalies, tile):
         ax.set_title(name)
     fig.colorbar(image, ax=axes[2], label="nT")
     fig.suptitle(str(anomalies.attrs.get("recording", "")))
+    fig.tight_layout()
+    return fig
+
+
+def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=None):
+    """A night's spectrogram, its fringe mask overlaid (with ``truth``: true positive,
+    false negative and false positive pixels in distinct colours), and the resonance
+    parameters ``f_n(t)`` and ``delta_f(t)`` (with the true spacing when given)."""
+    from matplotlib.colors import ListedColormap
+
+    plt = _pyplot()
+    spec = spectrogram.transpose("frequency", "time")
+    t = spec["time"].values
+    f = spec["frequency"].values
+    rows = 3 if params is not None else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 3.2 * rows), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    lo, hi = np.nanpercentile(spec.values, [2, 99.5])
+    axes[0].pcolormesh(t, f, spec.values, cmap="viridis", vmin=lo, vmax=hi, shading="auto")
+    axes[0].set_ylabel("frequency (Hz)")
+    axes[0].set_title(f"spectrogram ({spec.attrs.get('units', 'log10 power')})")
+    axes[1].pcolormesh(t, f, spec.values, cmap="Greys_r", vmin=lo, vmax=hi, shading="auto")
+    m = np.asarray(mask.transpose("frequency", "time").values, bool)
+    if truth is not None:
+        tr = np.asarray(truth.transpose("frequency", "time").values, bool)
+        code = np.full(m.shape, np.nan)
+        code[m & tr], code[~m & tr], code[m & ~tr] = 0, 1, 2
+        cmap = ListedColormap(["#2ca02c", "#1f77b4", "#d62728"])
+        axes[1].pcolormesh(t, f, code, cmap=cmap, vmin=-0.5, vmax=2.5, shading="auto",
+                           alpha=0.8)
+        axes[1].set_title("mask: true positive (green), false negative (blue), "
+                          "false positive (red)")
+    else:
+        axes[1].pcolormesh(t, f, np.where(m, 1.0, np.nan), cmap=ListedColormap(["#d62728"]),
+                           shading="auto", alpha=0.7)
+        axes[1].set_title("IAR fringe mask")
+    axes[1].set_ylabel("frequency (Hz)")
+    if params is not None:
+        fn = params["fringe_frequency"].values
+        for k in range(fn.shape[0]):
+            axes[0].plot(params["time"].values, fn[k], "w.", ms=1.5)
+        axes[2].plot(params["time"].values, params["delta_f"].values, "k-", label="estimated")
+        if true_delta_f is not None:
+            axes[2].plot(true_delta_f["time"].values, true_delta_f.values, "r--", label="true")
+        axes[2].set_ylabel("delta_f (Hz)")
+        axes[2].set_xlabel("time (UT)")
+        axes[2].legend()
     fig.tight_layout()
     return fig

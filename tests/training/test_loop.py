@@ -55,3 +55,15 @@ def test_bad_training_options():
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(ValidationError, match="non-empty"):
         fit(np.zeros((0, 8, 8)), np.zeros((2, 8, 8)), TrainConfig())
+
+
+def test_cosine_schedule_anneals_to_zero():
+    train, val = _smooth_tiles(16, 0), _smooth_tiles(4, 1)
+    cfg = TrainConfig(model="dense_ae", model_kwargs={"tile": 16, "hidden": (32,), "encoding": 4},
+                      epochs=4, lr=0.01, lr_schedule="cosine", device="cpu")
+    _, history = fit(train, val, cfg)
+    # lr_e = lr/2 (1 + cos(pi e / E)): 0.01, 0.0085355, 0.005, 0.0014645
+    np.testing.assert_allclose([h["lr"] for h in history],
+                               [0.01, 0.00853553, 0.005, 0.00146447], rtol=1e-5)
+    with pytest.raises(ValidationError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")

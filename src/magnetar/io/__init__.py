@@ -12,6 +12,8 @@ from ._grids import (
     write_png_tile,
 )
 from ._iaga2002 import merge_stations, read_iaga2002, read_stations, write_iaga2002
+from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
+from ._timeseries import read_timeseries, timeseries_from_array
 
 __all__ = [
     "check_grid",
@@ -20,11 +22,16 @@ __all__ = [
     "read_crowdmag",
     "read_grid",
     "read_iaga2002",
+    "read_label_mask",
     "read_mgd77",
     "read_png_tile",
     "read_points",
+    "read_spectrogram_png",
     "read_stations",
+    "read_timeseries",
+    "timeseries_from_array",
     "write_grid",
     "write_iaga2002",
     "write_png_tile",
+    "write_spectrogram_png",
 ]

@@ -8,11 +8,17 @@ Output: ``(N, 1, H, W)``, the normalised reconstruction of every pixel.
   layers, an encoding of ``encoding`` units, mirrored decoder). It sees channel 0 only
   unless ``use_mask`` is set.
 - :class:`ConvMaskedAE`: a convolutional encoder-decoder with skip connections that takes
-  the mask as a second channel (partial observations are its natural input).
+  the mask as a second channel (partial observations are its natural input). With
+  ``prior_scales`` it also computes, inside the network, normalised-convolution estimates
+  of the field (Gaussian-weighted means of the known pixels, ``G*(v m) / G*m``, Knutsson &
+  Westin 1993) and their certainties ``G*m`` at those scales in pixels, feeds them as extra
+  channels and learns the residual on top of the finest one: the gap-filling prior a
+  classical interpolator would use, which the convolutions then correct.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -89,15 +95,22 @@ class ConvAEConfig:
         Number of down-sampling levels; inputs are padded to a multiple of 2**depth and
         cropped back.
     dropout : float
+    prior_scales : tuple of float
+        Gaussian widths (pixels) of the normalised-convolution prior channels; empty: none.
     """
 
     base: int = 32
     depth: int = 3
     dropout: float = 0.0
+    prior_scales: tuple[float, ...] = ()
 
     def __post_init__(self):
+        self.prior_scales = tuple(float(s) for s in self.prior_scales)
         if self.base < 1 or not 1 <= self.depth <= 6:
             msg = f"need base >= 1 and 1 <= depth <= 6; got base={self.base}, depth={self.depth}"
+            raise ValidationError(msg)
+        if any(s <= 0 for s in self.prior_scales):
+            msg = f"prior_scales must be positive (pixels), got {self.prior_scales}"
             raise ValidationError(msg)
 
 
@@ -116,7 +129,10 @@ class ConvMaskedAE(nn.Module):
         super().__init__()
         self.config = config
         widths = [config.base * 2**i for i in range(config.depth + 1)]
-        self.down = nn.ModuleList([_block(2, widths[0], config.dropout)] + [
+        for i, sigma in enumerate(config.prior_scales):
+            self.register_buffer(f"_kernel{i}", _gaussian_kernel(sigma), persistent=False)
+        channels = 2 + 2 * len(config.prior_scales)
+        self.down = nn.ModuleList([_block(channels, widths[0], config.dropout)] + [
             _block(widths[i], widths[i + 1], config.dropout) for i in range(config.depth)])
         self.up = nn.ModuleList([
             nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
@@ -130,6 +146,11 @@ class ConvMaskedAE(nn.Module):
         """(N, 2, H, W) -> (N, 1, H, W); any H, W."""
         _check_input(x, None)
         h, w = x.shape[-2:]
+        residual = 0.0
+        if self.config.prior_scales:
+            priors, certainties = self._priors(x)
+            residual = priors[0]
+            x = torch.cat([x, *priors, *certainties], dim=1)
         m = 2**self.config.depth
         x = F.pad(x, (0, (-w) % m, 0, (-h) % m))
         skips = []
@@ -138,7 +159,27 @@ class ConvMaskedAE(nn.Module):
             skips.append(x)
         for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1]), strict=True):
             x = merge(torch.cat([up(x), skip], dim=1))
-        return self.head(x)[..., :h, :w]
+        return self.head(x)[..., :h, :w] + residual
+
+    def _priors(self, x):
+        values, known = x[:, :1] * x[:, 1:2], x[:, 1:2]
+        priors, certainties = [], []
+        for i in range(len(self.config.prior_scales)):
+            kernel = getattr(self, f"_kernel{i}").to(x.dtype)
+            pad = kernel.shape[-1] // 2
+            num = F.conv2d(F.pad(values, (pad,) * 4), kernel)
+            den = F.conv2d(F.pad(known, (pad,) * 4), kernel)
+            priors.append(num / den.clamp(min=1e-3))
+            certainties.append(den)
+        return priors, certainties
+
+
+def _gaussian_kernel(sigma):
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = torch.outer(g, g)
+    return (k / k.max())[None, None]
 
 
 def _check_input(x, tile):

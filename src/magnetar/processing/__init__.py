@@ -9,11 +9,18 @@ from ._anomaly import (
 )
 from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISSING, FLAG_REPLACED
 from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
+from ._iar import peak_detection_mask, resonance_parameters
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
+from ._spectral import bandpass, crop_band, select_night, split_nights, welch_spectrogram
 from ._stations import align_stations, split_stations
 from ._sync import apply_shifts, lagged_correlation, sync_check
 
 __all__ = [
+    "welch_spectrogram",
+    "split_nights",
+    "select_night",
+    "crop_band",
+    "bandpass",
     "FLAG_INTERPOLATED",
     "FLAG_KEPT",
     "FLAG_MEANINGS",
@@ -31,6 +38,8 @@ __all__ = [
     "nearest_observatory",
     "noise_level",
     "noise_sigma",
+    "peak_detection_mask",
+    "resonance_parameters",
     "noise_sigma_daily",
     "rolling_std",
     "sampling_period_of",

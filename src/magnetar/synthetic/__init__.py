@@ -1,5 +1,6 @@
 """Physics-based synthetic data with exact ground truth."""
 
+from ._iar import IARConfig, synthetic_iar_night, synthetic_iar_nights, welch_dof
 from ._observatory import (
     ObservatoryTruth,
     inject_coincident,
@@ -17,6 +18,7 @@ from ._seafloor import (
 )
 
 __all__ = [
+    "IARConfig",
     "ObservatoryTruth",
     "SeafloorConfig",
     "inject_coincident",
@@ -25,7 +27,10 @@ __all__ = [
     "polarity_at",
     "read_gpts",
     "sample_tracks",
+    "synthetic_iar_night",
+    "synthetic_iar_nights",
     "synthetic_observatories",
     "synthetic_seafloor",
+    "welch_dof",
     "window_labels",
 ]

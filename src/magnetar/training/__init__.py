@@ -13,7 +13,16 @@ from .data import (
     resample_grid,
     split_columns,
 )
-from .metrics import kl_divergence, mae, psnr, reconstruction_metrics, rmse, ssim, wasserstein
+from .metrics import (
+    kl_divergence,
+    mae,
+    psnr,
+    reconstruction_metrics,
+    rmse,
+    segmentation_metrics,
+    ssim,
+    wasserstein,
+)
 
 __all__ = [
     "MASK_KINDS",
@@ -27,6 +36,7 @@ __all__ = [
     "reconstruction_metrics",
     "resample_grid",
     "rmse",
+    "segmentation_metrics",
     "split_columns",
     "ssim",
     "wasserstein",

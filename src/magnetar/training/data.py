@@ -178,8 +178,8 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(tiles.shape)
     if heavy_tail:
-        t = rng.standard_t(3, size=tiles.shape) / np.sqrt(3.0)  # unit variance
-        noise = np.where(rng.random(tiles.shape) < heavy_tail, t, noise)
+        heavy = rng.random(tiles.shape) < heavy_tail
+        noise[heavy] = rng.standard_t(3, size=int(heavy.sum())) / np.sqrt(3.0)  # unit variance
     noisy = tiles + noise_nT * noise
     if mask_kind == "random":
         known = rng.random(tiles.shape) >= mask_fraction

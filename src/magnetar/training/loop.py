@@ -55,6 +55,9 @@ class TrainConfig:
         units.
     optimizer : {"adam", "sgd"}
         SGD uses momentum 0.9.
+    lr_schedule : {"constant", "cosine"}
+        Cosine annealing decays the learning rate from ``lr`` to 0 over ``epochs``
+        (long runs end better converged).
     device : str
         "auto" (CUDA when present), "cpu" or "cuda".
     """
@@ -65,6 +68,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "adam"
+    lr_schedule: str = "constant"
     loss: str = "mae"
     loss_on: str = "all"
     distribution_weight: float = 0.0
@@ -80,6 +84,8 @@ class TrainConfig:
                    f"loss_on must be 'all' or 'known', got {self.loss_on!r}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+                  (self.lr_schedule in ("constant", "cosine"),
+                   f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
                   (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
                    "epochs, batch_size and lr must be positive"),
                   (self.device in ("auto", "cpu", "cuda"),
@@ -206,6 +212,9 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
         bar = tqdm(total=config.epochs, initial=start, desc="training", unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
+        lr = _learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         model.train()
         x, t, k = _inputs(train_tiles, config.corruption, seed=config.seed * 7919 + epoch)
         order = torch.randperm(len(x))
@@ -220,7 +229,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
             optimizer.step()
             total += float(loss.detach()) * len(idx)
         val = _evaluate(model, vx, vt, vk, config, device)
-        record = {"epoch": epoch, "train_loss": total / len(x), "val_loss": val,
+        record = {"epoch": epoch, "lr": lr, "train_loss": total / len(x), "val_loss": val,
                   "seconds": time.perf_counter() - began}
         history.append(record)
         if out_dir is not None:
@@ -238,6 +247,12 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
     if out_dir is not None and (out_dir / "best.pt").is_file():
         model, _, _ = load_checkpoint(out_dir / "best.pt", device=device)
     return model.eval(), history
+
+
+def _learning_rate(config, epoch):
+    if config.lr_schedule == "cosine":
+        return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+    return config.lr
 
 
 @torch.no_grad()

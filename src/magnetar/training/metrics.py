@@ -18,6 +18,7 @@ __all__ = [
     "psnr",
     "reconstruction_metrics",
     "rmse",
+    "segmentation_metrics",
     "ssim",
     "wasserstein",
 ]
@@ -104,3 +105,28 @@ def reconstruction_metrics(truth, estimate):
     return {"mae": mae(truth, estimate), "rmse": rmse(truth, estimate),
             "psnr": psnr(truth, estimate), "ssim": ssim(truth, estimate),
             "kl": kl_divergence(truth, estimate), "wasserstein": wasserstein(truth, estimate)}
+
+
+def segmentation_metrics(truth, predicted):
+    """Pixel IoU, Dice, precision, recall and the false-positive fraction of two binary
+    masks of one shape (summed over all pixels given; NaN pixels of neither are skipped).
+
+    With no positive pixel in either mask, IoU, Dice, precision and recall are 1 (nothing
+    to find, nothing wrongly found).
+    """
+    t = np.asarray(truth).astype(bool)
+    p = np.asarray(predicted).astype(bool)
+    if t.shape != p.shape:
+        msg = f"truth and predicted masks differ in shape: {t.shape} vs {p.shape}"
+        raise ValidationError(msg)
+    tp = float(np.sum(t & p))
+    fp = float(np.sum(~t & p))
+    fn = float(np.sum(t & ~p))
+    total = float(t.size)
+
+    def ratio(a, b):
+        return a / b if b else 1.0
+
+    return {"iou": ratio(tp, tp + fp + fn), "dice": ratio(2 * tp, 2 * tp + fp + fn),
+            "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn),
+            "false_positive_fraction": fp / total if total else 0.0}

@@ -1,0 +1,170 @@
+"""High-rate magnetometer time series: miniSEED, IAGA-2002 and plain numeric arrays.
+
+Every reader returns one :class:`xarray.DataArray` with dimensions ``(time, channel)``,
+float64, NaN where samples are missing, and ``attrs["sampling_rate"]`` in Hz: the input of
+:func:`magnetar.processing.bandpass` and :func:`magnetar.processing.welch_spectrogram`.
+miniSEED is decoded by ObsPy (the seismology standard; Steim compression, gaps and
+overlaps); traces of one channel are merged with gaps as NaN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._utils import require
+from ..errors import FileFormatError, ValidationError
+
+__all__ = ["read_timeseries", "timeseries_from_array"]
+
+_TEXT = (".txt", ".csv", ".dat", ".asc")
+
+
+def timeseries_from_array(values, *, sampling_rate, start="1970-01-01", channels=None,
+                          units="nT"):
+    """Wrap samples ``(time,)`` or ``(time, channel)`` as a time series DataArray.
+
+    Parameters
+    ----------
+    values : array-like
+    sampling_rate : float
+        Samples per second (Hz).
+    start : str or datetime-like
+        Time of the first sample (UTC).
+    channels : sequence of str, optional
+        Channel names (default ``ch0``, ``ch1``, ...).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] < 2:
+        msg = f"need samples shaped (time,) or (time, channel), got {values.shape}"
+        raise ValidationError(msg)
+    if not np.isfinite(sampling_rate) or sampling_rate <= 0:
+        msg = f"sampling_rate must be a positive number of Hz, got {sampling_rate!r}"
+        raise ValidationError(msg)
+    channels = [f"ch{i}" for i in range(values.shape[1])] if channels is None else list(channels)
+    if len(channels) != values.shape[1]:
+        msg = f"{len(channels)} channel names for {values.shape[1]} channels"
+        raise ValidationError(msg)
+    offsets = np.round(np.arange(values.shape[0]) * (1e9 / sampling_rate)).astype(np.int64)
+    time = np.datetime64(pd.Timestamp(start).tz_localize(None), "ns") + offsets.astype(
+        "timedelta64[ns]")
+    return xr.DataArray(values, dims=("time", "channel"),
+                        coords={"time": time, "channel": channels},
+                        attrs={"sampling_rate": float(sampling_rate), "units": units})
+
+
+def read_timeseries(path, *, sampling_rate=None, start="1970-01-01", channels=None,
+                    units="nT"):
+    """Read a high-rate time series.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.mseed``/``.miniseed``/``.msd`` (ObsPy), IAGA-2002 (``.min``, ``.sec``, ``.iaga``,
+        and ``.gz``/``.zip`` of those), ``.npy``, or a text table (``.txt``, ``.csv``,
+        ``.dat``, ``.asc``: one column per channel, ``#`` comments, comma or whitespace).
+    sampling_rate : float, optional
+        Required for ``.npy`` and text tables (they carry no time axis); ignored otherwise.
+    start, channels, units :
+        For ``.npy`` and text tables: first sample time, channel names and units.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(time, channel)``, NaN where missing, ``attrs["sampling_rate"]`` in Hz.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"no such file: {path}"
+        raise FileFormatError(msg, path=path)
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith((".mseed", ".miniseed", ".msd")):
+        return _read_mseed(path)
+    if any(s in suffixes for s in (".min", ".sec", ".iaga")):
+        return _read_iaga(path)
+    if sampling_rate is None:
+        msg = (f"{path.name} carries no time axis: give sampling_rate (Hz) for .npy and "
+               "text tables")
+        raise ValidationError(msg)
+    if suffixes.endswith(".npy"):
+        try:
+            values = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise FileFormatError(f"not a NumPy array file: {err}", path=path) from err
+    elif suffixes.endswith(_TEXT):
+        values = _read_text(path)
+    else:
+        msg = (f"unknown time-series format {suffixes or '(no suffix)'}; expected miniSEED, "
+               "IAGA-2002, .npy or a text table")
+        raise FileFormatError(msg, path=path)
+    try:
+        return timeseries_from_array(values, sampling_rate=sampling_rate, start=start,
+                                     channels=channels, units=units)
+    except ValidationError as err:
+        raise FileFormatError(str(err), path=path) from err
+
+
+def _read_text(path):
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            parts = text.replace(",", " ").split()
+            try:
+                rows.append([float(p) for p in parts])
+            except ValueError:
+                if not rows:  # a header line
+                    continue
+                msg = f"not a number in {text!r}"
+                raise FileFormatError(msg, path=path, line=number) from None
+            if len(rows[-1]) != len(rows[0]):
+                msg = f"{len(rows[-1])} columns where the first data row had {len(rows[0])}"
+                raise FileFormatError(msg, path=path, line=number)
+    if not rows:
+        raise FileFormatError("no numeric rows", path=path)
+    return np.asarray(rows)
+
+
+def _read_mseed(path):
+    obspy = require("obspy", extra="iar", feature="reading miniSEED")
+    try:
+        stream = obspy.read(str(path))
+    except Exception as err:  # obspy raises many types for corrupt files
+        raise FileFormatError(f"not readable as miniSEED: {err}", path=path) from err
+    rates = {tr.stats.sampling_rate for tr in stream}
+    if len(rates) != 1:
+        msg = f"channels have different sampling rates {sorted(rates)}; read them separately"
+        raise FileFormatError(msg, path=path)
+    stream.merge(method=0, fill_value=None)  # gaps -> masked samples
+    start = min(tr.stats.starttime for tr in stream)
+    end = max(tr.stats.endtime for tr in stream)
+    stream.trim(start, end, pad=True, fill_value=None)
+    rate = rates.pop()
+    columns = [np.ma.filled(np.ma.asarray(tr.data, dtype=float), np.nan) for tr in stream]
+    names = [tr.stats.channel or tr.id for tr in stream]
+    out = timeseries_from_array(np.stack(columns, axis=1), sampling_rate=rate,
+                                start=start.datetime, channels=names, units="")
+    out.attrs.update({"station": stream[0].stats.station, "network": stream[0].stats.network,
+                      "source": str(path)})
+    return out
+
+
+def _read_iaga(path):
+    from ._iaga2002 import read_iaga2002
+
+    ds = read_iaga2002(path)
+    period = float(ds.attrs["sampling_period_s"])
+    names = list(ds.data_vars)
+    values = np.stack([ds[v].values for v in names], axis=1)
+    out = xr.DataArray(values, dims=("time", "channel"),
+                       coords={"time": ds["time"].values, "channel": names},
+                       attrs={"sampling_rate": 1.0 / period, "units": "nT",
+                              "station": ds.attrs.get("iaga_code", ""), "source": str(path)})
+    return out

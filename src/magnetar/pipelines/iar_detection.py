@@ -1,0 +1,459 @@
+"""IAR detection: time series -> spectrograms -> U-Net fringe masks -> resonance parameters.
+
+Steps: :func:`run_spectrogram` (read, band-pass, Welch, night split, netCDF + PNG),
+:func:`run_synth` (labelled synthetic nights), :func:`run_train` (U-Net on synthetic
+nights; threshold chosen on validation nights by sweeping 0.4-0.9), :func:`run_predict`
+(probability and mask with the input's coordinates), :func:`run_params` (f_n, delta_f per
+night: CSV + netCDF + figure), :func:`run_evaluate` (held-out nights drawn with other
+seeds and wider ranges: U-Net vs the peak-detection baseline, negative control, delta_f
+error), :func:`run_crossval` (k-fold) and :func:`run_search` (Optuna).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._utils import atomic_path, write_text_atomic
+from ..config import save_config
+from ..errors import ValidationError
+
+__all__ = [
+    "IARPipelineConfig",
+    "choose_threshold",
+    "evaluate_nights",
+    "run_crossval",
+    "run_evaluate",
+    "run_params",
+    "run_predict",
+    "run_search",
+    "run_spectrogram",
+    "run_synth",
+    "run_train",
+]
+
+LOGGER = logging.getLogger(__name__)
+THRESHOLDS = tuple(np.round(np.arange(0.4, 0.901, 0.05), 2))
+TEST_SEED = 10_000_000
+NEGATIVE_SEED = 20_000_000
+
+
+@dataclass
+class IARPipelineConfig:
+    """Options of the IAR workflow.
+
+    n_train, n_val : synthetic nights for training and threshold choice (published: 178
+        labelled nights in all)
+    seed : first training seed (validation follows; test nights use seeds from 10,000,000
+        and a generator with ranges widened by ``test_widen``)
+    synth : :class:`magnetar.synthetic.IARConfig` fields overriding the defaults
+    train : :class:`magnetar.training.segmentation.SegmentationConfig` fields
+    """
+
+    n_train: int = 178
+    n_val: int = 32
+    seed: int = 0
+    workers: int = 1
+    test_widen: float = 1.25
+    synth: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+    def synth_config(self):
+        from ..synthetic import IARConfig
+
+        return IARConfig(**self.synth)
+
+    def train_config(self):
+        from ..training.segmentation import SegmentationConfig
+
+        return SegmentationConfig(**self.train)
+
+
+def _nights(n, synth, seed, progress=False, workers=1):
+    from ..synthetic import synthetic_iar_nights
+
+    if n < 1:
+        raise ValidationError(f"need at least one night, got {n}")
+    return synthetic_iar_nights(n, synth, seed=seed, workers=workers, progress=progress)
+
+
+def _inputs(nights):
+    from ..training.segmentation import standardise_spectrogram
+
+    return standardise_spectrogram(nights["spectrogram"].values)
+
+
+def choose_threshold(probability, truth, thresholds=THRESHOLDS):
+    """The threshold (of ``thresholds``) with the highest pooled IoU, and the table."""
+    rows = []
+    t = np.asarray(truth, bool)
+    for th in thresholds:
+        p = np.asarray(probability) > th
+        union = np.sum(p | t)
+        rows.append({"threshold": float(th),
+                     "iou": float(np.sum(p & t) / union) if union else 1.0})
+    best = max(rows, key=lambda r: r["iou"])
+    return best["threshold"], rows
+
+
+def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
+    """Write ``n`` labelled synthetic nights to ``out`` (netCDF; PNGs of spectrogram and
+    mask per night with ``png``)."""
+    from ..io import write_spectrogram_png
+
+    config = IARPipelineConfig() if config is None else config
+    nights = _nights(n, config.synth_config(), seed, progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "nights.nc", suffix=".nc") as tmp:
+        nights.to_netcdf(tmp)
+    save_config(config, out / "iar.config.toml", section="iar")
+    if png:
+        for i in range(n):
+            night = nights.isel(night=i)
+            write_spectrogram_png(night["spectrogram"], out / f"night_{seed + i:06d}.png")
+            write_spectrogram_png(night["mask"], out / f"night_{seed + i:06d}_mask.png",
+                                  vmin=0, vmax=1)
+    return out / "nights.nc"
+
+
+def run_train(out, config=None, *, train=None, val=None, resume=False, progress=False):
+    """Train the U-Net on synthetic nights; choose the threshold on validation nights.
+
+    Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
+    ``history.json``, ``threshold.json``, ``iar.config.toml`` and a learning curve.
+    """
+    from ..training.segmentation import (
+        fit_segmentation,
+        load_segmentation,
+        predict_segmentation,
+    )
+
+    config = IARPipelineConfig() if config is None else config
+    synth = config.synth_config()
+    train = _nights(config.n_train, synth, config.seed, progress, config.workers) if train is None else train
+    val = (_nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
+           if val is None else val)
+    out = Path(out)
+    model, history = fit_segmentation(_inputs(train), train["mask"].values, _inputs(val),
+                                      val["mask"].values, config.train_config(), out_dir=out,
+                                      resume=resume, progress=progress)
+    prob = predict_segmentation(model, _inputs(val), batch_size=config.train_config().batch_size)
+    threshold, sweep = choose_threshold(prob, val["mask"].values)
+    _, seg_cfg, state = load_segmentation(out / "best.pt")
+    import torch
+
+    state["config"] = {**state["config"], "threshold": threshold}
+    with atomic_path(out / "best.pt", suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    write_text_atomic(out / "threshold.json", json.dumps({"threshold": threshold,
+                                                          "sweep": sweep}, indent=1))
+    save_config(config, out / "iar.config.toml", section="iar")
+    written = {"checkpoint": out / "best.pt", "history": out / "history.json",
+               "threshold": threshold}
+    try:
+        from ..plot import plot_history, save_figure
+    except ImportError:
+        return model, history, written
+    written["figure"] = save_figure(plot_history(history), out / "learning_curve.png")
+    return model, history, written
+
+
+def _as_nights(spec):
+    """A spectrogram DataArray (frequency, time) or (night, frequency, time) -> 3-D."""
+    if spec.ndim == 2:
+        return spec.transpose("frequency", "time").expand_dims("night")
+    return spec.transpose("night", "frequency", "time")
+
+
+def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
+    """Probability and mask (Dataset) for a spectrogram with the input's coordinates."""
+    from ..training.segmentation import predict_segmentation, standardise_spectrogram
+
+    nights = _as_nights(spec)
+    prob = predict_segmentation(model, standardise_spectrogram(nights.values),
+                                batch_size=batch_size, progress=progress)
+    prob = np.where(np.isfinite(nights.values), prob, 0.0)
+    out = xr.Dataset({"probability": (nights.dims, prob.astype(np.float32),
+                                      {"long_name": "IAR fringe probability"}),
+                      "mask": (nights.dims, (prob > threshold).astype(np.uint8),
+                               {"long_name": "IAR fringe mask", "threshold": threshold})},
+                     coords=nights.coords)
+    return out.squeeze("night", drop=True) if spec.ndim == 2 else out
+
+
+def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram",
+                batch_size=8, progress=False):
+    """Read a spectrogram netCDF, predict fringes, write probability + mask (netCDF)."""
+    from ..training.segmentation import load_segmentation
+
+    spec = _read_spectrogram(spectrogram_path, variable)
+    model, cfg, _ = load_segmentation(model_path)
+    pred = predict_nights(model, spec, threshold=cfg.threshold, batch_size=batch_size,
+                          progress=progress)
+    pred[variable] = spec
+    pred.attrs.update({"model": str(model_path), "input": str(spectrogram_path)})
+    with atomic_path(out_path, suffix=".nc") as tmp:
+        pred.to_netcdf(tmp)
+    return pred
+
+
+def _read_spectrogram(path, variable):
+    from ..errors import FileFormatError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError("no such file", path=path)
+    try:
+        ds = xr.load_dataset(path)
+    except (OSError, ValueError) as err:
+        raise FileFormatError(f"not a readable netCDF file ({err})", path=path) from None
+    if variable not in ds:
+        msg = f"no variable {variable!r} (has {', '.join(ds.data_vars)})"
+        raise FileFormatError(msg, path=path)
+    spec = ds[variable]
+    if not {"frequency", "time"} <= set(spec.dims):
+        raise FileFormatError(f"{variable} needs dims (frequency, time), has {spec.dims}",
+                              path=path)
+    return spec
+
+
+def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, figure=True):
+    """Resonance parameters of each night of a prediction file: CSV + netCDF (+ PNG)."""
+    from ..processing import resonance_parameters
+
+    ds = xr.load_dataset(prediction_path)
+    out_csv = Path(out_csv)
+    nights = [ds] if "night" not in ds.dims else [ds.isel(night=i)
+                                                   for i in range(ds.sizes["night"])]
+    tables, params = [], []
+    for i, night in enumerate(nights):
+        p = resonance_parameters(night["mask"], night["probability"],
+                                 delta_f_range=delta_f_range, smooth=smooth)
+        table = pd.DataFrame({"night": i, "time": pd.DatetimeIndex(p["time"].values)
+                              if np.issubdtype(p["time"].dtype, np.datetime64)
+                              else p["time"].values,
+                              "delta_f_hz": p["delta_f"].values,
+                              "n_fringes": p["n_fringes"].values})
+        for k in range(p.sizes["fringe"]):
+            table[f"f{k + 1}_hz"] = p["fringe_frequency"].values[k]
+        tables.append(table)
+        params.append(p)
+    table = pd.concat(tables, ignore_index=True)
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    merged = xr.concat(params, dim="night", join="outer") if len(params) > 1 else params[0]
+    with atomic_path(out_csv.with_suffix(".nc"), suffix=".nc") as tmp:
+        merged.to_netcdf(tmp)
+    written = {"csv": out_csv, "netcdf": out_csv.with_suffix(".nc")}
+    if figure:
+        try:
+            from ..plot import plot_iar_night, save_figure
+        except ImportError:
+            return table, written
+        spec = nights[0].get("spectrogram")
+        if spec is not None:
+            fig = plot_iar_night(spec, nights[0]["mask"], params=params[0])
+            written["figure"] = save_figure(fig, out_csv.with_suffix(".png"))
+    return table, written
+
+
+def evaluate_nights(model, nights, *, threshold, baseline=True, params=True, batch_size=8):
+    """Per-night and pooled metrics of the model (and the baseline) on labelled nights."""
+    from ..processing import peak_detection_mask, resonance_parameters
+    from ..training import segmentation_metrics
+
+    pred = predict_nights(model, nights["spectrogram"], threshold=threshold,
+                          batch_size=batch_size)
+    truth = nights["mask"].values.astype(bool)
+    result = {"unet": segmentation_metrics(truth, pred["mask"].values)}
+    if baseline:
+        base = np.stack([peak_detection_mask(nights["spectrogram"].isel(night=i)).values
+                         for i in range(nights.sizes["night"])])
+        result["baseline"] = segmentation_metrics(truth, base)
+    errors = []
+    if params:
+        for i in range(nights.sizes["night"]):
+            if not int(nights["has_iar"][i]):
+                continue
+            p = resonance_parameters(pred["mask"].isel(night=i), pred["probability"].isel(night=i))
+            true_df = nights["delta_f"].values[i]
+            ok = np.isfinite(true_df) & np.isfinite(p["delta_f"].values)
+            errors.extend(np.abs(p["delta_f"].values[ok] - true_df[ok]))
+        result["delta_f_median_abs_error_hz"] = float(np.median(errors)) if errors else None
+        result["delta_f_columns_compared"] = len(errors)
+    return result, pred
+
+
+def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=False):
+    """Held-out evaluation: ``n`` nights with seeds from 10,000,000 drawn from ranges widened
+    by ``config.test_widen``, and ``n_negative`` nights without IARs (negative control)."""
+    from ..training.segmentation import load_segmentation
+
+    config = IARPipelineConfig() if config is None else config
+    model, cfg, _ = load_segmentation(model_path)
+    wide = config.synth_config().wider(config.test_widen)
+    test = _nights(n, wide, TEST_SEED + config.seed, progress, config.workers)
+    metrics, pred = evaluate_nights(model, test, threshold=cfg.threshold)
+    negative = _nights(n_negative, type(wide)(**{**asdict(wide), "p_iar": 0.0}),
+                       NEGATIVE_SEED + config.seed, progress, config.workers)
+    neg_metrics, _ = evaluate_nights(model, negative, threshold=cfg.threshold, params=False)
+    summary = {"model": str(model_path), "threshold": cfg.threshold, "n_test": n,
+               "n_test_with_iar": int(test["has_iar"].sum()), "test_widen": config.test_widen,
+               "unet": metrics["unet"], "baseline": metrics["baseline"],
+               "iou_margin_over_baseline": metrics["unet"]["iou"] - metrics["baseline"]["iou"],
+               "delta_f_median_abs_error_hz": metrics["delta_f_median_abs_error_hz"],
+               "delta_f_columns_compared": metrics["delta_f_columns_compared"],
+               "negative_control_false_positive_fraction":
+                   neg_metrics["unet"]["false_positive_fraction"],
+               "negative_control_baseline_false_positive_fraction":
+                   neg_metrics["baseline"]["false_positive_fraction"]}
+    summary["targets_met"] = {
+        "iou>=0.80": summary["unet"]["iou"] >= 0.80,
+        "margin>=0.15": summary["iou_margin_over_baseline"] >= 0.15,
+        "negative_fp<=0.5%": summary["negative_control_false_positive_fraction"] <= 0.005,
+        "delta_f_error<=0.03Hz": (summary["delta_f_median_abs_error_hz"] is not None
+                                  and summary["delta_f_median_abs_error_hz"] <= 0.03)}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "evaluation.json", json.dumps(summary, indent=1))
+    written = {"json": out / "evaluation.json"}
+    try:
+        from ..plot import plot_iar_night, save_figure
+        from ..processing import resonance_parameters
+    except ImportError:
+        return summary, written
+    i = int(np.flatnonzero(test["has_iar"].values)[0]) if test["has_iar"].any() else 0
+    night = test.isel(night=i)
+    params = resonance_parameters(pred["mask"].isel(night=i), pred["probability"].isel(night=i))
+    fig = plot_iar_night(night["spectrogram"], pred["mask"].isel(night=i), truth=night["mask"],
+                         params=params, true_delta_f=night["delta_f"])
+    written["figure"] = save_figure(fig, out / "test_night.png")
+    return summary, written
+
+
+def run_crossval(out, config=None, *, k=2, progress=False):
+    """k-fold cross-validation (scikit-learn KFold, seeded) of the U-Net on the training
+    nights: per-fold IoU at the fold's chosen threshold; writes ``crossval.json``."""
+    from sklearn.model_selection import KFold
+
+    from ..training.segmentation import fit_segmentation, predict_segmentation
+
+    config = IARPipelineConfig() if config is None else config
+    nights = _nights(config.n_train, config.synth_config(), config.seed, progress, config.workers)
+    x, y = _inputs(nights), nights["mask"].values
+    folds = []
+    for fold, (tr, te) in enumerate(KFold(k, shuffle=True, random_state=config.seed).split(x)):
+        model, _ = fit_segmentation(x[tr], y[tr], x[te], y[te], config.train_config())
+        prob = predict_segmentation(model, x[te])
+        threshold, _ = choose_threshold(prob, y[te])
+        p = prob > threshold
+        folds.append({"fold": fold, "n_train": len(tr), "n_test": len(te),
+                      "threshold": threshold,
+                      "iou": float(np.sum(p & (y[te] > 0)) / max(np.sum(p | (y[te] > 0)), 1))})
+    summary = {"k": k, "folds": folds, "mean_iou": float(np.mean([f["iou"] for f in folds])),
+               "std_iou": float(np.std([f["iou"] for f in folds]))}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "crossval.json", json.dumps(summary, indent=1))
+    return summary
+
+
+SEARCH_SPACE = {
+    "batch_size": [2, 4, 8],
+    "dropout": [0.0, 0.1, 0.3],
+    "lr": [1e-4, 3e-4, 1e-3],
+    "optimizer": ["adam", "sgd", "rmsprop"],
+    "init": ["he_normal", "glorot_uniform", "lecun_normal", "orthogonal"],
+}
+
+
+def run_search(out, config=None, *, n_trials=10, sampler="random", progress=False):
+    """Optuna search (grid or random sampler) over batch size, dropout, learning rate,
+    optimiser and initialiser (the published Table 3) on validation IoU; writes
+    ``search.csv`` and ``search.json``."""
+    import optuna
+
+    from ..training.segmentation import fit_segmentation, predict_segmentation
+
+    if sampler not in ("random", "grid"):
+        raise ValidationError(f"sampler must be 'random' or 'grid', got {sampler!r}")
+    config = IARPipelineConfig() if config is None else config
+    synth = config.synth_config()
+    train = _nights(config.n_train, synth, config.seed, progress, config.workers)
+    val = _nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
+    x, y, vx, vy = _inputs(train), train["mask"].values, _inputs(val), val["mask"].values
+
+    def objective(trial):
+        p = {k: trial.suggest_categorical(k, v) for k, v in SEARCH_SPACE.items()}
+        kwargs = {**config.train.get("model_kwargs", {}), "dropout": p["dropout"],
+                  "init": p["init"]}
+        cfg = config.train_config()
+        cfg = type(cfg)(**{**asdict(cfg), "batch_size": p["batch_size"], "lr": p["lr"],
+                           "optimizer": p["optimizer"], "model_kwargs": kwargs})
+        model, _ = fit_segmentation(x, y, vx, vy, cfg)
+        best, _ = choose_threshold(predict_segmentation(model, vx), vy)
+        pred = predict_segmentation(model, vx) > best
+        return float(np.sum(pred & (vy > 0)) / max(np.sum(pred | (vy > 0)), 1))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    chosen = (optuna.samplers.GridSampler(SEARCH_SPACE, seed=config.seed) if sampler == "grid"
+              else optuna.samplers.RandomSampler(seed=config.seed))
+    study = optuna.create_study(direction="maximize", sampler=chosen)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    table = study.trials_dataframe(attrs=("number", "value", "params", "duration"))
+    table["duration"] = table["duration"].dt.total_seconds()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "search.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    best = {"value_iou": study.best_value, "params": study.best_params,
+            "n_trials": len(study.trials), "sampler": sampler}
+    write_text_atomic(out / "search.json", json.dumps(best, indent=1))
+    return table, best
+
+
+def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0, nfft=4096,
+                    overlap=0.5, fmin=0.5, fmax=10.0, night_start="18:00", night_end="06:00",
+                    sampling_rate=None, png=True, progress=False):
+    """Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
+    per night covered; returns the written paths."""
+    from ..io import read_timeseries, write_spectrogram_png
+    from ..processing import bandpass, crop_band, split_nights, welch_spectrogram
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    items = list(paths)
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="spectrograms", unit="file")
+    for path in items:
+        series = read_timeseries(path, sampling_rate=sampling_rate)
+        fs = series.attrs["sampling_rate"]
+        hi = min(high, 0.45 * fs)
+        spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
+                                 segment_s=segment_s, nfft=nfft, overlap=overlap)
+        spec = crop_band(spec, fmin=fmin, fmax=min(fmax, fs / 2))
+        spec.attrs["source"] = str(path)
+        stem = Path(path).name.split(".")[0]
+        target = out / f"{stem}_spectrogram.nc"
+        with atomic_path(target, suffix=".nc") as tmp:
+            spec.to_dataset(name="spectrogram").to_netcdf(tmp)
+        written.append(target)
+        for date, night in split_nights(spec, start=night_start, end=night_end,
+                                        min_fraction=0.0).items():
+            night_path = out / f"{stem}_night_{date}.nc"
+            with atomic_path(night_path, suffix=".nc") as tmp:
+                night.to_dataset(name="spectrogram").to_netcdf(tmp)
+            written.append(night_path)
+            if png:
+                written.append(write_spectrogram_png(night, night_path.with_suffix(".png")))
+    return written

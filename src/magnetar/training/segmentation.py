@@ -1,0 +1,286 @@
+"""Training and prediction for spectrogram segmentation (the IAR U-Net).
+
+``fit_segmentation`` trains a registered segmentation model (``unet``) on night
+spectrograms and their masks: binary cross-entropy (optionally plus Dice), Adam / SGD with
+momentum / RMSprop, on-the-fly augmentation (time flips, circular time shifts, intensity
+scaling and offset, Gaussian noise), seeded; ``best.pt`` (lowest validation loss) and
+``last.pt`` with config and optimiser state, so ``resume=True`` continues a run. On CUDA:
+bfloat16 autocast and channels-last. ``predict_segmentation`` runs batched inference with
+a progress bar.
+
+Inputs are standardised per night by :func:`standardise_spectrogram`: each frequency row
+minus its median over the night (removes the 1/f background and steady lines' mean level),
+divided by the night's robust spread; NaN (gaps) become 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+from .._utils import atomic_path
+from ..errors import ValidationError
+from ..models import create_model
+from .loop import _autocast, _device
+
+__all__ = [
+    "SegmentationConfig",
+    "fit_segmentation",
+    "load_segmentation",
+    "predict_segmentation",
+    "standardise_spectrogram",
+]
+
+LOGGER = logging.getLogger(__name__)
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+def standardise_spectrogram(values):
+    """``(..., frequency, time)`` log-power -> model input: row medians removed, divided by
+    1.4826 MAD of the night, NaN -> 0 (float32)."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centred = v - np.nanmedian(v, axis=-1, keepdims=True)
+            spread = 1.4826 * np.nanmedian(np.abs(centred), axis=(-2, -1), keepdims=True)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    return np.nan_to_num(centred / spread, nan=0.0).astype(np.float32)
+
+
+@dataclass
+class Augmentation:
+    """On-the-fly augmentation of training batches (probabilities and ranges)."""
+
+    flip_time: float = 0.5
+    shift_time: float = 0.5
+    intensity: tuple[float, float] = (0.8, 1.25)
+    offset: float = 0.2
+    noise: float = 0.1
+
+
+@dataclass
+class SegmentationConfig:
+    """Segmentation training options.
+
+    loss : {"bce", "bce_dice"}
+    optimizer : {"adam", "sgd", "rmsprop"}  (SGD with momentum 0.9)
+    augment : Augmentation (or dict); ``None`` disables it.
+    threshold : probability above which a pixel is a fringe (chosen on validation data
+        by :func:`magnetar.pipelines.iar_detection.choose_threshold`).
+    """
+
+    model: str = "unet"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 4
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    loss: str = "bce_dice"
+    seed: int = 0
+    device: str = "auto"
+    threshold: float = 0.5
+    augment: Augmentation | None = field(default_factory=Augmentation)
+
+    def __post_init__(self):
+        if isinstance(self.augment, dict):
+            self.augment = Augmentation(**self.augment)
+        checks = [(self.loss in ("bce", "bce_dice"),
+                   f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
+                  (self.optimizer in OPTIMIZERS,
+                   f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+                  (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
+                   "epochs, batch_size and lr must be positive"),
+                  (0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")]
+        for ok, msg in checks:
+            if not ok:
+                raise ValidationError(msg)
+
+
+def _optimizer(name, params, lr):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+def _loss(logits, target, kind):
+    loss = F.binary_cross_entropy_with_logits(logits, target)
+    if kind == "bce_dice":
+        p = torch.sigmoid(logits)
+        inter = (p * target).sum(dim=(1, 2, 3))
+        dice = (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
+        loss = loss + (1 - dice).mean()
+    return loss
+
+
+def _augment(x, y, aug, gen):
+    """Augment a batch on its device; ``gen`` a torch.Generator on the CPU."""
+    n = x.shape[0]
+    r = torch.rand(n, 4, generator=gen)
+    for i in range(n):
+        if r[i, 0] < aug.flip_time:
+            x[i], y[i] = x[i].flip(-1), y[i].flip(-1)
+        if r[i, 1] < aug.shift_time:
+            s = int(torch.randint(0, x.shape[-1], (1,), generator=gen))
+            x[i], y[i] = x[i].roll(s, -1), y[i].roll(s, -1)
+    lo, hi = aug.intensity
+    scale = (lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)).to(x.device)
+    offset = (aug.offset * (2 * torch.rand(n, 1, 1, 1, generator=gen) - 1)).to(x.device)
+    noise = aug.noise * torch.randn(x.shape, generator=gen).to(x.device)
+    return x * scale + offset + noise, y
+
+
+def _tensor(a):
+    return torch.as_tensor(np.asarray(a, np.float32))[:, None]
+
+
+def _save(path, model, optimizer, config, epoch, history, gen):
+    state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+             "config": asdict(config), "epoch": epoch, "history": history,
+             "torch_rng": torch.get_rng_state(), "augment_rng": gen.get_state(),
+             "kind": "segmentation"}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_segmentation(path, *, device="cpu"):
+    """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"no checkpoint at {path}")
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state.get("kind") != "segmentation":
+        raise ValidationError(f"{path} is not a segmentation checkpoint")
+    config = SegmentationConfig(**state["config"])
+    model = create_model(config.model, **config.model_kwargs)
+    model.load_state_dict(state["model_state"])
+    return model.to(device).eval(), config, state
+
+
+def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=None,
+                     resume=False, progress=False):
+    """Train a segmentation model on ``(N, F, T)`` standardised images and 0/1 masks.
+
+    Returns ``(model, history)``: the best model (eval mode) and per-epoch dicts
+    (epoch, lr, train_loss, val_loss, val_iou at the 0.5 threshold, seconds).
+    """
+    x, y = np.asarray(images, np.float32), np.asarray(masks, np.float32)
+    vx, vy = np.asarray(val_images, np.float32), np.asarray(val_masks, np.float32)
+    if x.ndim != 3 or x.shape != y.shape or len(x) == 0 or vx.ndim != 3 or vx.shape != vy.shape:
+        msg = (f"need (N, F, T) images with masks of the same shape; got {x.shape}, {y.shape}"
+               f" and validation {vx.shape}, {vy.shape}")
+        raise ValidationError(msg)
+    device = _device(config.device)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    model = create_model(config.model, **config.model_kwargs).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(config.optimizer, model.parameters(), config.lr)
+    out_dir = None if out_dir is None else Path(out_dir)
+    history, start, best = [], 0, math.inf
+    if resume and out_dir is not None and (out_dir / "last.pt").is_file():
+        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
+        if {**state["config"], "epochs": 0} != {**asdict(config), "epochs": 0}:
+            msg = (f"cannot resume {out_dir / 'last.pt'}: it was trained with another config "
+                   "(only epochs may change)")
+            raise ValidationError(msg)
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["augment_rng"])
+        history, start = state["history"], state["epoch"] + 1
+        best = min((h["val_loss"] for h in history), default=math.inf)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / "train.config.json") as tmp:
+            tmp.write_text(json.dumps(asdict(config), indent=2))
+    tx, ty = _tensor(x), _tensor(y)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, initial=start, desc="training", unit="epoch")
+    for epoch in range(start, config.epochs):
+        began = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(tx), generator=gen)
+        total = 0.0
+        for i in range(0, len(tx), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb, yb = tx[idx].to(device), ty[idx].to(device)
+            if config.augment is not None:
+                xb, yb = _augment(xb, yb, config.augment, gen)
+            if device.type == "cuda":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with _autocast(device):
+                logits = model(xb)
+            loss = _loss(logits.float(), yb, config.loss)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        val_loss, val_iou = _validate(model, vx, vy, config, device)
+        record = {"epoch": epoch, "lr": config.lr, "train_loss": total / len(tx),
+                  "val_loss": val_loss, "val_iou": val_iou,
+                  "seconds": time.perf_counter() - began}
+        history.append(record)
+        if out_dir is not None:
+            if val_loss < best:
+                _save(out_dir / "best.pt", model, optimizer, config, epoch, history, gen)
+            _save(out_dir / "last.pt", model, optimizer, config, epoch, history, gen)
+            with atomic_path(out_dir / "history.json") as tmp:
+                tmp.write_text(json.dumps(history, indent=1))
+        best = min(best, val_loss)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_iou=f"{val_iou:.3f}")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if out_dir is not None and (out_dir / "best.pt").is_file():
+        model, _, _ = load_segmentation(out_dir / "best.pt", device=device)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def _validate(model, vx, vy, config, device):
+    prob = predict_segmentation(model, vx, batch_size=config.batch_size, device=device)
+    p = torch.as_tensor(prob).clamp(1e-6, 1 - 1e-6)
+    t = torch.as_tensor(vy)
+    bce = float(F.binary_cross_entropy(p, t))
+    pred, truth = prob > 0.5, vy > 0.5
+    inter, union = np.sum(pred & truth), np.sum(pred | truth)
+    return bce, float(inter / union) if union else 1.0
+
+
+@torch.no_grad()
+def predict_segmentation(model, images, *, batch_size=8, device=None, progress=False):
+    """Fringe probability ``(N, F, T)`` float32 for standardised images ``(N, F, T)``."""
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    model = model.to(device).eval()
+    x = _tensor(images)
+    out = []
+    steps = range(0, len(x), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="predicting", unit="batch")
+    for i in steps:
+        xb = x[i:i + batch_size].to(device)
+        if device.type == "cuda":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with _autocast(device):
+            out.append(torch.sigmoid(model(xb).float()).cpu().numpy()[:, 0])
+    return np.concatenate(out) if out else np.empty((0, *x.shape[2:]), np.float32)

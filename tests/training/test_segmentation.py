@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from magnetar.errors import ValidationError  # noqa: E402
+from magnetar.training.segmentation import (  # noqa: E402
+    SegmentationConfig,
+    fit_segmentation,
+    load_segmentation,
+    predict_segmentation,
+    standardise_spectrogram,
+)
+
+
+def _stripes(n, seed):
+    rng = np.random.default_rng(seed)
+    f = np.arange(32)[:, None]
+    masks, images = [], []
+    for _ in range(n):
+        spacing, phase = rng.integers(6, 10), rng.integers(0, 5)
+        mask = ((f - phase) % spacing < 2) * np.ones((1, 40))
+        masks.append(mask)
+        images.append(1.5 * mask + rng.normal(0, 0.5, mask.shape))
+    return np.array(images, np.float32), np.array(masks, np.float32)
+
+
+def test_unet_learns_stripes_and_resumes_identically(tmp_path):
+    x, y = _stripes(24, 0)
+    vx, vy = _stripes(6, 1)
+    cfg = SegmentationConfig(model_kwargs={"base": 8, "depth": 2, "dropout": 0.0}, epochs=6,
+                             batch_size=4, lr=3e-3, device="cpu")
+    model, history = fit_segmentation(x, y, vx, vy, cfg, out_dir=tmp_path / "a")
+    prob = predict_segmentation(model, vx)
+    pred = prob > 0.5
+    iou = np.sum(pred & (vy > 0)) / np.sum(pred | (vy > 0))
+    assert iou > 0.7
+    again, again_cfg, _ = load_segmentation(tmp_path / "a" / "best.pt")
+    assert again_cfg == cfg
+    short = SegmentationConfig(**{**cfg.__dict__, "epochs": 3})
+    fit_segmentation(x, y, vx, vy, short, out_dir=tmp_path / "b")
+    _, resumed = fit_segmentation(x, y, vx, vy, cfg, out_dir=tmp_path / "b", resume=True)
+    np.testing.assert_allclose([h["val_loss"] for h in resumed],
+                               [h["val_loss"] for h in history], rtol=1e-4)
+
+
+def test_standardise_removes_row_levels_and_fills_gaps():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(20, 50)) + np.linspace(-7, -4, 20)[:, None]
+    v[:, 10:12] = np.nan
+    z = standardise_spectrogram(v)
+    assert np.all(z[:, 10:12] == 0)
+    np.testing.assert_allclose(np.median(np.delete(z, [10, 11], axis=1), axis=1), 0, atol=1e-6)
+    with pytest.raises(ValidationError, match="optimizer"):
+        SegmentationConfig(optimizer="lbfgs")
