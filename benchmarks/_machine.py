@@ -3,6 +3,7 @@
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 import scipy
@@ -17,3 +18,13 @@ def describe():
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
+
+
+def best_time(fn, repeat=3):
+    """Shortest wall time of ``repeat`` calls of ``fn`` (seconds)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)

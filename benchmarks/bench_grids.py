@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import describe  # noqa: E402
+from _machine import best_time, describe  # noqa: E402
 
 from magnetar.grids._diffusion import (  # noqa: E402
     DiffusionConfig,
@@ -36,15 +36,6 @@ from magnetar.grids._diffusion import (  # noqa: E402
 from magnetar.grids._diffusion_reference import coherence_diffusion_reference  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _grid(n, seed=0, noise=0.3):
@@ -73,11 +64,11 @@ def bench_cpu():
     u = _grid(1000)
     steps = 8
     cfg = DiffusionConfig(sigma=1.0, rho=6.0, time=0.15 * steps, time_step=0.15)
-    t_np = _best(lambda: _run_numpy(u, None, cfg, np.float32, False), 3)
-    t_np64 = _best(lambda: _run_numpy(u, None, cfg, np.float64, False), 2)
-    t_torch = _best(lambda: _run_torch(u, None, cfg, np.float32, "cpu", False), 2)
+    t_np = best_time(lambda: _run_numpy(u, None, cfg, np.float32, False), 3)
+    t_np64 = best_time(lambda: _run_numpy(u, None, cfg, np.float64, False), 2)
+    t_torch = best_time(lambda: _run_torch(u, None, cfg, np.float32, "cpu", False), 2)
     ref_cfg = DiffusionConfig(sigma=1.0, rho=6.0, time=0.3, time_step=0.15)  # 2 steps
-    t_ref = _best(lambda: coherence_diffusion_reference(u, ref_cfg), 1)
+    t_ref = best_time(lambda: coherence_diffusion_reference(u, ref_cfg), 1)
     mpix = u.size / 1e6
     out["diffusion_1000x1000_sigma1_rho6"] = {
         "numpy_float32_mpix_it_per_s": mpix * steps / t_np,
@@ -145,7 +136,7 @@ def bench_gpu():
             _run_torch(u, None, cfg, np.float32, "cuda", False)
             torch.cuda.synchronize()
 
-        t = _best(run, 3)
+        t = best_time(run, 3)
         out[f"diffusion_{n}x{n}_sigma1_rho6_float32"] = {
             "seconds": t, "steps": steps,
             "mpix_it_per_s_including_transfer": n * n / 1e6 * steps / t,

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -25,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import describe  # noqa: E402
+from _machine import best_time, describe  # noqa: E402
 
 from magnetar.io import timeseries_from_array  # noqa: E402
 from magnetar.models import create_model  # noqa: E402
@@ -40,21 +39,12 @@ RESULTS = Path(__file__).parent / "results"
 SHAPE = (389, 432)
 
 
-def _best(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def bench_spectrogram():
     rng = np.random.default_rng(0)
     series = timeseries_from_array(rng.standard_normal(8_640_000), sampling_rate=100.0,
                                    start="2020-01-01")
-    t_welch = _best(lambda: welch_spectrogram(series))
-    t_band = _best(lambda: bandpass(series))
+    t_welch = best_time(lambda: welch_spectrogram(series))
+    t_band = best_time(lambda: bandpass(series))
     return {"samples": 8_640_000, "welch_s": t_welch, "bandpass_s": t_band,
             "total_s": t_welch + t_band, "columns": 864, "target_s": 1.0}
 
@@ -74,7 +64,7 @@ def bench_unet(device, n_epoch_nights):
     predict_segmentation(model, images[:batch], batch_size=batch, device=device)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
-    t = _best(lambda: predict_segmentation(model, images, batch_size=batch, device=device), 2)
+    t = best_time(lambda: predict_segmentation(model, images, batch_size=batch, device=device), 2)
     per_night = t / len(images)
     return {"nights_timed_per_epoch": n_epoch_nights,
             "epoch_s_for_178_nights": epoch * 178 / n_epoch_nights,

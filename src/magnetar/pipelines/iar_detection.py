@@ -351,12 +351,9 @@ def run_crossval(out, config=None, *, k=2, progress=False):
     folds = []
     for fold, (tr, te) in enumerate(KFold(k, shuffle=True, random_state=config.seed).split(x)):
         model, _ = fit_segmentation(x[tr], y[tr], x[te], y[te], config.train_config())
-        prob = predict_segmentation(model, x[te])
-        threshold, _ = choose_threshold(prob, y[te])
-        p = prob > threshold
+        threshold, sweep = choose_threshold(predict_segmentation(model, x[te]), y[te])
         folds.append({"fold": fold, "n_train": len(tr), "n_test": len(te),
-                      "threshold": threshold,
-                      "iou": float(np.sum(p & (y[te] > 0)) / max(np.sum(p | (y[te] > 0)), 1))})
+                      "threshold": threshold, "iou": max(r["iou"] for r in sweep)})
     summary = {"k": k, "folds": folds, "mean_iou": float(np.mean([f["iou"] for f in folds])),
                "std_iou": float(np.std([f["iou"] for f in folds]))}
     out = Path(out)
@@ -398,9 +395,8 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
         cfg = type(cfg)(**{**asdict(cfg), "batch_size": p["batch_size"], "lr": p["lr"],
                            "optimizer": p["optimizer"], "model_kwargs": kwargs})
         model, _ = fit_segmentation(x, y, vx, vy, cfg)
-        best, _ = choose_threshold(predict_segmentation(model, vx), vy)
-        pred = predict_segmentation(model, vx) > best
-        return float(np.sum(pred & (vy > 0)) / max(np.sum(pred | (vy > 0)), 1))
+        _, sweep = choose_threshold(predict_segmentation(model, vx), vy)
+        return max(r["iou"] for r in sweep)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     chosen = (optuna.samplers.GridSampler(SEARCH_SPACE, seed=config.seed) if sampler == "grid"

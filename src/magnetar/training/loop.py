@@ -134,12 +134,50 @@ def _autocast(device):
     return torch.autocast("cpu", enabled=False)
 
 
-def _save(path, model, optimizer, config, epoch, history):
+def _save(path, model, optimizer, config, epoch, history, **extra):
     state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
              "config": asdict(config), "epoch": epoch, "history": history,
-             "torch_rng": torch.get_rng_state()}
+             "torch_rng": torch.get_rng_state(), **extra}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
+
+
+def _start(out_dir, config, model, optimizer, device, *, resume):
+    """Prepare ``out_dir`` (config written) and, when resuming from its ``last.pt``, restore
+    model, optimiser and RNG. Returns ``(history, start_epoch, best_val_loss, state)``
+    (``state`` None when starting afresh)."""
+    history, start, best, state = [], 0, math.inf, None
+    if resume and out_dir is not None and (out_dir / "last.pt").is_file():
+        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
+        if {**state["config"], "epochs": 0} != {**asdict(config), "epochs": 0}:
+            msg = (f"cannot resume {out_dir / 'last.pt'}: it was trained with another config "
+                   "(only epochs may change)")
+            raise ValidationError(msg)
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start = state["history"], state["epoch"] + 1
+        best = min((h["val_loss"] for h in history), default=math.inf)
+        LOGGER.info("resuming at epoch %d", start)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / "train.config.json") as tmp:
+            tmp.write_text(json.dumps(asdict(config), indent=2))
+    return history, start, best, state
+
+
+def _end_epoch(out_dir, model, optimizer, config, history, best, **extra):
+    """Write ``best.pt`` (if the last epoch improved on ``best``), ``last.pt`` and
+    ``history.json``; return the new best validation loss."""
+    record = history[-1]
+    if out_dir is not None:
+        if record["val_loss"] < best:
+            _save(out_dir / "best.pt", model, optimizer, config, record["epoch"], history,
+                  **extra)
+        _save(out_dir / "last.pt", model, optimizer, config, record["epoch"], history, **extra)
+        with atomic_path(out_dir / "history.json") as tmp:
+            tmp.write_text(json.dumps(history, indent=1))
+    return min(best, record["val_loss"])
 
 
 def load_checkpoint(path, *, device="cpu"):
@@ -186,23 +224,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
     optimizer = (torch.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
                  else torch.optim.SGD(params, lr=config.lr, momentum=0.9))
     out_dir = None if out_dir is None else Path(out_dir)
-    history, start, best = [], 0, math.inf
-    if resume and out_dir is not None and (out_dir / "last.pt").is_file():
-        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
-        if {**state["config"], "epochs": 0} != {**asdict(config), "epochs": 0}:
-            msg = (f"cannot resume {out_dir / 'last.pt'}: it was trained with another config "
-                   "(only epochs may change)")
-            raise ValidationError(msg)
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        torch.set_rng_state(state["torch_rng"])
-        history, start = state["history"], state["epoch"] + 1
-        best = min((h["val_loss"] for h in history), default=math.inf)
-        LOGGER.info("resuming at epoch %d", start)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out_dir / "train.config.json") as tmp:
-            tmp.write_text(json.dumps(asdict(config), indent=2))
+    history, start, best, _ = _start(out_dir, config, model, optimizer, device, resume=resume)
     # validation corruption is fixed, so epochs are compared on the same inputs
     vx, vt, vk = _inputs(val_tiles, config.corruption, seed=config.seed + 10**6)
     bar = None
@@ -232,13 +254,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
         record = {"epoch": epoch, "lr": lr, "train_loss": total / len(x), "val_loss": val,
                   "seconds": time.perf_counter() - began}
         history.append(record)
-        if out_dir is not None:
-            if val < best:
-                _save(out_dir / "best.pt", model, optimizer, config, epoch, history)
-            _save(out_dir / "last.pt", model, optimizer, config, epoch, history)
-            with atomic_path(out_dir / "history.json") as tmp:
-                tmp.write_text(json.dumps(history, indent=1))
-        best = min(best, val)
+        best = _end_epoch(out_dir, model, optimizer, config, history, best)
         if bar is not None:
             bar.set_postfix(train=f"{record['train_loss']:.3f}", val=f"{val:.3f}")
             bar.update(1)

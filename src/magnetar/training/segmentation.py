@@ -15,21 +15,18 @@ divided by the night's robust spread; NaN (gaps) become 0.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from .._utils import atomic_path
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import _autocast, _device
+from .loop import _autocast, _device, _end_epoch, _start
 
 __all__ = [
     "SegmentationConfig",
@@ -146,15 +143,6 @@ def _tensor(a):
     return torch.as_tensor(np.asarray(a, np.float32))[:, None]
 
 
-def _save(path, model, optimizer, config, epoch, history, gen):
-    state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-             "config": asdict(config), "epoch": epoch, "history": history,
-             "torch_rng": torch.get_rng_state(), "augment_rng": gen.get_state(),
-             "kind": "segmentation"}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-
-
 def load_segmentation(path, *, device="cpu"):
     """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`."""
     path = Path(path)
@@ -190,23 +178,10 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
         model = model.to(memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, model.parameters(), config.lr)
     out_dir = None if out_dir is None else Path(out_dir)
-    history, start, best = [], 0, math.inf
-    if resume and out_dir is not None and (out_dir / "last.pt").is_file():
-        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
-        if {**state["config"], "epochs": 0} != {**asdict(config), "epochs": 0}:
-            msg = (f"cannot resume {out_dir / 'last.pt'}: it was trained with another config "
-                   "(only epochs may change)")
-            raise ValidationError(msg)
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        torch.set_rng_state(state["torch_rng"])
+    history, start, best, state = _start(out_dir, config, model, optimizer, device,
+                                         resume=resume)
+    if state is not None:
         gen.set_state(state["augment_rng"])
-        history, start = state["history"], state["epoch"] + 1
-        best = min((h["val_loss"] for h in history), default=math.inf)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out_dir / "train.config.json") as tmp:
-            tmp.write_text(json.dumps(asdict(config), indent=2))
     tx, ty = _tensor(x), _tensor(y)
     bar = None
     if progress:
@@ -237,13 +212,8 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
                   "val_loss": val_loss, "val_iou": val_iou,
                   "seconds": time.perf_counter() - began}
         history.append(record)
-        if out_dir is not None:
-            if val_loss < best:
-                _save(out_dir / "best.pt", model, optimizer, config, epoch, history, gen)
-            _save(out_dir / "last.pt", model, optimizer, config, epoch, history, gen)
-            with atomic_path(out_dir / "history.json") as tmp:
-                tmp.write_text(json.dumps(history, indent=1))
-        best = min(best, val_loss)
+        best = _end_epoch(out_dir, model, optimizer, config, history, best,
+                          augment_rng=gen.get_state(), kind="segmentation")
         if bar is not None:
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_iou=f"{val_iou:.3f}")
             bar.update(1)
