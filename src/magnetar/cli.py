@@ -35,6 +35,113 @@ def _add_clean_options(parser):
                        help="shift stations by the lags the synchronisation check finds")
 
 
+def _int_list(text):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        msg = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _add_lma_classification(lsub):
+    win = lsub.add_parser("windows", help="list a grid's sliding windows (CSV to label)",
+                          description="Write top-left node, centre coordinates and valid "
+                                      "fraction of every window, with label -1 to fill in "
+                                      "(1 linear, 0 non-linear, -1 ambiguous).")
+    win.add_argument("grid", help="input grid (netCDF, GMT, PNG tile, ...)")
+    win.add_argument("--out", required=True, help="output CSV")
+    win.add_argument("--size", type=int, default=250, help="window size in nodes (250)")
+    win.add_argument("--stride", type=int, default=50, help="stride in nodes (50)")
+    lab = lsub.add_parser("label-export", help="windows as PNGs (original | diffused)",
+                          description="Export each window as an 8-bit PNG, the original on "
+                                      "the left and the coherence-diffused grid on the right "
+                                      "(north up), with windows.csv to fill in labels.")
+    lab.add_argument("grid")
+    lab.add_argument("--out", required=True, help="output folder")
+    lab.add_argument("--size", type=int, default=250)
+    lab.add_argument("--stride", type=int, default=50)
+    lab.add_argument("--limit", type=int, help="at most this many windows")
+    tr = lsub.add_parser("train", help="train a window classifier (CNN or transfer)",
+                         description="Train a registered classifier (lma_cnn, vgg19, resnet18, "
+                                     "mobilenet_v2, ...) on labelled windows of real grids "
+                                     "(--grids with --labels) or on the synthetic seafloor "
+                                     "corpus. Blocked split by default. Writes checkpoints/, "
+                                     "metrics.json (test accuracy, precision, recall, F1, "
+                                     "ROC-AUC, confusion) and learning_curve.png.")
+    _lma_common(tr)
+    tr.add_argument("--model", default="lma_cnn", help="registered model (default lma_cnn)")
+    tr.add_argument("--grids", nargs="*", help="real grids to train on")
+    tr.add_argument("--labels", nargs="*", help="label CSVs, one per grid")
+    tr.add_argument("--weights", choices=("imagenet",), help="pretrained ImageNet weights")
+    tr.add_argument("--weights-path", dest="weights_path",
+                    help="local weights: torchvision state dict or a magnetar checkpoint "
+                         "(e.g. from 'magnetar lma pretrain')")
+    tr.add_argument("--unfreeze", action="store_true", help="fine-tune the whole backbone")
+    tr.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    pre = lsub.add_parser("pretrain", help="train a backbone on the synthetic corpus",
+                          description="Domain pretraining: train a backbone from scratch "
+                                      "(all layers) on synthetic seafloor grids; use its "
+                                      "best.pt as --weights-path / --pretrained.")
+    _lma_common(pre)
+    pre.add_argument("--backbone", default="resnet18")
+    cmp = lsub.add_parser("compare", help="plain CNN vs transfer vs transfer on diffused",
+                          description="The study's three-way comparison on synthetic grids "
+                                      "with ship-track gaps and a blocked test split, over "
+                                      "seeds; writes compare.csv and compare.json (mean "
+                                      "accuracy with 95 % intervals).")
+    _lma_common(cmp)
+    cmp.add_argument("--backbone", default="resnet18")
+    cmp.add_argument("--pretrained", help="checkpoint from 'magnetar lma pretrain'")
+    cmp.add_argument("--imagenet", action="store_true", help="also ImageNet weights")
+    cmp.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    prd = lsub.add_parser("predict", help="calibrated linear/non-linear map of a grid",
+                          description="Classify every window at --stride, give each "
+                                      "prediction to its central cell, calibrate uncertain "
+                                      "cells (0.3-0.7) from the 25 x 25 neighbouring windows; "
+                                      "write probability and class grids (netCDF), the "
+                                      "linear percentage and a map PNG.")
+    prd.add_argument("grid")
+    prd.add_argument("--model", required=True, help="classifier checkpoint (best.pt)")
+    prd.add_argument("--out", required=True, help="output netCDF")
+    prd.add_argument("--stride", type=int, help="prediction stride (default 10)")
+    prd.add_argument("--no-calibration", dest="calibrate", action="store_false")
+    prd.add_argument("--calibration-mask", dest="mask",
+                     help="grid, > 0 where calibration is off (e.g. across trenches)")
+    real = lsub.add_parser("real-tiles", help="map the EMAG2v3 tiles, compare with picks",
+                           description="Georeference the EMAG2v3 tiles from their centre "
+                                       "table, resample to 2 arc-minutes, map them and "
+                                       "compare with the published isochron picks "
+                                       "(fraction of picks in linear cells vs fraction of "
+                                       "area linear).")
+    real.add_argument("--model", required=True)
+    real.add_argument("--out", required=True, help="output folder")
+    real.add_argument("--stride", type=int)
+    swp = lsub.add_parser("sweep", help="linear percentage against window size",
+                          description="Predict the grid with several window sizes; write "
+                                      "sweep.csv and sweep.png.")
+    swp.add_argument("grid")
+    swp.add_argument("--model", required=True)
+    swp.add_argument("--out", required=True, help="output folder")
+    swp.add_argument("--sizes", type=_int_list, default=(150, 200, 250, 300, 350))
+    swp.add_argument("--stride", type=int)
+
+
+def _lma_common(p):
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--config", help="TOML file with an [lma] table of options")
+    p.add_argument("--diffuse", action="store_true", default=None,
+                   help="coherence-diffuse grids before windowing")
+    p.add_argument("--split", choices=("blocked", "random"), help="default blocked")
+    p.add_argument("--n-grids", type=int, dest="n_grids", help="synthetic grids (default 60)")
+    p.add_argument("--grid-size", type=int, dest="grid_size", help="synthetic grid km (500)")
+    p.add_argument("--size", type=int, help="window size (250)")
+    p.add_argument("--stride", type=int, help="training stride (50)")
+    p.add_argument("--epochs", type=int, help="training epochs (25)")
+    p.add_argument("--workers", type=int, help="processes generating grids")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+
+
 def build_parser():
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -66,8 +173,10 @@ def build_parser():
     clean.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     _add_clean_options(clean)
 
-    lma = sub.add_parser("lma", help="marine linear magnetic anomalies: grid preprocessing",
-                         description="Anomaly-grid workflow of the marine study.")
+    lma = sub.add_parser("lma", help="marine linear magnetic anomalies: grids, windows, "
+                                     "CNN / transfer classifiers, calibrated maps",
+                         description="Anomaly-grid workflow of the marine study: preprocess "
+                                     "grids, cut windows, train classifiers, map regions.")
     lsub = lma.add_subparsers(dest="action", metavar="ACTION")
     pre = lsub.add_parser(
         "preprocess", help="outliers, regridding, SVD denoising, coherence diffusion",
@@ -97,6 +206,7 @@ def build_parser():
     pre.add_argument("--chunks", type=int, help="diffuse in chunks of N x N nodes (Dask)")
     pre.add_argument("--intermediates", action="store_true", help="write every stage")
     pre.add_argument("--no-figure", action="store_true", help="skip the stages figure")
+    _add_lma_classification(lsub)
 
     synth = sub.add_parser("synth", help="physics-based synthetic data with ground truth")
     ssub = synth.add_subparsers(dest="action", metavar="ACTION")
@@ -316,6 +426,9 @@ def _cmd_lma(args, parser):
     from .config import load_config
     from .pipelines.grid_preprocessing import PreprocessConfig, run_preprocess
 
+    if args.action in ("windows", "label-export", "train", "pretrain", "compare", "predict",
+                       "sweep", "real-tiles"):
+        return _cmd_lma_classification(args)
     if args.action != "preprocess":
         parser.parse_args(["lma", "--help"])
         return 2
@@ -335,6 +448,66 @@ def _cmd_lma(args, parser):
                              figure=not args.no_figure)
     for key, path in written.items():
         print(f"{key}: {path}")  # noqa: T201
+    return 0
+
+
+def _cmd_lma_classification(args):
+    from .config import load_config
+    from .pipelines import lma_classification as lma
+
+    if args.action == "windows":
+        table = lma.run_windows(args.grid, args.out, size=args.size, stride=args.stride)
+        print(f"{len(table)} windows written to {args.out}")  # noqa: T201
+        return 0
+    if args.action == "label-export":
+        config = lma.LMAConfig(size=args.size, stride=args.stride)
+        table = lma.run_label_export(args.grid, args.out, config, limit=args.limit)
+        print(f"{len(table)} window PNGs and windows.csv written to {args.out}/")  # noqa: T201
+        return 0
+    if args.action == "predict":
+        report = lma.run_predict(args.grid, args.model, args.out, stride=args.stride,
+                                 calibrate=args.calibrate, mask_path=args.mask,
+                                 progress=sys.stderr.isatty())
+        print(json.dumps(report, indent=2))  # noqa: T201
+        return 0
+    if args.action == "real-tiles":
+        report = lma.run_real_tiles(args.model, args.out, stride=args.stride,
+                                    progress=sys.stderr.isatty())
+        print(json.dumps(report, indent=2))  # noqa: T201
+        return 0
+    if args.action == "sweep":
+        table = lma.run_sweep(args.grid, args.model, args.out, sizes=args.sizes,
+                              stride=args.stride, progress=sys.stderr.isatty())
+        print(table.to_string(index=False))  # noqa: T201
+        return 0
+    overrides = {k: getattr(args, k) for k in ("diffuse", "split", "n_grids", "grid_size",
+                                               "size", "stride", "workers", "seed")}
+    config = load_config(lma.LMAConfig, args.config, overrides=overrides, section="lma")
+    train = dict(config.train)
+    for key in ("epochs", "device"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    if args.action == "train":
+        kwargs = {}
+        if args.model != "lma_cnn":
+            kwargs = {"freeze": not args.unfreeze}
+            if args.weights:
+                kwargs["weights"] = args.weights
+            if args.weights_path:
+                kwargs["weights_path"] = args.weights_path
+        train.update(model=args.model, model_kwargs=kwargs)
+    config = lma.replace(config, train=train)
+    progress = sys.stderr.isatty()
+    if args.action == "train":
+        report = lma.run_train(args.out, config, grids=args.grids, labels=args.labels,
+                               resume=args.resume, progress=progress)
+    elif args.action == "pretrain":
+        report = lma.run_pretrain(args.out, config, backbone=args.backbone, progress=progress)
+    else:
+        _, report = lma.run_compare(args.out, config, seeds=args.seeds,
+                                    backbone=args.backbone, pretrained_path=args.pretrained,
+                                    imagenet=args.imagenet, progress=progress)
+    print(json.dumps(report, indent=2, default=str))  # noqa: T201
     return 0
 
 

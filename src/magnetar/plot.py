@@ -12,9 +12,11 @@ __all__ = [
     "plot_grid_stages",
     "plot_history",
     "plot_iar_night",
+    "plot_lma_map",
     "plot_reconstructions",
     "plot_seafloor",
     "plot_sigma_daily",
+    "plot_window_sweep",
     "save_figure",
 ]
 
@@ -179,7 +181,50 @@ def plot_history(history):
     ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalised units)")
-    ax.legend()
+    ax.legend(loc="upper left")
+    if history and "val_accuracy" in history[0]:
+        acc = ax.twinx()
+        acc.plot(epochs, [h["val_accuracy"] for h in history], "k--", label="val. accuracy")
+        acc.set_ylabel("validation accuracy")
+        acc.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lma_map(result):
+    """Anomaly with non-linear areas shaded, and the calibrated probability of "linear"."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    grid = result["anomaly"]
+    image = _grid_panel(axes[0], grid, "anomaly; hatched: predicted non-linear")
+    fig.colorbar(image, ax=axes[0], shrink=0.8, label=grid.attrs.get("units", "nT"))
+    ydim, xdim = grid.dims
+    x, y = grid[xdim].values, grid[ydim].values
+    nonlinear = (result["linear"].values == 0).astype(float)
+    axes[0].contourf(x, y, nonlinear, levels=[0.5, 1.5], colors="none", hatches=["///"])
+    axes[0].contour(x, y, nonlinear, [0.5], colors="k", linewidths=0.8)
+    prob = result["probability_calibrated"]
+    im2 = axes[1].imshow(prob.values, origin="lower", cmap="viridis", vmin=0, vmax=1,
+                         extent=(x[0], x[-1], y[0], y[-1]), aspect="auto",
+                         interpolation="nearest")
+    fig.colorbar(im2, ax=axes[1], shrink=0.8, label="P(linear)")
+    axes[1].set_title(f"calibrated probability; linear "
+                      f"{result.attrs['linear_percentage']:.1f} % of the mapped area",
+                      fontsize=10)
+    axes[1].set_xlabel(xdim)
+    axes[0].set_ylabel(ydim)
+    fig.tight_layout()
+    return fig
+
+
+def plot_window_sweep(table):
+    """Percentage of the area predicted linear against window size."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(table["window_size"], table["linear_percentage"], "o-")
+    ax.set_xlabel("window size (nodes)")
+    ax.set_ylabel("area predicted linear (%)")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -8,8 +8,28 @@ The published marine workflow's steps, in order: :func:`iqr_outliers`, :func:`re
 from ._diffusion import DiffusionConfig, coherence_diffusion, diffusion_reach
 from ._inpaint import INPAINT_METHODS, inpaint
 from ._preprocess import fill_gaps, iqr_outliers, regrid, suggest_spacing, svd_denoise
+from ._windows import (
+    attach_labels,
+    calibrate_windows,
+    iter_window_batches,
+    normalise_windows,
+    read_window_labels,
+    region_map,
+    sliding_windows,
+    split_windows,
+    write_window_labels,
+)
 
 __all__ = [
+    "attach_labels",
+    "calibrate_windows",
+    "iter_window_batches",
+    "normalise_windows",
+    "read_window_labels",
+    "region_map",
+    "sliding_windows",
+    "split_windows",
+    "write_window_labels",
     "INPAINT_METHODS",
     "DiffusionConfig",
     "coherence_diffusion",

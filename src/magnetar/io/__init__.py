@@ -12,6 +12,7 @@ from ._grids import (
     write_png_tile,
 )
 from ._iaga2002 import merge_stations, read_iaga2002, read_stations, write_iaga2002
+from ._picks import pick_agreement, read_emag2v3_tile, read_picks
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
 from ._timeseries import read_timeseries, timeseries_from_array
 
@@ -19,11 +20,14 @@ __all__ = [
     "check_grid",
     "grid_from_table",
     "merge_stations",
+    "pick_agreement",
     "read_crowdmag",
+    "read_emag2v3_tile",
     "read_grid",
     "read_iaga2002",
     "read_label_mask",
     "read_mgd77",
+    "read_picks",
     "read_png_tile",
     "read_points",
     "read_spectrogram_png",

@@ -2,9 +2,14 @@
 
 from ._registry import create_model, list_models, register_model
 from .autoencoder import ConvAEConfig, ConvMaskedAE, DenseAE, DenseAEConfig
+from .classifiers import BACKBONES, LMACNN, TransferClassifier, WeightsUnavailableError
 from .unet import UNet, UNetConfig
 
 __all__ = [
+    "BACKBONES",
+    "LMACNN",
+    "TransferClassifier",
+    "WeightsUnavailableError",
     "ConvAEConfig",
     "ConvMaskedAE",
     "DenseAE",

@@ -14,6 +14,7 @@ from .data import (
     split_columns,
 )
 from .metrics import (
+    classification_metrics,
     kl_divergence,
     mae,
     psnr,
@@ -26,6 +27,7 @@ from .metrics import (
 
 __all__ = [
     "MASK_KINDS",
+    "classification_metrics",
     "corrupt",
     "cut_tiles",
     "denormalise",

@@ -130,3 +130,24 @@ def segmentation_metrics(truth, predicted):
     return {"iou": ratio(tp, tp + fp + fn), "dice": ratio(2 * tp, 2 * tp + fp + fn),
             "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn),
             "false_positive_fraction": fp / total if total else 0.0}
+
+
+def classification_metrics(truth, probability, *, threshold=0.5):
+    """Binary classification scores: accuracy, precision, recall, F1, ROC-AUC (NaN with a
+    single class present) and the confusion matrix ``[[tn, fp], [fn, tp]]``."""
+    from sklearn import metrics as skm
+
+    t = np.asarray(truth).astype(int).ravel()
+    p = np.asarray(probability, float).ravel()
+    if t.shape != p.shape or t.size == 0:
+        msg = f"need as many truths as probabilities (non-empty), got {t.shape} and {p.shape}"
+        raise ValidationError(msg)
+    pred = (p > threshold).astype(int)
+    auc = float(skm.roc_auc_score(t, p)) if np.unique(t).size == 2 else float("nan")
+    return {"accuracy": float(skm.accuracy_score(t, pred)),
+            "precision": float(skm.precision_score(t, pred, zero_division=0)),
+            "recall": float(skm.recall_score(t, pred, zero_division=0)),
+            "f1": float(skm.f1_score(t, pred, zero_division=0)),
+            "roc_auc": auc,
+            "confusion": skm.confusion_matrix(t, pred, labels=[0, 1]).tolist(),
+            "n": int(t.size)}

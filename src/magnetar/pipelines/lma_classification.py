@@ -1,0 +1,530 @@
+"""Marine linear magnetic anomalies: windows -> classifier -> calibrated region maps.
+
+Steps: :func:`run_windows` (windows of a grid with centres: CSV to label),
+:func:`run_label_export` (each window as PNG, original and diffused side by side, for
+experts), :func:`run_train` (a registered classifier on labelled windows of real grids, or on
+the synthetic seafloor corpus; blocked split by default; checkpoints, metrics, learning
+curve), :func:`run_predict` (stride-s windows, central-cell assignment, neighbourhood
+calibration: probability and class grids with the input's coordinates, linear percentage,
+map), :func:`run_sweep` (linear percentage against window size), :func:`run_compare` (the
+study's plain CNN vs transfer vs transfer on diffused grids, on synthetic grids with ship-
+track gaps, over seeds), :func:`run_pretrain` (a backbone trained on the synthetic corpus, a
+source of transfer that needs no download).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._utils import atomic_path, write_text_atomic
+from ..config import save_config
+from ..errors import ValidationError
+
+__all__ = [
+    "LMAConfig",
+    "predict_grid",
+    "run_compare",
+    "run_label_export",
+    "run_predict",
+    "run_pretrain",
+    "run_real_tiles",
+    "run_sweep",
+    "run_train",
+    "run_windows",
+    "synthetic_corpus",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class LMAConfig:
+    """Options of the linear-anomaly workflow (saved beside every output as
+    ``lma.config.json``).
+
+    size, stride : training windows (the study: 250, 50); ``predict_stride`` for maps (10).
+    min_valid : windows with fewer finite nodes are skipped.
+    diffuse : coherence-enhancing diffusion of the grid before windowing, with
+        ``diffusion`` = (sigma, rho, time) (the study's transfer-on-diffused variant).
+    split, fractions, block : see :func:`magnetar.grids.split_windows` (blocked default).
+    n_grids, grid_size, spacing_km, tracks, track_maxdist_km, nonlinear_fraction, timescale :
+        the synthetic corpus: grids of ``grid_size`` x ``grid_size`` nodes at
+        ``spacing_km`` (3.7 km: the 2 arc-minute EMAG2v3 spacing the study windowed),
+        surveyed along ``tracks`` ship tracks and regridded (nodes farther than
+        ``track_maxdist_km`` from a track are gaps); ``half_rate`` (mm/yr) starts at 25 so
+        that the oldest crust of such wide grids stays within the time scale.
+    neighbourhood, low, high : calibration (25, 0.3, 0.7 in the study).
+    train : :class:`magnetar.training.classification.ClassifierConfig` as a dict.
+    """
+
+    size: int = 250
+    stride: int = 50
+    predict_stride: int = 10
+    min_valid: float = 0.5
+    diffuse: bool = False
+    diffusion: tuple[float, float, float] = (1.0, 6.0, 5.0)
+    split: str = "blocked"
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    block: int | None = None
+    n_grids: int = 60
+    grid_size: int = 500
+    spacing_km: float = 3.7
+    tracks: int = 60
+    track_maxdist_km: float = 30.0
+    timescale: str = "GTS2012"
+    half_rate: tuple[float, float] = (25.0, 60.0)
+    nonlinear_fraction: tuple[float, float] = (0.0, 0.8)
+    seed: int = 0
+    workers: int = 1
+    neighbourhood: int = 25
+    low: float = 0.3
+    high: float = 0.7
+    train: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.split not in ("blocked", "random"):
+            msg = f"split must be 'blocked' or 'random', got {self.split!r}"
+            raise ValidationError(msg)
+        if self.size > self.grid_size:
+            msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
+            raise ValidationError(msg)
+
+    def train_config(self, **override):
+        from ..training.classification import ClassifierConfig
+
+        return ClassifierConfig(**{**self.train, **override})
+
+
+def _diffused(grid, config):
+    from ..grids import coherence_diffusion
+
+    sigma, rho, t = config.diffusion
+    return coherence_diffusion(grid, sigma=sigma, rho=rho, time=t)
+
+
+def _one_grid(args):
+    seed, config = args
+    from ..grids import sliding_windows
+    from ..synthetic import SeafloorConfig, synthetic_seafloor, window_labels
+
+    sea = SeafloorConfig(shape=(config.grid_size, config.grid_size),
+                         spacing_km=config.spacing_km, tracks=config.tracks,
+                         track_maxdist_km=config.track_maxdist_km, timescale=config.timescale,
+                         half_rate=config.half_rate,
+                         nonlinear_fraction=config.nonlinear_fraction)
+    ds = synthetic_seafloor(sea, seed=seed)
+    out = {}
+    variants = {"raw": ds["anomaly"]}
+    if config.diffuse:
+        variants["diffused"] = _diffused(ds["anomaly"], config)
+    for name, grid in variants.items():
+        windows, table = sliding_windows(grid, size=config.size, stride=config.stride,
+                                         min_valid=0.0)
+        out[name] = windows
+    labels = window_labels(ds["linear"].values, size=config.size, stride=config.stride)
+    table = table.merge(labels, on=["row", "col"], how="left")
+    return out, table.assign(group=seed)
+
+
+def synthetic_corpus(config, *, seed=None, progress=False):
+    """Labelled windows of ``config.n_grids`` synthetic seafloor grids with ship-track gaps.
+
+    Returns ``(windows, table)``: ``windows`` maps "raw" (and "diffused" when
+    ``config.diffuse``) to (N, size, size) arrays; ``table`` has row, col, centres, label
+    (published 70/30 rule, -1 ambiguous), fraction and ``group`` (the grid's seed).
+    """
+    first = config.seed if seed is None else seed
+    jobs = [(first + i, config) for i in range(config.n_grids)]
+    if config.workers > 1:
+        with ProcessPoolExecutor(config.workers) as pool:
+            results = pool.map(_one_grid, jobs)
+            results = list(_progress(results, progress, len(jobs)))
+    else:
+        results = [_one_grid(j) for j in _progress(jobs, progress, len(jobs))]
+    windows = {k: np.concatenate([r[0][k] for r in results]) for k in results[0][0]}
+    table = pd.concat([r[1] for r in results], ignore_index=True)
+    return windows, table
+
+
+def _progress(items, on, total):
+    if not on:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc="synthetic grids", unit="grid")
+
+
+def _subset(windows, table, split, name):
+    idx = np.flatnonzero(split == name)
+    return windows[idx], table["label"].to_numpy()[idx]
+
+
+def train_and_test(windows, table, config, *, out_dir=None, train_override=None,
+                   resume=False, progress=False):
+    """Split (``config.split``), train, and score the test split; returns a dict with the
+    test metrics, split sizes, history and the test probabilities."""
+    from ..grids import split_windows
+    from ..training import classification_metrics
+    from ..training.classification import fit_classifier, predict_proba
+
+    split = split_windows(table, method=config.split, fractions=config.fractions,
+                          size=config.size, block=config.block, seed=config.seed)
+    tc = config.train_config(**(train_override or {}))
+    xs = {s: _subset(windows, table, split, s) for s in ("train", "val", "test")}
+    for s, (x, _) in xs.items():
+        if len(x) == 0:
+            msg = f"the {config.split} split left no {s} windows; use more grids or data"
+            raise ValidationError(msg)
+    model, history = fit_classifier(*xs["train"], *xs["val"], tc, out_dir=out_dir,
+                                    resume=resume, progress=progress)
+    prob = predict_proba(model, xs["test"][0], batch_size=4 * tc.batch_size)
+    metrics = classification_metrics(xs["test"][1], prob)
+    sizes = {s: int(len(xs[s][0])) for s in xs}
+    return {"metrics": metrics, "sizes": sizes, "history": history, "model": model,
+            "split": split}
+
+
+def run_train(out, config=None, *, grids=None, labels=None, resume=False, progress=False,
+              figure=True):
+    """Train a classifier and report its test metrics.
+
+    Parameters
+    ----------
+    grids, labels : lists of paths, optional
+        Real grids and their label CSVs (:func:`magnetar.grids.read_window_labels`); without
+        them the synthetic seafloor corpus is used.
+    """
+    from ..grids import attach_labels, read_window_labels, sliding_windows
+    from ..io import read_grid
+    from ..io._grids import spacing_of
+
+    config = config or LMAConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "lma.config.toml")
+    if grids:
+        if not labels or len(labels) != len(grids):
+            msg = "give one label CSV per grid (--labels)"
+            raise ValidationError(msg)
+        ws, tabs = [], []
+        for i, (g, lab) in enumerate(zip(grids, labels, strict=True)):
+            grid = read_grid(g)
+            if config.diffuse:
+                grid = _diffused(grid, config)
+            w, t = sliding_windows(grid, size=config.size, stride=config.stride,
+                                   min_valid=config.min_valid)
+            t = attach_labels(t, read_window_labels(lab), tolerance=spacing_of(grid) / 2)
+            ws.append(w)
+            tabs.append(t.assign(group=i))
+        windows = np.concatenate(ws)
+        table = pd.concat(tabs, ignore_index=True)
+    else:
+        corpus, table = synthetic_corpus(config, progress=progress)
+        windows = corpus["diffused" if config.diffuse else "raw"]
+    result = train_and_test(windows, table, config, out_dir=out / "checkpoints",
+                            resume=resume, progress=progress)
+    report = {"metrics": result["metrics"], "sizes": result["sizes"],
+              "split": config.split, "epochs_run": len(result["history"])}
+    write_text_atomic(out / "metrics.json", json.dumps(report, indent=2))
+    if figure:
+        from ..plot import plot_history, save_figure
+
+        save_figure(plot_history(result["history"]), out / "learning_curve.png")
+    return report
+
+
+def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calibrate=True,
+                 calibration_mask=None, progress=False):
+    """Classify every window of ``grid`` at ``stride`` and build the calibrated region map
+    (:func:`magnetar.grids.region_map`)."""
+    from ..grids import iter_window_batches, region_map
+    from ..training.classification import predict_proba
+
+    config = config or LMAConfig()
+    stride = stride or config.predict_stride
+    if config.diffuse:
+        grid = _diffused(grid, config)
+    values = grid.values
+    ny, nx = values.shape
+    nr = (ny - config.size) // stride + 1
+    nc = (nx - config.size) // stride + 1
+    prob = np.full((nr, nc), np.nan)
+    batches = iter_window_batches(values, size=config.size, stride=stride,
+                                  batch_size=batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, total=-(-nr * nc // batch_size), desc="windows", unit="batch")
+    device = next(model.parameters()).device
+    finite = np.isfinite(values)
+    for rr, cc, w in batches:
+        p = predict_proba(model, w, batch_size=batch_size, device=device)
+        prob[rr, cc] = p
+    # windows with too little data get no prediction
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    valid = sliding_window_view(finite, (config.size, config.size))[::stride, ::stride]
+    prob[valid.mean(axis=(-2, -1)) < config.min_valid] = np.nan
+    return region_map(grid, prob, size=config.size, stride=stride, calibrate=calibrate,
+                      neighbourhood=config.neighbourhood, low=config.low, high=config.high,
+                      calibration_mask=calibration_mask)
+
+
+def _model_and_config(model_path, device=None):
+    from ..config import load_config
+    from ..training.classification import load_classifier
+
+    model_path = Path(model_path)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, _, _ = load_classifier(model_path, device=device)
+    cfg_path = next((p for p in (model_path.parent / "lma.config.toml",
+                                 model_path.parent.parent / "lma.config.toml") if p.is_file()),
+                    None)
+    config = load_config(LMAConfig, cfg_path) if cfg_path else LMAConfig()
+    return model, config
+
+
+def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
+                mask_path=None, figure=True, progress=False):
+    """Predict a grid file: writes OUT (netCDF: probability, calibrated probability, class),
+    OUT.config.toml and a map PNG; returns the linear percentage."""
+    from ..io import read_grid
+
+    grid = read_grid(grid_path)
+    model, config = _model_and_config(model_path)
+    mask = None
+    if mask_path is not None:
+        mask = np.isfinite(read_grid(mask_path).values) & (read_grid(mask_path).values > 0)
+    result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
+                          calibration_mask=mask, progress=progress)
+    result["anomaly"] = grid
+    out_path = Path(out_path)
+    _write_map(result, out_path)
+    save_config(config, out_path.with_suffix(".config.toml"))
+    if figure:
+        from ..plot import plot_lma_map, save_figure
+
+        save_figure(plot_lma_map(result), out_path.with_suffix(".png"))
+    return {"linear_percentage": result.attrs["linear_percentage"], "out": str(out_path)}
+
+
+def _write_map(result, path):
+    """CF netCDF of a region map, atomically (``linear`` int8 with -1 as fill value)."""
+    ds = result.copy()
+    ds.attrs.update(Conventions="CF-1.8", title="magnetar linear-anomaly map")
+    for v in ds.data_vars:
+        ds[v].attrs.pop("source_file", None)
+    encoding = {v: {"zlib": True, "_FillValue": np.nan} for v in ds.data_vars if v != "linear"}
+    encoding["linear"] = {"zlib": True, "_FillValue": np.int8(-1)}
+    with atomic_path(path, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp, encoding=encoding)
+    return path
+
+
+def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), stride=None,
+              figure=True, progress=False):
+    """Percentage of the area predicted linear against window size (CSV + figure)."""
+    from ..io import read_grid
+
+    grid = read_grid(grid_path)
+    model, config = _model_and_config(model_path)
+    rows = []
+    for size in sizes:
+        if size > min(grid.shape):
+            LOGGER.warning("window size %d exceeds the grid %s: skipped", size, grid.shape)
+            continue
+        res = predict_grid(grid, model, config=replace(config, size=int(size),
+                                                       grid_size=max(size, config.grid_size)),
+                           stride=stride, progress=progress)
+        rows.append({"window_size": int(size),
+                     "linear_percentage": res.attrs["linear_percentage"]})
+    table = pd.DataFrame(rows)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "sweep.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    if figure and len(table):
+        from ..plot import plot_window_sweep, save_figure
+
+        save_figure(plot_window_sweep(table), out / "sweep.png")
+    return table
+
+
+def run_windows(grid_path, out_csv, *, size=250, stride=50, min_valid=0.5):
+    """Write the windows of a grid (top-left node, centre, valid fraction, label -1) as a
+    CSV to be labelled."""
+    from ..grids import sliding_windows
+    from ..io import read_grid
+
+    _, table = sliding_windows(read_grid(grid_path), size=size, stride=stride,
+                               min_valid=min_valid, normalise=False)
+    table["label"] = -1
+    with atomic_path(out_csv, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def run_label_export(grid_path, out_dir, config=None, *, limit=None):
+    """Each window as an 8-bit PNG, original (left) and diffused (right), for experts to
+    label; ``windows.csv`` lists file name, centre and an empty label column."""
+    from PIL import Image
+
+    from ..grids import sliding_windows
+    from ..io import read_grid
+
+    config = config or LMAConfig()
+    grid = read_grid(grid_path)
+    original, table = sliding_windows(grid, size=config.size, stride=config.stride,
+                                      min_valid=config.min_valid)
+    diffused, _ = sliding_windows(_diffused(grid, config), size=config.size,
+                                  stride=config.stride, min_valid=0.0)
+    diffused = diffused[_positions(table, grid.shape, config)]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    n = len(table) if limit is None else min(limit, len(table))
+    for i in range(n):
+        pair = np.concatenate([original[i][::-1], np.ones((config.size, 4)),
+                               diffused[i][::-1]], axis=1)  # north up
+        name = f"window_{i:05d}.png"
+        with atomic_path(out_dir / name, suffix=".png") as tmp:
+            Image.fromarray((255 * np.clip(pair, 0, 1)).astype(np.uint8)).save(tmp,
+                                                                                  format="PNG")
+        names.append(name)
+    table = table.iloc[:n].assign(file=names, label="")
+    with atomic_path(out_dir / "windows.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def _positions(table, shape, config):
+    cols = (shape[1] - config.size) // config.stride + 1
+    return (table["row"].to_numpy() // config.stride) * cols + table["col"].to_numpy() // \
+        config.stride
+
+
+def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
+    """Train ``backbone`` from scratch (all layers) on the synthetic corpus; its checkpoint
+    is a transfer source (``weights_path``) that needs no download."""
+    config = config or LMAConfig()
+    train = {**config.train, "model": backbone,
+             "model_kwargs": {"freeze": False, "weights": None}}
+    return run_train(out, replace(config, train=train), progress=progress)
+
+
+def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
+                pretrained_path=None, imagenet=False, progress=False):
+    """The study's three-way comparison on synthetic grids with ship-track gaps.
+
+    For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
+    ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
+    other synthetic grids - and, with ``imagenet``, ImageNet weights) on raw windows; the
+    same on diffused windows. Writes ``compare.csv`` and ``compare.json`` (mean and 95 %
+    t-interval of test accuracy over seeds).
+    """
+    from scipy import stats
+
+    config = replace(config or LMAConfig(), diffuse=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "lma.config.toml")
+    variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": {}})]
+    sources = []
+    if pretrained_path is not None:
+        sources.append(("synthetic", {"weights_path": str(pretrained_path)}))
+    if imagenet:
+        sources.append(("imagenet", {"weights": "imagenet"}))
+    for name, kwargs in sources:
+        for kind in ("raw", "diffused"):
+            variants.append((f"transfer_{name}", kind,
+                             {"model": backbone, "model_kwargs": {**kwargs, "freeze": True}}))
+    rows = []
+    for seed in seeds:
+        seeded = replace(config, seed=1000 * (seed + 1))
+        corpus, table = synthetic_corpus(seeded, progress=progress)
+        for name, kind, override in variants:
+            began = time.perf_counter()
+            res = train_and_test(corpus[kind], table, seeded,
+                                 train_override={**override, "seed": seed})
+            m = res["metrics"]
+            rows.append({"seed": seed, "model": name, "input": kind,
+                         "accuracy": m["accuracy"], "f1": m["f1"], "roc_auc": m["roc_auc"],
+                         "n_train": res["sizes"]["train"], "n_test": res["sizes"]["test"],
+                         "epochs": len(res["history"]),
+                         "seconds": time.perf_counter() - began})
+            LOGGER.info("seed %d %s/%s: accuracy %.3f", seed, name, kind, m["accuracy"])
+    table_out = pd.DataFrame(rows)
+    with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
+        table_out.to_csv(tmp, index=False)
+    summary = []
+    for (name, kind), g in table_out.groupby(["model", "input"], sort=False):
+        acc = g["accuracy"].to_numpy()
+        half = (float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
+                if len(acc) > 1 else float("nan"))
+        summary.append({"model": name, "input": kind, "accuracy_mean": float(acc.mean()),
+                        "ci95_half_width": half, "seeds": len(acc)})
+    write_text_atomic(out / "compare.json", json.dumps(
+        {"summary": summary, "config": asdict(config), "backbone": backbone}, indent=2,
+        default=str))
+    return table_out, summary
+
+
+EMAG2V3_TILES = (675, 782, 1164, 1299)
+PICK_FILES = ("gpts/AtlanticOcean/Merkouriev+DeMets_2008_GJI.gmt",
+              "gpts/AtlanticOcean/Merkouriev+DeMets_2014_GJI.gmt",
+              "gpts/PacificOcean/DeMets+Traylen_2000_Tectonophys.gmt",
+              "gpts/PacificOcean/Klitgord+Mammerickx_1982_JGR.gmt",
+              "gpts/PacificOcean/Nakanishi++_1992_GJI.gmt",
+              "gpts/PacificOcean/Wilder_2003_Thesis.gmt")
+
+
+def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None, origin="south",
+                   figure=True, progress=False):
+    """Map the georeferenced EMAG2v3 tiles (resampled to 2 arc-minutes) and compare with the
+    published isochron picks: per tile the linear percentage and
+    :func:`magnetar.io.pick_agreement`. Writes one netCDF (+ PNG with the picks) per tile
+    and ``real_tiles.json``."""
+    from .. import datasets
+    from ..io import pick_agreement, read_emag2v3_tile, read_picks
+
+    model, config = _model_and_config(model_path)
+    picks = pd.concat([read_picks(datasets.fetch(p)) for p in PICK_FILES], ignore_index=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for label in tiles:
+        tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"),
+                                 origin=origin)
+        step = 1 / 30
+        lat = np.arange(tile.latitude[0], tile.latitude[-1] + step / 2, step)
+        lon = np.arange(tile.longitude[0], tile.longitude[-1] + step / 2, step)
+        grid = tile.interp(latitude=lat, longitude=lon)
+        result = predict_grid(grid, model, config=config, stride=stride, progress=progress)
+        result["anomaly"] = grid
+        _write_map(result, out / f"emag2v3_{label}.nc")
+        agreement = pick_agreement(result, picks)
+        report[str(label)] = {"linear_percentage": result.attrs["linear_percentage"],
+                              "south": float(lat[0]), "north": float(lat[-1]),
+                              "west": float(lon[0]), "east": float(lon[-1]), **agreement}
+        if figure:
+            from ..plot import plot_lma_map, save_figure
+
+            fig = plot_lma_map(result)
+            inside = picks[(picks.lat.between(lat[0], lat[-1]))
+                           & (picks.lon.between(lon[0], lon[-1]))]
+            for ax in fig.axes[:1]:
+                ax.plot(inside.lon, inside.lat, ".", color="gold", ms=2, label="picks")
+            save_figure(fig, out / f"emag2v3_{label}.png")
+    write_text_atomic(out / "real_tiles.json", json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,82 @@
+"""Window classifiers: registry, shapes, frozen bases, channel handling, weights files."""
+
+import pytest
+import torch
+
+from magnetar.errors import ValidationError
+from magnetar.models import (
+    BACKBONES,
+    TransferClassifier,
+    WeightsUnavailableError,
+    create_model,
+    list_models,
+)
+
+
+def test_registry_lists_the_study_models():
+    names = set(list_models())
+    assert {"lma_cnn", *BACKBONES} <= names
+
+
+@pytest.mark.parametrize("name", ["lma_cnn", "resnet18", "mobilenet_v2", "alexnet"])
+def test_one_logit_per_window_any_size(name):
+    model = create_model(name).eval()
+    for size in (64, 250):
+        with torch.no_grad():
+            out = model(torch.rand(3, 1, size, size))
+        assert out.shape == (3,)
+
+
+def test_frozen_base_has_no_gradients_and_stays_in_eval():
+    model = create_model("resnet18")
+    assert all(not p.requires_grad for p in model.base.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.train()
+    assert not model.base.training and model.head.training
+    unfrozen = create_model("resnet18", freeze=False)
+    assert all(p.requires_grad for p in unfrozen.base.parameters())
+
+
+def test_grey_window_becomes_three_normalised_channels():
+    model = create_model("resnet18")
+    x = torch.full((1, 1, 250, 250), 0.485)
+    prepared = model.prepare(x)
+    assert prepared.shape == (1, 3, 224, 224)
+    assert prepared[0, 0].abs().max() < 1e-5  # the red channel mean maps to 0
+    assert create_model("inception_v3").input_size == 299
+
+
+def test_missing_imagenet_weights_say_where_to_put_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    from torchvision.models import _api
+
+    def offline(self, *args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(_api.WeightsEnum, "get_state_dict", offline)
+    with pytest.raises(WeightsUnavailableError) as err:
+        create_model("vgg19", weights="imagenet")
+    text = str(err.value)
+    assert "vgg19-dcbb9e9d.pth" in text and str(tmp_path) in text
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        create_model("resnet18", weights_path=tmp_path / "nothing.pth")
+    with pytest.raises(ValidationError, match="weights must be"):
+        create_model("resnet18", weights="imagenet21k")
+
+
+def test_local_weights_loaded_into_the_base(tmp_path):
+    donor = TransferClassifier(backbone="resnet18", freeze=False)
+    torch.save({"model_state": donor.state_dict(),
+                "config": {"model": "resnet18", "model_kwargs": {}}}, tmp_path / "ck.pt")
+    # a torchvision state dict (the plain network's keys) works too
+    from torchvision import models
+
+    plain = models.resnet18(weights=None)
+    torch.save(plain.state_dict(), tmp_path / "tv.pth")
+    model = create_model("resnet18", weights_path=tmp_path / "ck.pt")
+    for a, b in zip(model.base.state_dict().values(), donor.base.state_dict().values()):
+        assert torch.equal(a, b)
+    model = create_model("resnet18", weights_path=tmp_path / "tv.pth")
+    assert torch.equal(model.base.conv1.weight, plain.conv1.weight)
+    with pytest.raises(ValidationError, match="not of backbone"):
+        create_model("mobilenet_v2", weights_path=tmp_path / "ck.pt")
