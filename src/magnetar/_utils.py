@@ -50,3 +50,13 @@ def require(module, *, extra, feature):
             f"Install it with: pip install 'magnetar[{extra}]'"
         )
         raise MissingDependencyError(msg) from err
+
+
+def progress_bar(items=None, *, enabled=True, **kwargs):
+    """A tqdm progress bar when ``enabled``: over ``items`` (returned as they are when not
+    enabled), or, with no items, a manual bar (``total=``; None when not enabled)."""
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(**kwargs) if items is None else tqdm(items, **kwargs)

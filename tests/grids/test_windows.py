@@ -161,3 +161,22 @@ def test_region_map_central_cells():
     assert res.attrs["linear_percentage"] == pytest.approx(100 * 100 / covered)
     with pytest.raises(ValidationError, match="expected"):
         region_map(grid, np.zeros((3, 3)), size=size, stride=stride)
+
+
+def test_region_map_calibration_mask_is_sampled_at_window_centres():
+    grid = _grid(60, 80)
+    size, stride = 20, 10
+    prob = np.full((5, 7), 0.9)
+    prob[2, 3] = 0.5  # uncertain; neighbours say linear
+    calibrated = region_map(grid, prob, size=size, stride=stride, neighbourhood=3)
+    off = size // 2 - stride // 2
+    cell = (slice(off + 2 * stride, off + 3 * stride), slice(off + 3 * stride, off + 4 * stride))
+    assert (calibrated["probability_calibrated"].values[cell] == 0.9).all()
+    mask = np.zeros(grid.shape, bool)
+    mask[2 * stride + size // 2, 3 * stride + size // 2] = True  # that window's centre node
+    kept = region_map(grid, prob, size=size, stride=stride, neighbourhood=3,
+                      calibration_mask=mask)
+    assert (kept["probability_calibrated"].values[cell] == 0.5).all()
+    assert (kept["probability"].values[cell] == 0.5).all()
+    with pytest.raises(ValidationError, match="calibration mask"):
+        region_map(grid, prob, size=size, stride=stride, calibration_mask=mask[:10])

@@ -287,14 +287,13 @@ def split_windows(table, *, method="blocked", fractions=(0.6, 0.2, 0.2), size=No
         chunk = order[start:start + len(pattern)]
         deal = rng.permutation(pattern)[:len(chunk)]
         assign.update(zip(chunk, deal, strict=True))
-    block_split = {k: v for k, v in assign.items()}
     for i in usable:
         g = group[i]
-        touched = {block_split.get((g, br, bc), -1)
+        touched = {assign.get((g, br, bc), -1)
                    for br in range(rows[i] // block, (rows[i] + size - 1) // block + 1)
                    for bc in range(cols[i] // block, (cols[i] + size - 1) // block + 1)}
         touched.discard(-1)
-        own = block_split[key[i]]
+        own = assign[key[i]]
         if touched == {own}:
             out[i] = SPLITS[own]
     return out.astype(str)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .._utils import progress_bar
 from ..errors import ValidationError
 
 __all__ = ["Pipeline"]
@@ -43,11 +44,8 @@ class Pipeline:
         context = dict(context)
         timings = {}
         steps = self.steps
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(steps), desc="cleaning", unit="step", leave=False)
+        bar = progress_bar(enabled=progress, total=len(steps), desc="cleaning", unit="step",
+                           leave=False)
         for name, step in steps:
             if bar is not None:
                 bar.set_postfix_str(name)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, write_text_atomic
+from .._utils import atomic_path, progress_bar, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
 
@@ -426,12 +426,7 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    items = list(paths)
-    if progress:
-        from tqdm.auto import tqdm
-
-        items = tqdm(items, desc="spectrograms", unit="file")
-    for path in items:
+    for path in progress_bar(list(paths), enabled=progress, desc="spectrograms", unit="file"):
         series = read_timeseries(path, sampling_rate=sampling_rate)
         fs = series.attrs["sampling_rate"]
         hi = min(high, 0.45 * fs)

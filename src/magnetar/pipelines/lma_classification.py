@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import atomic_path, write_text_atomic
+from .._utils import atomic_path, progress_bar, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
 
@@ -146,20 +146,14 @@ def synthetic_corpus(config, *, seed=None, progress=False):
     if config.workers > 1:
         with ProcessPoolExecutor(config.workers) as pool:
             results = pool.map(_one_grid, jobs)
-            results = list(_progress(results, progress, len(jobs)))
+            results = list(progress_bar(results, enabled=progress, total=len(jobs),
+                                        desc="synthetic grids", unit="grid"))
     else:
-        results = [_one_grid(j) for j in _progress(jobs, progress, len(jobs))]
+        results = [_one_grid(j) for j in progress_bar(jobs, enabled=progress,
+                                                      desc="synthetic grids", unit="grid")]
     windows = {k: np.concatenate([r[0][k] for r in results]) for k in results[0][0]}
     table = pd.concat([r[1] for r in results], ignore_index=True)
     return windows, table
-
-
-def _progress(items, on, total):
-    if not on:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, total=total, desc="synthetic grids", unit="grid")
 
 
 def _subset(windows, table, split, name):
@@ -259,10 +253,8 @@ def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calib
     prob = np.full((nr, nc), np.nan)
     batches = iter_window_batches(values, size=config.size, stride=stride,
                                   batch_size=batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, total=-(-nr * nc // batch_size), desc="windows", unit="batch")
+    batches = progress_bar(batches, enabled=progress, total=-(-nr * nc // batch_size),
+                           desc="windows", unit="batch")
     device = next(model.parameters()).device
     finite = np.isfinite(values)
     for rr, cc, w in batches:
@@ -305,7 +297,8 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     model, config = _model_and_config(model_path)
     mask = None
     if mask_path is not None:
-        mask = np.isfinite(read_grid(mask_path).values) & (read_grid(mask_path).values > 0)
+        with np.errstate(invalid="ignore"):
+            mask = read_grid(mask_path).values > 0  # NaN compares False
     result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
                           calibration_mask=mask, progress=progress)
     result["anomaly"] = grid

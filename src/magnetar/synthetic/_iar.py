@@ -37,6 +37,7 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage, signal
 
+from .._utils import progress_bar
 from ..errors import ValidationError
 
 __all__ = ["IARConfig", "synthetic_iar_night", "synthetic_iar_nights", "welch_dof"]
@@ -452,9 +453,11 @@ def synthetic_iar_nights(n, config=None, *, seed=0, workers=1, progress=False):
 
         with ProcessPoolExecutor(workers) as pool:
             results = pool.map(_one_night, jobs, chunksize=max(1, n // (4 * workers)))
-            items = list(_progress(results, n, progress))
+            items = list(progress_bar(results, enabled=progress, total=n,
+                                      desc="synthetic nights", unit="night"))
     else:
-        items = [_one_night(job) for job in _progress(jobs, n, progress)]
+        items = [_one_night(job) for job in progress_bar(jobs, enabled=progress,
+                                                         desc="synthetic nights", unit="night")]
     out = xr.concat(items, dim="night", join="outer", combine_attrs="drop_conflicts",
                     fill_value={"fringe_frequency": np.nan})
     out["has_iar"] = ("night", np.array([it.attrs["has_iar"] for it in items], np.uint8))
@@ -463,10 +466,3 @@ def synthetic_iar_nights(n, config=None, *, seed=0, workers=1, progress=False):
     out.attrs.pop("seed", None)
     return out
 
-
-def _progress(items, n, progress):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, total=n, desc="synthetic nights", unit="night")

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import _autocast, _device, _end_epoch, _start
+from .loop import _autocast, _batched, _device, _end_epoch, _load_state, _start
 
 __all__ = ["ClassifierConfig", "fit_classifier", "load_classifier", "predict_proba"]
 
@@ -82,14 +83,7 @@ def _dihedral(x, gen):
 
 def load_classifier(path, *, device="cpu"):
     """``(model, ClassifierConfig, state)`` from a checkpoint of :func:`fit_classifier`."""
-    path = Path(path)
-    if not path.is_file():
-        msg = f"no checkpoint at {path}"
-        raise ValidationError(msg)
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state.get("kind") != "classifier":
-        msg = f"{path} is not a classifier checkpoint"
-        raise ValidationError(msg)
+    state = _load_state(path, device=device, kind="classifier")
     config = ClassifierConfig(**state["config"])
     # the state dict carries every weight: do not fetch pretrained ones again
     kwargs = {**config.model_kwargs}
@@ -98,18 +92,6 @@ def load_classifier(path, *, device="cpu"):
     model = create_model(config.model, **kwargs)
     model.load_state_dict(state["model_state"])
     return model.to(device).eval(), config, state
-
-
-@torch.no_grad()
-def _features(model, x, device, batch_size):
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device)
-        if device.type == "cuda":
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
-            out.append(model.features(xb).float())
-    return torch.cat(out)
 
 
 def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=None,
@@ -139,14 +121,12 @@ def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=
     if cached:
         began = time.perf_counter()
         model.eval()
-        tx, vx = (_features(model, a, device, 4 * config.batch_size) for a in (tx, vx))
+        tx, vx = (_batched(model.features, a, device=device, batch_size=4 * config.batch_size)
+                  for a in (tx, vx))
         LOGGER.info("cached frozen-base features in %.1f s", time.perf_counter() - began)
     run = model.head if cached else model
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, initial=start, desc="training", unit="epoch")
+    bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
+                       unit="epoch")
     for epoch in range(start, config.epochs):
         if _stalled(history, config.patience):
             LOGGER.info("early stop at epoch %d", epoch)
@@ -193,16 +173,10 @@ def _stalled(history, patience):
     return min(losses[-patience:]) >= min(losses[:-patience])
 
 
-@torch.no_grad()
 def _validate(run, vx, vy, device, cached, batch_size):
     run.eval()
-    logits = []
-    for i in range(0, len(vx), 4 * batch_size):
-        xb = vx[i:i + 4 * batch_size].to(device)
-        with _autocast(device):
-            out = run(xb)
-        logits.append((out[:, 0] if cached else out).float().cpu())
-    z = torch.cat(logits)
+    z = _batched((lambda f: run(f)[:, 0]) if cached else run, vx, device=device,
+                 batch_size=4 * batch_size)
     loss = float(F.binary_cross_entropy_with_logits(z, vy))
     return loss, float(((z > 0).float() == vy).float().mean())
 
@@ -213,16 +187,6 @@ def predict_proba(model, windows, *, batch_size=128, device=None, progress=False
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = torch.as_tensor(np.asarray(windows, np.float32))[:, None]
-    out = []
-    steps = range(0, len(x), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="predicting", unit="batch")
-    for i in steps:
-        xb = x[i:i + batch_size].to(device, non_blocking=True)
-        if device.type == "cuda":
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
-            out.append(torch.sigmoid(model(xb).float()).cpu().numpy())
-    return np.concatenate(out) if out else np.empty(0, np.float32)
+    out = _batched(lambda xb: torch.sigmoid(model(xb).float()), x, device=device,
+                   batch_size=batch_size, progress=progress)
+    return out.numpy() if out is not None else np.empty(0, np.float32)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._utils import atomic_path
+from .._utils import atomic_path, progress_bar
 from ..errors import ValidationError
 from ..models import create_model
 from .data import corrupt, normalise
@@ -180,13 +180,39 @@ def _end_epoch(out_dir, model, optimizer, config, history, best, **extra):
     return min(best, record["val_loss"])
 
 
-def load_checkpoint(path, *, device="cpu"):
-    """Rebuild a model from a checkpoint: ``(model, TrainConfig, state)``."""
+def _load_state(path, *, device, kind=None):
+    """The saved dict of a checkpoint (``kind`` checked when given)."""
     path = Path(path)
     if not path.is_file():
         msg = f"no checkpoint at {path}"
         raise ValidationError(msg)
     state = torch.load(path, map_location=device, weights_only=False)
+    if kind is not None and state.get("kind") != kind:
+        msg = f"{path} is not a {kind} checkpoint"
+        raise ValidationError(msg)
+    return state
+
+
+@torch.no_grad()
+def _batched(fn, x, *, device, batch_size, progress=False):
+    """``fn`` over the tensor ``x`` in batches on ``device`` (4-D inputs channels-last and
+    bfloat16 autocast on CUDA); the float32 outputs concatenated on the CPU (None if ``x``
+    is empty)."""
+    out = []
+    steps = progress_bar(range(0, len(x), batch_size), enabled=progress, desc="predicting",
+                         unit="batch")
+    for i in steps:
+        xb = x[i:i + batch_size].to(device)
+        if device.type == "cuda" and xb.ndim == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with _autocast(device):
+            out.append(fn(xb).float().cpu())
+    return torch.cat(out) if out else None
+
+
+def load_checkpoint(path, *, device="cpu"):
+    """Rebuild a model from a checkpoint: ``(model, TrainConfig, state)``."""
+    state = _load_state(path, device=device)
     config = TrainConfig(**state["config"])
     model = create_model(config.model, **config.model_kwargs)
     model.load_state_dict(state["model_state"])
@@ -227,11 +253,8 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
     history, start, best, _ = _start(out_dir, config, model, optimizer, device, resume=resume)
     # validation corruption is fixed, so epochs are compared on the same inputs
     vx, vt, vk = _inputs(val_tiles, config.corruption, seed=config.seed + 10**6)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, initial=start, desc="training", unit="epoch")
+    bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
+                       unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
         lr = _learning_rate(config, epoch)
@@ -293,8 +316,5 @@ def reconstruct(model, corrupted, known, *, batch_size=256, device=None):
     model = model.to(device).eval()
     z, mean, scale = normalise(np.asarray(corrupted, float), np.asarray(known, bool))
     x = torch.as_tensor(np.stack([z, known.astype(float)], axis=1), dtype=torch.float32)
-    out = []
-    for i in range(0, len(x), batch_size):
-        with _autocast(device):
-            out.append(model(x[i:i + batch_size].to(device)).float().cpu().numpy()[:, 0])
-    return np.concatenate(out) * scale + mean
+    out = _batched(lambda xb: model(xb)[:, 0], x, device=device, batch_size=batch_size)
+    return out.numpy() * scale + mean

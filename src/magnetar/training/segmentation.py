@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import _autocast, _device, _end_epoch, _start
+from .loop import _autocast, _batched, _device, _end_epoch, _load_state, _start
 
 __all__ = [
     "SegmentationConfig",
@@ -145,12 +146,7 @@ def _tensor(a):
 
 def load_segmentation(path, *, device="cpu"):
     """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValidationError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state.get("kind") != "segmentation":
-        raise ValidationError(f"{path} is not a segmentation checkpoint")
+    state = _load_state(path, device=device, kind="segmentation")
     config = SegmentationConfig(**state["config"])
     model = create_model(config.model, **config.model_kwargs)
     model.load_state_dict(state["model_state"])
@@ -183,11 +179,8 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
     if state is not None:
         gen.set_state(state["augment_rng"])
     tx, ty = _tensor(x), _tensor(y)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, initial=start, desc="training", unit="epoch")
+    bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
+                       unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
         model.train()
@@ -241,16 +234,6 @@ def predict_segmentation(model, images, *, batch_size=8, device=None, progress=F
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = _tensor(images)
-    out = []
-    steps = range(0, len(x), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="predicting", unit="batch")
-    for i in steps:
-        xb = x[i:i + batch_size].to(device)
-        if device.type == "cuda":
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
-            out.append(torch.sigmoid(model(xb).float()).cpu().numpy()[:, 0])
-    return np.concatenate(out) if out else np.empty((0, *x.shape[2:]), np.float32)
+    out = _batched(lambda xb: torch.sigmoid(model(xb).float())[:, 0], x, device=device,
+                   batch_size=batch_size, progress=progress)
+    return out.numpy() if out is not None else np.empty((0, *x.shape[2:]), np.float32)
