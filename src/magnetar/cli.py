@@ -69,7 +69,12 @@ def _add_lma_classification(lsub):
                                      "metrics.json (test accuracy, precision, recall, F1, "
                                      "ROC-AUC, confusion) and learning_curve.png.")
     _lma_common(tr)
-    tr.add_argument("--model", default="lma_cnn", help="registered model (default lma_cnn)")
+    tr.add_argument("--model", default="lma_cnn",
+                    help="registered model: lma_cnn (the study's CNN), lma_coherence (classical "
+                         "structure-tensor baseline, trains in seconds on a CPU), or a "
+                         "backbone: vgg19, resnet18, mobilenet_v2, ... (default lma_cnn)")
+    tr.add_argument("--batch-norm", action="store_true", dest="batch_norm",
+                    help="lma_cnn with batch normalisation after each convolution")
     tr.add_argument("--grids", nargs="*", help="real grids to train on")
     tr.add_argument("--labels", nargs="*", help="label CSVs, one per grid")
     tr.add_argument("--weights", choices=("imagenet",), help="pretrained ImageNet weights")
@@ -137,6 +142,8 @@ def _lma_common(p):
     p.add_argument("--size", type=int, help="window size (250)")
     p.add_argument("--stride", type=int, help="training stride (50)")
     p.add_argument("--epochs", type=int, help="training epochs (25)")
+    p.add_argument("--lr", type=float, help="learning rate (1e-3; 3e-2 suits lma_coherence)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (5)")
     p.add_argument("--workers", type=int, help="processes generating grids")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -484,12 +491,12 @@ def _cmd_lma_classification(args):
                                                "size", "stride", "workers", "seed")}
     config = load_config(lma.LMAConfig, args.config, overrides=overrides, section="lma")
     train = dict(config.train)
-    for key in ("epochs", "device"):
+    for key in ("epochs", "device", "lr", "patience"):
         if getattr(args, key) is not None:
             train[key] = getattr(args, key)
     if args.action == "train":
-        kwargs = {}
-        if args.model != "lma_cnn":
+        kwargs = {"batch_norm": True} if args.batch_norm else {}
+        if args.model not in ("lma_cnn", "lma_coherence"):
             kwargs = {"freeze": not args.unfreeze}
             if args.weights:
                 kwargs["weights"] = args.weights

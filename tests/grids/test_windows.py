@@ -51,9 +51,32 @@ def test_windows_skip_gappy_and_normalise():
 
 def test_normalise_constant_and_range():
     w = np.stack([np.full((4, 4), 7.0), np.arange(16.0).reshape(4, 4)])
-    out = normalise_windows(w)
+    out = normalise_windows(w, clip=None)
     assert np.all(out[0] == 0.5)
-    assert out[1].min() == 0 and out[1].max() == 1
+    np.testing.assert_allclose(out[1].ravel(), np.arange(16) / 15, rtol=1e-6)
+
+
+def test_normalise_robust_clip_ignores_one_spike():
+    # a ramp 0..99 with one 10,000 nT spike: plain min-max squeezes the ramp into 1 % of
+    # the range; 1-99 percentile clipping keeps it spread over [0, 1]
+    ramp = np.arange(100.0)
+    ramp[50] = 10_000.0
+    w = ramp.reshape(1, 10, 10)
+    plain = normalise_windows(w, clip=None)
+    robust = normalise_windows(w, clip=(1, 99))
+    assert plain.ravel()[99] < 0.01
+    lo, hi = np.percentile(ramp, [1, 99])
+    expected = np.clip((ramp - lo) / (hi - lo), 0, 1)
+    np.testing.assert_allclose(robust.ravel(), expected, rtol=1e-5, atol=1e-6)
+    assert robust.ravel()[50] == 1.0
+    with pytest.raises(ValidationError, match="clip"):
+        normalise_windows(w, clip=(50, 10))
+
+
+def test_normalise_gaps_take_window_mean():
+    w = np.array([[[0.0, 10.0], [np.nan, 5.0]]])
+    out = normalise_windows(w, clip=None)
+    np.testing.assert_allclose(out.ravel(), [0, 1, 0.5, 0.5])
 
 
 def test_batches_cover_every_window_once():

@@ -1,5 +1,6 @@
 """Window classifiers: registry, shapes, frozen bases, channel handling, weights files."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,36 @@ def test_local_weights_loaded_into_the_base(tmp_path):
     assert torch.equal(model.base.conv1.weight, plain.conv1.weight)
     with pytest.raises(ValidationError, match="not of backbone"):
         create_model("mobilenet_v2", weights_path=tmp_path / "ck.pt")
+
+
+def test_coherence_features_one_for_stripes_low_for_isotropic_texture():
+    from scipy import ndimage
+
+    from magnetar.models import create_model
+
+    model = create_model("lma_coherence", scales=(8, 32)).eval()
+    yy, xx = np.mgrid[0:128, 0:128]
+    windows = []
+    for angle in (0, 30, 45, 90, 135):  # stripes at any heading: coherence near 1
+        a = np.radians(angle)
+        windows.append(np.sin((xx * np.cos(a) + yy * np.sin(a)) * 2 * np.pi / 11) / 2 + 0.5)
+    rng = np.random.default_rng(0)
+    blob = ndimage.gaussian_filter(rng.standard_normal((128, 128)), 3)
+    windows.append((blob - blob.min()) / np.ptp(blob))
+    with torch.no_grad():
+        f = model.features(torch.tensor(np.array(windows), dtype=torch.float32)[:, None])
+    assert f.shape == (6, 4)
+    assert (f[:5] > 0.9).all()
+    assert (f[5] < 0.6).all()
+    np.testing.assert_allclose(f[:5].numpy(), f[:1].numpy().repeat(5, 0), atol=0.06)
+
+
+def test_cnn_batch_norm_option_adds_one_norm_per_convolution():
+    from magnetar.models import create_model
+
+    model = create_model("lma_cnn", batch_norm=True)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(convs) == len(norms) == 4
+    assert all(c.bias is None for c in convs)
+    assert model(torch.rand(3, 1, 40, 40)).shape == (3,)

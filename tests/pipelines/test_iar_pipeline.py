@@ -45,3 +45,33 @@ def test_search_records_every_trial_within_the_space(tmp_path):
     for name, values in SEARCH_SPACE.items():
         assert set(table[f"params_{name}"]) <= set(values)
     assert (tmp_path / "search.csv").is_file()
+
+
+def test_params_of_nights_with_different_fringe_counts(tmp_path):
+    import pandas as pd
+    import xarray as xr
+
+    from magnetar.pipelines.iar_detection import run_params
+
+    freq = np.arange(0.5, 8.0, 0.025)
+    time = np.arange(40) * 100.0
+    mask = np.zeros((2, freq.size, time.size), np.uint8)
+    fringes = {0: 1.0 + 0.5 * np.arange(3), 1: 1.0 + 0.8 * np.arange(5)}
+    for night, fs in fringes.items():
+        for f in fs:
+            mask[night, np.abs(freq - f) < 0.04, :] = 1
+    ds = xr.Dataset({"mask": (("night", "frequency", "time"), mask),
+                     "probability": (("night", "frequency", "time"), mask.astype(float))},
+                    coords={"frequency": freq, "time": time})
+    ds.to_netcdf(tmp_path / "pred.nc")
+    table, written = run_params(tmp_path / "pred.nc", tmp_path / "p.csv", figure=False)
+    back = pd.read_csv(written["csv"])
+    assert [c for c in back.columns if c.startswith("f")] == [f"f{k}_hz" for k in range(1, 6)]
+    for night, fs in fringes.items():
+        rows = back[back.night == night]
+        np.testing.assert_allclose(rows[[f"f{k}_hz" for k in range(1, fs.size + 1)]].median(),
+                                   fs, atol=0.02)
+        assert rows["delta_f_hz"].median() == pytest.approx(np.diff(fs)[0], abs=0.03)
+    nc = xr.load_dataset(written["netcdf"])
+    assert list(nc["fringe"].values) == [1, 2, 3, 4, 5]
+    assert np.isnan(nc["fringe_frequency"].sel(fringe=5).isel(night=0)).all()

@@ -77,6 +77,28 @@ def test_early_stopping():
     assert len(history) < 30
 
 
+def test_run_without_out_dir_returns_its_best_epoch_not_its_last(tmp_path):
+    x, y = _stripes_vs_blobs(32, 5)
+    vy = np.random.default_rng(0).integers(0, 2, 32)  # unlearnable: best epoch is early
+    config = ClassifierConfig(model="lma_coherence", epochs=12, batch_size=16, device="cpu",
+                              patience=0, lr=3e-2)
+    in_memory, history = fit_classifier(x, y, x, vy, config)
+    on_disk, _ = fit_classifier(x, y, x, vy, config, out_dir=tmp_path)
+    best = int(np.argmin([h["val_loss"] for h in history]))
+    assert best < len(history) - 1  # otherwise this test proves nothing
+    np.testing.assert_array_equal(predict_proba(in_memory, x), predict_proba(on_disk, x))
+
+
+def test_coherence_baseline_learns_stripes_quickly():
+    x, y = _stripes_vs_blobs(120, 6)
+    vx, vy = _stripes_vs_blobs(40, 7)
+    tx, ty = _stripes_vs_blobs(60, 8)
+    config = ClassifierConfig(model="lma_coherence", epochs=40, batch_size=16, device="cpu",
+                              lr=3e-2, patience=0)
+    model, _ = fit_classifier(x, y, vx, vy, config)
+    assert classification_metrics(ty, predict_proba(model, tx))["accuracy"] >= 0.95
+
+
 def test_metrics_against_hand_count():
     m = classification_metrics([1, 1, 0, 0, 1], [0.9, 0.2, 0.6, 0.1, 0.8])
     assert m["confusion"] == [[1, 1], [1, 2]]

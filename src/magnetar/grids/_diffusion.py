@@ -42,7 +42,7 @@ from functools import partial
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .._utils import require
+from .._utils import progress_bar, require
 from ..errors import ValidationError
 from ..io._grids import check_grid
 
@@ -321,12 +321,7 @@ def _ced_core(ops, u, valid, config, *, progress=False):
         norm_rho = ops.gauss(flux_ok, config.rho, config.truncate)
         norm_sigma = ops.maximum(norm_sigma, 1e-12)
         norm_rho = ops.maximum(norm_rho, 1e-12)
-    iterator = range(steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc="diffusion", unit="step")
-    for _ in iterator:
+    for _ in progress_bar(range(steps), enabled=progress, desc="diffusion", unit="step"):
         us = ops.gauss(u, config.sigma, config.truncate)
         if valid is not None:
             us = us / norm_sigma

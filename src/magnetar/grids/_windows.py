@@ -50,23 +50,36 @@ def _check_size(shape, size, stride):
         raise ValidationError(msg)
 
 
-def normalise_windows(windows):
-    """Per-window min-max normalisation to [0, 1] (float32); NaN nodes take the window's
-    mean; a constant window becomes 0.5."""
+def normalise_windows(windows, *, clip=(1.0, 99.0)):
+    """Per-window normalisation to [0, 1] (float32).
+
+    ``clip=(lo, hi)`` maps the window's ``lo``-th and ``hi``-th percentiles to 0 and 1 and
+    clips beyond (robust: one gridding overshoot or seamount peak of thousands of nT would
+    otherwise squeeze the spreading fabric of the whole window into a few grey levels);
+    ``clip=None`` (or ``(0, 100)``) is the study's plain min-max. NaN nodes take the window's mean (also when
+    the percentiles are taken, which pulls them slightly inwards for gappy windows); a
+    constant window becomes 0.5.
+    """
     w = np.asarray(windows, dtype=np.float32)
     flat = w.reshape(len(w), -1)
-    with np.errstate(invalid="ignore"):
-        lo = np.nanmin(np.where(np.isfinite(flat), flat, np.inf), axis=1)
-        hi = np.nanmax(np.where(np.isfinite(flat), flat, -np.inf), axis=1)
+    finite = np.isfinite(flat)
+    counts = finite.sum(axis=1)
+    mean = np.where(finite, flat, 0).sum(axis=1) / np.maximum(counts, 1)
+    if not finite.all():
+        flat = np.where(finite, flat, mean[:, None])
+    if clip is None:
+        lo, hi = flat.min(axis=1), flat.max(axis=1)
+    else:
+        q_lo, q_hi = clip
+        if not 0 <= q_lo < q_hi <= 100:
+            msg = f"clip must be percentiles 0 <= lo < hi <= 100, got {clip!r}"
+            raise ValidationError(msg)
+        lo, hi = np.percentile(flat, [q_lo, q_hi], axis=1)
     span = hi - lo
-    ok = np.isfinite(span) & (span > 0)
+    ok = (counts > 0) & np.isfinite(span) & (span > 0)
     scaled = (flat - np.where(ok, lo, 0)[:, None]) / np.where(ok, span, 1)[:, None]
+    scaled = np.clip(scaled, 0.0, 1.0)
     scaled[~ok] = 0.5
-    nan = ~np.isfinite(scaled)
-    if nan.any():
-        counts = np.maximum((~nan).sum(axis=1), 1)
-        mean = np.where(nan, 0, scaled).sum(axis=1) / counts
-        scaled = np.where(nan, mean[:, None], scaled)
     return scaled.reshape(w.shape).astype(np.float32)
 
 
@@ -76,7 +89,8 @@ def _origins(shape, size, stride):
     return rows, cols
 
 
-def sliding_windows(grid, *, size=250, stride=50, min_valid=0.5, normalise=True):
+def sliding_windows(grid, *, size=250, stride=50, min_valid=0.5, normalise=True,
+                    clip=(1.0, 99.0)):
     """Cut a grid into square windows.
 
     Parameters
@@ -88,7 +102,9 @@ def sliding_windows(grid, *, size=250, stride=50, min_valid=0.5, normalise=True)
     min_valid : float
         Windows with a smaller fraction of finite nodes are dropped.
     normalise : bool
-        Per-window min-max to [0, 1] (:func:`normalise_windows`).
+        Per-window scaling to [0, 1] (:func:`normalise_windows`).
+    clip : (float, float) or None
+        Percentiles mapped to 0 and 1 (None: plain min-max).
 
     Returns
     -------
@@ -107,7 +123,7 @@ def sliding_windows(grid, *, size=250, stride=50, min_valid=0.5, normalise=True)
     r, c = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
     keep = valid >= min_valid
     windows = view.reshape(-1, size, size)[keep]
-    windows = normalise_windows(windows) if normalise else np.array(windows)
+    windows = normalise_windows(windows, clip=clip) if normalise else np.array(windows)
     table = _centres(grid, r[keep], c[keep], size)
     table["valid_fraction"] = valid[keep]
     return windows, table.reset_index(drop=True)
@@ -125,9 +141,10 @@ def _centres(grid, rows, cols, size):
     })
 
 
-def iter_window_batches(values, *, size, stride, batch_size=256):
+def iter_window_batches(values, *, size, stride, batch_size=256, clip=(1.0, 99.0)):
     """Yield ``(rows, cols, normalised windows)`` batches over a 2-D array without holding
-    every window in memory (a strided view is cut batch by batch)."""
+    every window in memory (a strided view is cut batch by batch); ``clip`` as in
+    :func:`normalise_windows`."""
     values = np.asarray(values, dtype=np.float32)
     _check_size(values.shape, size, stride)
     rows, cols = _origins(values.shape, size, stride)
@@ -136,7 +153,7 @@ def iter_window_batches(values, *, size, stride, batch_size=256):
                                           indexing="ij"))
     for i in range(0, r.size, batch_size):
         rr, cc = r[i:i + batch_size], c[i:i + batch_size]
-        yield rr, cc, normalise_windows(view[rr, cc])
+        yield rr, cc, normalise_windows(view[rr, cc], clip=clip)
 
 
 # ---------------------------------------------------------------------------------- labels

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path
+from .._utils import atomic_path, progress_bar
 from ..errors import FileFormatError, ValidationError
 
 __all__ = ["read_iaga2002", "read_stations", "write_iaga2002", "merge_stations"]
@@ -454,12 +454,8 @@ def read_stations(paths, *, progress=False):
     if not paths:
         msg = "no input files given"
         raise ValidationError(msg)
-    iterator = paths
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(paths, desc="reading IAGA-2002", unit="file")
-    return merge_stations(read_iaga2002(p) for p in iterator)
+    return merge_stations(read_iaga2002(p) for p in progress_bar(
+        paths, enabled=progress, desc="reading IAGA-2002", unit="file"))
 
 
 def _format_record(key, value):

@@ -1,10 +1,9 @@
-"""Window classifiers for linear magnetic anomalies: the study's plain CNN and transfer
-classifiers on torchvision backbones.
+"""Window classifiers for linear magnetic anomalies: the study's plain CNN, transfer
+classifiers on torchvision backbones, and a classical structure-tensor coherence baseline.
 
-Registered names: ``lma_cnn`` and one per backbone (``vgg16``, ``vgg19``, ``inception_v3``,
+Registered names: ``lma_cnn``, ``lma_coherence`` and one per backbone (``vgg16``, ``vgg19``, ``inception_v3``,
 ``mobilenet_v2``, ``mobilenet_v3``, ``alexnet``, ``resnet18``, ``resnet34``, ``resnet50``,
-``resnet101``). Every model takes ``(batch, 1, H, W)`` windows min-max normalised to
-[0, 1] and returns one logit per window (sigmoid = probability of "linear").
+``resnet101``). Every model takes ``(batch, 1, H, W)`` windows normalised to [0, 1] and returns one logit per window (sigmoid = probability of "linear").
 
 Transfer classifiers, as in the study, put four dense layers (256, 128, 64, 1) on a
 convolutional base. Single-channel windows are fed to the three-channel ImageNet backbones
@@ -25,6 +24,7 @@ pretraining on the synthetic seafloor corpus, see ``magnetar.pipelines.lma_class
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -73,15 +73,17 @@ class LMACNN(nn.Module):
     dense layer); any window size is accepted.
     """
 
-    def __init__(self, *, dropout=0.25, pooled=8):
+    def __init__(self, *, dropout=0.25, pooled=8, batch_norm=False):
         super().__init__()
+
+        def conv(c_in, c_out):
+            norm = [nn.BatchNorm2d(c_out)] if batch_norm else []
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), *norm,
+                    nn.ReLU(inplace=True)]
+
         self.base = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2), nn.Dropout(dropout),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2), nn.Dropout(dropout),
+            *conv(1, 32), *conv(32, 32), nn.MaxPool2d(2), nn.Dropout(dropout),
+            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2), nn.Dropout(dropout),
             nn.AdaptiveAvgPool2d(pooled), nn.Flatten())
         self.head = _dense_head(64 * pooled * pooled, dropout=2 * dropout)
         self.frozen = False
@@ -216,6 +218,59 @@ class _Factory:
         return TransferClassifier(backbone=self.backbone, **kwargs)
 
 
+class CoherenceClassifier(nn.Module):
+    """Classical baseline: orientation coherence of the structure tensor, logistic head.
+
+    Why written here: no library classifies windows by lineation coherence, and the study has
+    no classical baseline to show what the networks add. Linear magnetic anomalies are
+    stripes of one orientation over hundreds of km; seamounts, plateaus and continental
+    texture have no dominant orientation. For each window: Gaussian smoothing (``sigma``
+    nodes), central-difference gradients, the structure tensor J = [gx^2, gx gy; gx gy, gy^2]
+    averaged over non-overlapping blocks of each of ``scales`` nodes, and per block the
+    coherence (l1 - l2) / (l1 + l2) (Weickert 1999; 1 for perfect stripes, 0 for isotropic
+    texture). Features: the mean and the energy-weighted mean coherence at each scale
+    (2 x len(scales)); the head is batch normalisation plus one logistic unit. The base has
+    no parameters (``frozen``: its features are cached and only the head is trained).
+    """
+
+    def __init__(self, *, scales=(5, 15, 45), sigma=1.0):
+        super().__init__()
+        radius = max(1, int(math.ceil(3 * sigma)))
+        g = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32)
+                              / sigma) ** 2)
+        self.register_buffer("gauss", (g / g.sum()).view(1, 1, 1, -1))
+        self.register_buffer("diff", torch.tensor([-0.5, 0.0, 0.5]).view(1, 1, 1, 3))
+        self.scales = tuple(int(k) for k in scales)
+        self.head = nn.Sequential(nn.BatchNorm1d(2 * len(self.scales)),
+                                  nn.Linear(2 * len(self.scales), 1))
+        self.frozen = True
+
+    def _smooth(self, x, kernel):
+        pad = kernel.shape[-1] // 2
+        x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="replicate"), kernel)
+        return F.conv2d(F.pad(x, (0, 0, pad, pad), mode="replicate"), kernel.transpose(-1, -2))
+
+    def features(self, x):
+        x = self._smooth(x.float(), self.gauss)
+        gx = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), self.diff)
+        gy = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), self.diff.transpose(-1, -2))
+        tensor = torch.cat([gx * gx, gx * gy, gy * gy], dim=1)
+        out = []
+        for k in self.scales:
+            k = min(k, *x.shape[-2:])  # small windows: one block at most
+            a, b, c = F.avg_pool2d(tensor, k, stride=k).unbind(1)
+            trace = a + c
+            spread = torch.sqrt((a - c) ** 2 + 4 * b * b)
+            coherence = spread / trace.clamp_min(1e-12)
+            out += [coherence.mean(dim=(-2, -1)),
+                    spread.sum(dim=(-2, -1)) / trace.sum(dim=(-2, -1)).clamp_min(1e-12)]
+        return torch.stack(out, dim=1)
+
+    def forward(self, x):
+        return self.head(self.features(x))[:, 0]
+
+
 register_model("lma_cnn")(partial(LMACNN))
+register_model("lma_coherence")(partial(CoherenceClassifier))
 for _name in BACKBONES:
     register_model(_name)(_Factory(_name))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, write_text_atomic
+from .._utils import atomic_path, progress_bar, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
 
@@ -382,12 +382,7 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(),
     tile_px = train_cfg.model_kwargs.get("tile", 32)
     out_dir = Path(out_dir)
     rows = []
-    iterator = files
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(files, desc="denoising", unit="file")
-    for path in iterator:
+    for path in progress_bar(files, enabled=progress, desc="denoising", unit="file"):
         points = read_crowdmag(path)
         anomalies = crustal_anomaly(points, observatories=observatories)
         values, known, coords = grid_points_to_tile(anomalies, tile_km=tile_km,

@@ -244,7 +244,8 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
         for k in range(p.sizes["fringe"]):
             table[f"f{k + 1}_hz"] = p["fringe_frequency"].values[k]
         tables.append(table)
-        params.append(p)
+        # fringe numbers as a coordinate, so nights with different counts concatenate
+        params.append(p.assign_coords(fringe=np.arange(1, p.sizes["fringe"] + 1)))
     table = pd.concat(tables, ignore_index=True)
     with atomic_path(out_csv, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
@@ -259,7 +260,10 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
             return table, written
         spec = nights[0].get("spectrogram")
         if spec is not None:
-            fig = plot_iar_night(spec, nights[0]["mask"], params=params[0])
+            # a labelled file (synthetic nights) also shows TP / FN / FP pixels
+            fig = plot_iar_night(spec, nights[0]["mask"], params=params[0],
+                                 truth=nights[0].get("truth"),
+                                 true_delta_f=nights[0].get("true_delta_f"))
             written["figure"] = save_figure(fig, out_csv.with_suffix(".png"))
     return table, written
 

@@ -52,6 +52,8 @@ class LMAConfig:
 
     size, stride : training windows (the study: 250, 50); ``predict_stride`` for maps (10).
     min_valid : windows with fewer finite nodes are skipped.
+    clip : percentiles of each window mapped to 0 and 1
+        (:func:`magnetar.grids.normalise_windows`; (0, 100) = the study's plain min-max).
     diffuse : coherence-enhancing diffusion of the grid before windowing, with
         ``diffusion`` = (sigma, rho, time) (the study's transfer-on-diffused variant).
     split, fractions, block : see :func:`magnetar.grids.split_windows` (blocked default).
@@ -69,6 +71,7 @@ class LMAConfig:
     stride: int = 50
     predict_stride: int = 10
     min_valid: float = 0.5
+    clip: tuple[float, float] = (1.0, 99.0)
     diffuse: bool = False
     diffusion: tuple[float, float, float] = (1.0, 6.0, 5.0)
     split: str = "blocked"
@@ -77,8 +80,8 @@ class LMAConfig:
     n_grids: int = 60
     grid_size: int = 500
     spacing_km: float = 3.7
-    tracks: int = 60
-    track_maxdist_km: float = 30.0
+    tracks: int = 150
+    track_maxdist_km: float = 20.0
     timescale: str = "GTS2012"
     half_rate: tuple[float, float] = (25.0, 60.0)
     nonlinear_fraction: tuple[float, float] = (0.0, 0.8)
@@ -121,14 +124,13 @@ def _one_grid(args):
                          half_rate=config.half_rate,
                          nonlinear_fraction=config.nonlinear_fraction)
     ds = synthetic_seafloor(sea, seed=seed)
-    out = {}
     variants = {"raw": ds["anomaly"]}
     if config.diffuse:
         variants["diffused"] = _diffused(ds["anomaly"], config)
+    out = {}
     for name, grid in variants.items():
-        windows, table = sliding_windows(grid, size=config.size, stride=config.stride,
-                                         min_valid=0.0)
-        out[name] = windows
+        out[name], table = sliding_windows(grid, size=config.size, stride=config.stride,
+                                           min_valid=0.0, clip=config.clip)
     labels = window_labels(ds["linear"].values, size=config.size, stride=config.stride)
     table = table.merge(labels, on=["row", "col"], how="left")
     return out, table.assign(group=seed)
@@ -214,7 +216,7 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
             if config.diffuse:
                 grid = _diffused(grid, config)
             w, t = sliding_windows(grid, size=config.size, stride=config.stride,
-                                   min_valid=config.min_valid)
+                                   min_valid=config.min_valid, clip=config.clip)
             t = attach_labels(t, read_window_labels(lab), tolerance=spacing_of(grid) / 2)
             ws.append(w)
             tabs.append(t.assign(group=i))
@@ -252,7 +254,7 @@ def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calib
     nc = (nx - config.size) // stride + 1
     prob = np.full((nr, nc), np.nan)
     batches = iter_window_batches(values, size=config.size, stride=stride,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, clip=config.clip)
     batches = progress_bar(batches, enabled=progress, total=-(-nr * nc // batch_size),
                            desc="windows", unit="batch")
     device = next(model.parameters()).device
@@ -280,9 +282,11 @@ def _model_and_config(model_path, device=None):
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, _, _ = load_classifier(model_path, device=device)
-    cfg_path = next((p for p in (model_path.parent / "lma.config.toml",
-                                 model_path.parent.parent / "lma.config.toml") if p.is_file()),
-                    None)
+    # beside a shipped model (NAME.lma.config.toml) or in the run folder of 'lma train'
+    candidates = (model_path.with_suffix(".lma.config.toml"),
+                  model_path.parent / "lma.config.toml",
+                  model_path.parent.parent / "lma.config.toml")
+    cfg_path = next((p for p in candidates if p.is_file()), None)
     config = load_config(LMAConfig, cfg_path) if cfg_path else LMAConfig()
     return model, config
 
@@ -318,7 +322,9 @@ def _write_map(result, path):
     ds.attrs.update(Conventions="CF-1.8", title="magnetar linear-anomaly map")
     for v in ds.data_vars:
         ds[v].attrs.pop("source_file", None)
-    encoding = {v: {"zlib": True, "_FillValue": np.nan} for v in ds.data_vars if v != "linear"}
+    encoding = {v: ({"zlib": True, "_FillValue": np.nan}
+                    if np.issubdtype(ds[v].dtype, np.floating) else {"zlib": True})
+                for v in ds.data_vars}
     encoding["linear"] = {"zlib": True, "_FillValue": np.int8(-1)}
     with atomic_path(path, suffix=".nc") as tmp:
         ds.to_netcdf(tmp, encoding=encoding)
@@ -379,9 +385,9 @@ def run_label_export(grid_path, out_dir, config=None, *, limit=None):
     config = config or LMAConfig()
     grid = read_grid(grid_path)
     original, table = sliding_windows(grid, size=config.size, stride=config.stride,
-                                      min_valid=config.min_valid)
+                                      min_valid=config.min_valid, clip=config.clip)
     diffused, _ = sliding_windows(_diffused(grid, config), size=config.size,
-                                  stride=config.stride, min_valid=0.0)
+                                  stride=config.stride, min_valid=0.0, clip=config.clip)
     diffused = diffused[_positions(table, grid.shape, config)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -417,13 +423,15 @@ def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
 
 
 def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
-                pretrained_path=None, imagenet=False, progress=False):
+                pretrained_path=None, imagenet=False, baseline=True, progress=False):
     """The study's three-way comparison on synthetic grids with ship-track gaps.
 
     For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
     ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
     other synthetic grids - and, with ``imagenet``, ImageNet weights) on raw windows; the
-    same on diffused windows. Writes ``compare.csv`` and ``compare.json`` (mean and 95 %
+    same on diffused windows; with ``baseline`` also the classical structure-tensor
+    coherence classifier (``lma_coherence``) on raw and diffused windows. Writes
+    ``compare.csv`` and ``compare.json`` (mean and 95 %
     t-interval of test accuracy over seeds).
     """
     from scipy import stats
@@ -433,6 +441,11 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "lma.config.toml")
     variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": {}})]
+    if baseline:  # the classical reference the study lacks: cheap, so on both inputs
+        for kind in ("raw", "diffused"):
+            variants.append(("coherence_baseline", kind,
+                             {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
+                              "epochs": 150, "patience": 30}))
     sources = []
     if pretrained_path is not None:
         sources.append(("synthetic", {"weights_path": str(pretrained_path)}))

@@ -162,10 +162,14 @@ def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), sm
         if counts[j] < min_fringes:
             continue
         block = acf[max(0, j - half):j + half + 1]
-        block = block[np.isfinite(block).all(axis=1)]
-        if len(block) == 0:
+        # a column's autocorrelation stops at its fringes' span (NaN beyond): average the
+        # lags each column has, so few fringes with narrow spacing still give a spacing
+        finite = np.isfinite(block)
+        if not finite.any():
             continue
-        mean = np.nanmean(block, axis=0)
+        n_finite = finite.sum(axis=0)
+        mean = np.where(n_finite > 0, np.where(finite, block, 0).sum(axis=0)
+                        / np.maximum(n_finite, 1), np.nan)
         peaks, _ = signal.find_peaks(np.nan_to_num(mean, nan=-1.0))
         peaks = [k for k in peaks if valid[k]]
         if not peaks:

@@ -20,7 +20,8 @@ textbook Vine-Matthews-Morley model:
    periodicity does not reach the result.
 
 Non-linear regimes replace spreading fabric in patches, and every node carries whether it is
-linear spreading fabric: seamounts (shallow magnetised cones), plateau-like chaotic
+linear spreading fabric: seamount provinces (shallow magnetised cones, about one per
+(35 km)^2, over a volcanic cover that buries the fabric to a quarter), plateau-like chaotic
 magnetisation, propagating rifts (an oblique lineation wedge whose pseudofault borders are
 non-linear), crossing lineation sets, and continental-like fractal texture. Windows take the
 published labelling rule (>= 70 % linear nodes -> 1, <= 30 % -> 0, else ambiguous).
@@ -336,6 +337,25 @@ def _patch(rng, shape, area_fraction):
     return np.hypot(yy - cy, xx - cx) < radius * wobble
 
 
+def _seamount_province(rng, mask, h):
+    """Magnetised cones (A/m) scattered over ``mask``: about one per (35 km)^2 of the patch
+    (at least two), radii 3-12 km but never below two nodes, either polarity."""
+    shape = mask.shape
+    seamount = np.zeros(shape)
+    inside = np.argwhere(mask)
+    n = max(2, round(inside.shape[0] * h * h / 35.0**2))
+    for _ in range(n):
+        cy, cx = inside[rng.integers(inside.shape[0])]
+        radius = max(rng.uniform(3, 12) / h, 2.0)
+        r = int(math.ceil(radius))
+        y0, y1 = max(cy - r, 0), min(cy + r + 1, shape[0])
+        x0, x1 = max(cx - r, 0), min(cx + r + 1, shape[1])
+        dist = np.hypot(np.arange(y0, y1)[:, None] - cy, np.arange(x0, x1)[None, :] - cx)
+        seamount[y0:y1, x0:x1] += (rng.choice([-1, 1]) * rng.uniform(4, 10)
+                                   * np.clip(1 - dist / radius, 0, None))
+    return seamount
+
+
 def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
     """Generate one labelled seafloor-spreading anomaly grid.
 
@@ -392,13 +412,9 @@ def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
         mask[crop] = _patch(rng, (ny, nx), size)
         code = REGIMES.index(name) + 1
         if name == "seamounts":
-            seamount = np.zeros(shape)
-            for _ in range(int(rng.integers(2, 7))):
-                cy, cx = np.argwhere(mask)[rng.integers(mask.sum())]
-                radius = rng.uniform(3, 12) / h
-                cone = np.clip(1 - np.hypot(np.arange(shape[0])[:, None] - cy,
-                                            np.arange(shape[1])[None, :] - cx) / radius, 0, None)
-                seamount += rng.choice([-1, 1]) * rng.uniform(4, 10) * cone
+            seamount = _seamount_province(rng, mask, h)
+            # the volcanic cover buries and thermally overprints the spreading fabric
+            magnet = np.where(mask, 0.25 * magnet, magnet)
             extra_sources.append((seamount, max(z_top - rng.uniform(1.0, 2.5), 0.5)))
             mask = mask | (np.abs(seamount) > 0)
         elif name == "plateau":

@@ -163,6 +163,8 @@ def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=
         bar.close()
     if out_dir is not None and (out_dir / "best.pt").is_file():
         model, _, _ = load_classifier(out_dir / "best.pt", device=device)
+    else:
+        best.restore(model)
     return model.eval(), history
 
 

@@ -144,9 +144,9 @@ def _save(path, model, optimizer, config, epoch, history, **extra):
 
 def _start(out_dir, config, model, optimizer, device, *, resume):
     """Prepare ``out_dir`` (config written) and, when resuming from its ``last.pt``, restore
-    model, optimiser and RNG. Returns ``(history, start_epoch, best_val_loss, state)``
-    (``state`` None when starting afresh)."""
-    history, start, best, state = [], 0, math.inf, None
+    model, optimiser and RNG. Returns ``(history, start_epoch, best, state)``
+    (``best`` a :class:`_Best`; ``state`` None when starting afresh)."""
+    history, start, best, state = [], 0, _Best(), None
     if resume and out_dir is not None and (out_dir / "last.pt").is_file():
         state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
         if {**state["config"], "epochs": 0} != {**asdict(config), "epochs": 0}:
@@ -157,7 +157,7 @@ def _start(out_dir, config, model, optimizer, device, *, resume):
         optimizer.load_state_dict(state["optimizer_state"])
         torch.set_rng_state(state["torch_rng"])
         history, start = state["history"], state["epoch"] + 1
-        best = min((h["val_loss"] for h in history), default=math.inf)
+        best = _Best(min((h["val_loss"] for h in history), default=math.inf))
         LOGGER.info("resuming at epoch %d", start)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,18 +166,42 @@ def _start(out_dir, config, model, optimizer, device, *, resume):
     return history, start, best, state
 
 
+class _Best:
+    """The lowest validation loss so far and, for runs that write nothing to disk, a copy
+    of the weights that reached it (so an early-stopped run returns its best model, not its
+    last)."""
+
+    def __init__(self, loss=math.inf):
+        self.loss = loss
+        self.weights = None
+
+    def update(self, loss, model, *, keep):
+        improved = loss < self.loss
+        if improved:
+            self.loss = loss
+            if keep:
+                self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return improved
+
+    def restore(self, model):
+        if self.weights is not None:
+            model.load_state_dict(self.weights)
+        return model
+
+
 def _end_epoch(out_dir, model, optimizer, config, history, best, **extra):
-    """Write ``best.pt`` (if the last epoch improved on ``best``), ``last.pt`` and
-    ``history.json``; return the new best validation loss."""
+    """Update ``best`` (a :class:`_Best`); write ``best.pt`` when the last epoch improved
+    on it, ``last.pt`` and ``history.json``. Returns ``best``."""
     record = history[-1]
+    improved = best.update(record["val_loss"], model, keep=out_dir is None)
     if out_dir is not None:
-        if record["val_loss"] < best:
+        if improved:
             _save(out_dir / "best.pt", model, optimizer, config, record["epoch"], history,
                   **extra)
         _save(out_dir / "last.pt", model, optimizer, config, record["epoch"], history, **extra)
         with atomic_path(out_dir / "history.json") as tmp:
             tmp.write_text(json.dumps(history, indent=1))
-    return min(best, record["val_loss"])
+    return best
 
 
 def _load_state(path, *, device, kind=None):
@@ -285,6 +309,8 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
         bar.close()
     if out_dir is not None and (out_dir / "best.pt").is_file():
         model, _, _ = load_checkpoint(out_dir / "best.pt", device=device)
+    else:
+        best.restore(model)
     return model.eval(), history
 
 

@@ -214,6 +214,8 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
         bar.close()
     if out_dir is not None and (out_dir / "best.pt").is_file():
         model, _, _ = load_segmentation(out_dir / "best.pt", device=device)
+    else:
+        best.restore(model)
     return model.eval(), history
 
 
