@@ -98,6 +98,10 @@ def _add_lma_classification(lsub):
     cmp.add_argument("--backbone", default="resnet18")
     cmp.add_argument("--pretrained", help="checkpoint from 'magnetar lma pretrain'")
     cmp.add_argument("--imagenet", action="store_true", help="also ImageNet weights")
+    cmp.add_argument("--no-cnn", dest="cnn", action="store_false",
+                     help="leave the plain CNN out (it needs a GPU to train in reasonable time)")
+    cmp.add_argument("--no-baseline", dest="baseline", action="store_false",
+                     help="leave the structure-tensor coherence baseline out")
     cmp.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
     prd = lsub.add_parser("predict", help="calibrated linear/non-linear map of a grid",
                           description="Classify every window at --stride, give each "
@@ -513,7 +517,8 @@ def _cmd_lma_classification(args):
     else:
         _, report = lma.run_compare(args.out, config, seeds=args.seeds,
                                     backbone=args.backbone, pretrained_path=args.pretrained,
-                                    imagenet=args.imagenet, progress=progress)
+                                    imagenet=args.imagenet, baseline=args.baseline,
+                                    cnn=args.cnn, progress=progress)
     print(json.dumps(report, indent=2, default=str))  # noqa: T201
     return 0
 

@@ -71,3 +71,22 @@ def test_cli_lma_help_and_errors(capsys):
     assert err.value.code == 0
     assert "blocked" in capsys.readouterr().out.lower()
     assert main(["lma", "predict", "missing.nc", "--model", "none.pt", "--out", "x.nc"]) != 0
+
+
+def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
+    import pandas as pd
+
+    from magnetar.errors import ValidationError
+    from magnetar.pipelines.lma_classification import run_compare
+
+    config = LMAConfig(**{**SMALL.__dict__, "n_grids": 6, "split": "random"})
+    table, summary = run_compare(tmp_path, config, seeds=(0, 1), cnn=False)
+    rows = pd.read_csv(tmp_path / "compare.csv")
+    assert set(zip(rows.model, rows.input, strict=True)) == {
+        ("coherence_baseline", "raw"), ("coherence_baseline", "diffused")}
+    assert sorted(rows.seed) == [0, 0, 1, 1]
+    for s in summary:
+        acc = rows[(rows.model == s["model"]) & (rows.input == s["input"])].accuracy
+        assert s["accuracy_mean"] == pytest.approx(acc.mean()) and s["seeds"] == 2
+    with pytest.raises(ValidationError, match="nothing to compare"):
+        run_compare(tmp_path / "none", config, seeds=(0,), cnn=False, baseline=False)
