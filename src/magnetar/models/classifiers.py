@@ -1,9 +1,10 @@
 """Window classifiers for linear magnetic anomalies: the study's plain CNN, transfer
 classifiers on torchvision backbones, and a classical structure-tensor coherence baseline.
 
-Registered names: ``lma_cnn``, ``lma_coherence`` and one per backbone (``vgg16``, ``vgg19``, ``inception_v3``,
-``mobilenet_v2``, ``mobilenet_v3``, ``alexnet``, ``resnet18``, ``resnet34``, ``resnet50``,
-``resnet101``). Every model takes ``(batch, 1, H, W)`` windows normalised to [0, 1] and returns one logit per window (sigmoid = probability of "linear").
+Registered names: ``lma_cnn``, ``lma_coherence`` and one per backbone (``vgg16``,
+``vgg19``, ``inception_v3``, ``mobilenet_v2``, ``mobilenet_v3``, ``alexnet``, ``resnet18``,
+``resnet34``, ``resnet50``, ``resnet101``). Every model takes ``(batch, 1, H, W)`` windows
+normalised to [0, 1] and returns one logit per window (sigmoid = probability of "linear").
 
 Transfer classifiers, as in the study, put four dense layers (256, 128, 64, 1) on a
 convolutional base. Single-channel windows are fed to the three-channel ImageNet backbones

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets
-from .._utils import atomic_path, write_text_atomic
+from .._utils import atomic_path, require, write_text_atomic
 from ..errors import DataNotFoundError, MissingDependencyError
 from ..synthetic import inject_coincident, inject_interference, synthetic_observatories
 from .observatory_cleaning import CleaningConfig, clean_observatories
@@ -140,17 +140,10 @@ def _demo_grids(out_dir):
     return report
 
 
-def _require(*modules):
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        msg = f"needs {', '.join(missing)} (pip install 'magnetar[ml]')"
-        raise MissingDependencyError(msg)
-
-
 def _demo_iar(out_dir, *, progress=True):
-    """Synthetic nights (one without IARs) -> shipped U-Net -> masks and resonance
+    """Synthetic nights -> shipped U-Net -> masks and resonance
     parameters, scored against the generator's truth and the peak-detection baseline."""
-    _require("torch")
+    require("torch", extra="ml", feature="The IAR demo")
     from ..pretrained import pretrained_path
     from ..synthetic import IARConfig, synthetic_iar_nights
     from ..training.segmentation import load_segmentation
@@ -179,23 +172,21 @@ def _demo_lma(out_dir, *, progress=True):
     classifier (the structure-tensor coherence baseline, ``lma_coherence.pt``: small enough
     to ship and train on a CPU). Scored against the generator's truth: accuracy on its
     labelled windows (published 70/30 rule) and the linear share of the mapped area."""
-    _require("torch", "verde")
+    require("torch", extra="ml", feature="The linear-anomaly demo")
+    require("verde", extra="grids", feature="The linear-anomaly demo")
     from dataclasses import replace
 
     from ..grids import sliding_windows
     from ..pretrained import pretrained_path
-    from ..synthetic import SeafloorConfig, synthetic_seafloor, window_labels
+    from ..synthetic import synthetic_seafloor, window_labels
     from ..training import classification_metrics
     from ..training.classification import predict_proba
     from .lma_classification import _diffused, _model_and_config, _write_map, predict_grid
 
     timescale = datasets.fetch("gpts/timescales.txt", download=False)
     model, config = _model_and_config(pretrained_path("lma_coherence.pt"), device="cpu")
-    sea = SeafloorConfig(shape=(config.grid_size, config.grid_size),
-                         spacing_km=config.spacing_km, tracks=config.tracks,
-                         track_maxdist_km=config.track_maxdist_km, timescale=config.timescale,
-                         half_rate=config.half_rate, nonlinear_fraction=(0.3, 0.5))
-    ds = synthetic_seafloor(sea, seed=DEMO_LMA_SEED, timescale_path=timescale)
+    ds = synthetic_seafloor(config.seafloor_config(nonlinear_fraction=(0.3, 0.5)),
+                            seed=DEMO_LMA_SEED, timescale_path=timescale)
     grid = _diffused(ds["anomaly"], config) if config.diffuse else ds["anomaly"]
     plain = replace(config, diffuse=False)  # diffused once, here
     windows, table = sliding_windows(grid, size=config.size, stride=config.stride,
@@ -232,7 +223,8 @@ def _demo_crowdmag(out_dir, *, progress=True):
     """A small masked autoencoder trained briefly on clean tiles (Britain survey, EMAG2v3,
     synthetic seafloor), compared with the gap-filling baselines at 50 % masking, then
     applied to the CrowdMag recordings of the data folder."""
-    _require("torch", "verde")
+    require("torch", extra="ml", feature="The CrowdMag demo")
+    require("verde", extra="grids", feature="The CrowdMag demo")
     from .crowdmag_denoising import AEConfig, build_tile_corpus, evaluate_methods, run_denoise
     from .crowdmag_denoising import run_train as train_ae
 
@@ -253,6 +245,6 @@ def _demo_crowdmag(out_dir, *, progress=True):
     # phone recordings span a few km: 2 km tiles (as in docs/crowdmag.md)
     denoised = run_denoise(files, out_dir / "denoised", checkpoint=written["checkpoint"],
                            tile_km=2.0)
-    mae = table.set_index("method")["mae"].to_dict() if "method" in table else {}
-    return {"outputs": str(out_dir), "mae_nT_at_50pct_masking": mae,
+    return {"outputs": str(out_dir),
+            "mae_nT_at_50pct_masking": table.set_index("method")["mae"].to_dict(),
             "recordings_denoised": int(len(denoised))}

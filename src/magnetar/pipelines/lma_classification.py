@@ -100,6 +100,16 @@ class LMAConfig:
             msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
             raise ValidationError(msg)
 
+    def seafloor_config(self, **override):
+        """The :class:`magnetar.synthetic.SeafloorConfig` of the synthetic corpus."""
+        from ..synthetic import SeafloorConfig
+
+        return SeafloorConfig(**{
+            "shape": (self.grid_size, self.grid_size), "spacing_km": self.spacing_km,
+            "tracks": self.tracks, "track_maxdist_km": self.track_maxdist_km,
+            "timescale": self.timescale, "half_rate": self.half_rate,
+            "nonlinear_fraction": self.nonlinear_fraction, **override})
+
     def train_config(self, **override):
         from ..training.classification import ClassifierConfig
 
@@ -116,13 +126,9 @@ def _diffused(grid, config):
 def _one_grid(args):
     seed, config = args
     from ..grids import sliding_windows
-    from ..synthetic import SeafloorConfig, synthetic_seafloor, window_labels
+    from ..synthetic import synthetic_seafloor, window_labels
 
-    sea = SeafloorConfig(shape=(config.grid_size, config.grid_size),
-                         spacing_km=config.spacing_km, tracks=config.tracks,
-                         track_maxdist_km=config.track_maxdist_km, timescale=config.timescale,
-                         half_rate=config.half_rate,
-                         nonlinear_fraction=config.nonlinear_fraction)
+    sea = config.seafloor_config()
     ds = synthetic_seafloor(sea, seed=seed)
     variants = {"raw": ds["anomaly"]}
     if config.diffuse:

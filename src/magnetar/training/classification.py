@@ -25,7 +25,15 @@ from torch.nn import functional as F  # noqa: N812
 from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import _autocast, _batched, _device, _end_epoch, _load_state, _start
+from .loop import (
+    _autocast,
+    _batched,
+    _best_model,
+    _device,
+    _end_epoch,
+    _load_state,
+    _start,
+)
 
 __all__ = ["ClassifierConfig", "fit_classifier", "load_classifier", "predict_proba"]
 
@@ -161,11 +169,7 @@ def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=
             bar.update(1)
     if bar is not None:
         bar.close()
-    if out_dir is not None and (out_dir / "best.pt").is_file():
-        model, _, _ = load_classifier(out_dir / "best.pt", device=device)
-    else:
-        best.restore(model)
-    return model.eval(), history
+    return _best_model(out_dir, model, best, load_classifier, device=device), history
 
 
 def _stalled(history, patience):

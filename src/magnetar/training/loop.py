@@ -204,6 +204,16 @@ def _end_epoch(out_dir, model, optimizer, config, history, best, **extra):
     return best
 
 
+def _best_model(out_dir, model, best, load, *, device):
+    """The run's best model in eval mode: ``out_dir/best.pt`` through ``load`` when it was
+    written (also after a resume), else the weights ``best`` kept in memory."""
+    if out_dir is not None and (out_dir / "best.pt").is_file():
+        model, _, _ = load(out_dir / "best.pt", device=device)
+    else:
+        best.restore(model)
+    return model.eval()
+
+
 def _load_state(path, *, device, kind=None):
     """The saved dict of a checkpoint (``kind`` checked when given)."""
     path = Path(path)
@@ -307,11 +317,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
             bar.update(1)
     if bar is not None:
         bar.close()
-    if out_dir is not None and (out_dir / "best.pt").is_file():
-        model, _, _ = load_checkpoint(out_dir / "best.pt", device=device)
-    else:
-        best.restore(model)
-    return model.eval(), history
+    return _best_model(out_dir, model, best, load_checkpoint, device=device), history
 
 
 def _learning_rate(config, epoch):

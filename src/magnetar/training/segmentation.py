@@ -27,7 +27,15 @@ from torch.nn import functional as F  # noqa: N812
 from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import _autocast, _batched, _device, _end_epoch, _load_state, _start
+from .loop import (
+    _autocast,
+    _batched,
+    _best_model,
+    _device,
+    _end_epoch,
+    _load_state,
+    _start,
+)
 
 __all__ = [
     "SegmentationConfig",
@@ -212,11 +220,7 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
             bar.update(1)
     if bar is not None:
         bar.close()
-    if out_dir is not None and (out_dir / "best.pt").is_file():
-        model, _, _ = load_segmentation(out_dir / "best.pt", device=device)
-    else:
-        best.restore(model)
-    return model.eval(), history
+    return _best_model(out_dir, model, best, load_segmentation, device=device), history
 
 
 @torch.no_grad()
