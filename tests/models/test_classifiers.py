@@ -114,3 +114,13 @@ def test_cnn_batch_norm_option_adds_one_norm_per_convolution():
     assert len(convs) == len(norms) == 4
     assert all(c.bias is None for c in convs)
     assert model(torch.rand(3, 1, 40, 40)).shape == (3,)
+
+
+def test_pretrained_path_finds_shipped_models_and_names_them_when_unknown():
+    from magnetar.errors import DataNotFoundError
+    from magnetar.pretrained import list_pretrained, pretrained_path
+
+    assert {"iar_unet16.pt", "lma_coherence.pt"} <= set(list_pretrained())
+    assert pretrained_path("lma_coherence.pt").with_suffix(".lma.config.toml").is_file()
+    with pytest.raises(DataNotFoundError, match="lma_coherence.pt"):
+        pretrained_path("nope.pt")
