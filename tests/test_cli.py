@@ -57,7 +57,9 @@ def test_bad_file_gives_one_line_error(tmp_path, capsys):
     code = main(["clean", *map(str, paths), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.startswith("magnetar: error:") and "line 31" in err and "\n" not in err
+    assert err.startswith("magnetar: error:")
+    assert "line 31" in err
+    assert "\n" not in err
 
 
 def test_unknown_config_key(tmp_path, capsys):
@@ -84,7 +86,8 @@ def test_demo_runs_on_synthetic_defaults(tmp_path, monkeypatch, capsys):
     assert iar["delta_f_median_abs_error_hz"] < 0.03
     assert (tmp_path / "demo" / "iar" / "resonance.png").stat().st_size > 10000
     # no data folder: the parts that need real files say so instead of failing
-    assert report["lma"].startswith("skipped") and report["crowdmag"].startswith("skipped")
+    assert report["lma"].startswith("skipped")
+    assert report["crowdmag"].startswith("skipped")
 
 
 def test_demo_marine_and_crowdmag_parts_on_real_data(tmp_path, registered):
@@ -94,7 +97,8 @@ def test_demo_marine_and_crowdmag_parts_on_real_data(tmp_path, registered):
 
     lma = _demo_lma(tmp_path / "lma", progress=False)
     # the shipped coherence classifier against the generator's window labels (70/30 rule)
-    assert lma["labelled_windows"] >= 10 and lma["window_accuracy"] >= 0.7
+    assert lma["labelled_windows"] >= 10
+    assert lma["window_accuracy"] >= 0.7
     assert (tmp_path / "lma" / "map.png").stat().st_size > 10000
     cm = _demo_crowdmag(tmp_path / "cm", progress=False)
     assert cm["recordings_denoised"] == 3
@@ -204,10 +208,37 @@ def test_crowdmag_errors_are_one_line(tmp_path, capsys):
     pytest.importorskip("torch")
     code = main(["crowdmag", "evaluate", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and "no checkpoint" in err and "Traceback" not in err
+    assert code == 2
+    assert "no checkpoint" in err
+    assert "Traceback" not in err
     code = main(["crowdmag", "train", "--out", str(tmp_path), "--sources", "moon"])
     err = capsys.readouterr().err
-    assert code == 2 and "sources must be" in err
+    assert code == 2
+    assert "sources must be" in err
+    with pytest.raises(SystemExit):
+        main(["crowdmag", "train", "--out", str(tmp_path), "--oversample", "britain:2"])
+    assert "SOURCE=FACTOR" in capsys.readouterr().err
+
+
+def test_crowdmag_train_options_reach_the_config():
+    from magnetar.cli import _crowdmag_config, build_parser
+
+    parse = build_parser().parse_args
+    cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x"]))
+    # defaults: the reported configuration
+    assert cfg.oversample == {"britain": 10}
+    assert cfg.train["model_kwargs"] == {"thin_plate": (0.05, 0.5)}
+    assert cfg.train["loss_units"] == "nT"
+    cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x", "--thin-plate", "none",
+                                  "--oversample", "britain=2,emag2v3=0.5",
+                                  "--loss-units", "tile"]))
+    assert cfg.train["model_kwargs"] == {}
+    assert cfg.train["loss_units"] == "tile"
+    assert cfg.oversample == {"britain": 2.0, "emag2v3": 0.5}
+    cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x", "--model", "dense_ae"]))
+    assert "thin_plate" not in cfg.train["model_kwargs"]
+    assert _crowdmag_config(parse(["crowdmag", "search", "--out", "x",
+                                   "--oversample", "none"])).oversample == {}
 
 
 def test_iar_spectrogram_and_synth(tmp_path, capsys):
@@ -218,13 +249,35 @@ def test_iar_spectrogram_and_synth(tmp_path, capsys):
     import xarray as xr
 
     spec = xr.load_dataset(tmp_path / "s" / "LLO_10Hz_20200106_spectrogram.nc")["spectrogram"]
-    assert spec.sizes["time"] == 144 and float(spec.frequency.max()) <= 5.0
+    assert spec.sizes["time"] == 144
+    assert float(spec.frequency.max()) <= 5.0
     assert (tmp_path / "s" / "LLO_10Hz_20200106_night_2020-01-05.png").is_file()
     assert main(["iar", "synth", "-n", "2", "--out", str(tmp_path / "n")]) == 0
     nights = xr.load_dataset(tmp_path / "n" / "nights.nc")
-    assert nights.sizes["night"] == 2 and set(np.unique(nights["mask"])) <= {0, 1}
+    assert nights.sizes["night"] == 2
+    assert set(np.unique(nights["mask"])) <= {0, 1}
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2\n3 x\n")
     assert main(["iar", "spectrogram", str(bad), "--out", str(tmp_path / "b"),
                  "--sampling-rate", "100"]) != 0
     assert "line 2" in capsys.readouterr().err
+
+
+def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
+    from magnetar.pipelines import lma_classification as lma
+
+    seen = {}
+
+    def fake(out, config, **kwargs):
+        seen.update(kwargs)
+        return None, {"ok": True}
+
+    monkeypatch.setattr(lma, "run_compare", fake)
+    assert main(["lma", "compare", "--out", str(tmp_path), "--no-cnn", "--seeds", "3,4"]) == 0
+    assert seen["cnn"] is False
+    assert seen["baseline"] is True
+    assert seen["seeds"] == (3, 4)
+    assert main(["lma", "compare", "--out", str(tmp_path), "--no-baseline"]) == 0
+    assert seen["cnn"] is True
+    assert seen["baseline"] is False
+    assert '"ok": true' in capsys.readouterr().out

@@ -43,6 +43,33 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _float_list_or_none(text):
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"expected comma-separated numbers or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _factors(text):
+    """``"britain=10,emag2v3=2"`` -> ``{"britain": 10.0, "emag2v3": 2.0}``; "none" -> {}."""
+    if text.strip().lower() == "none":
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            msg = f"expected SOURCE=FACTOR[,SOURCE=FACTOR...], got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+    return out
+
+
 def _add_lma_classification(lsub):
     win = lsub.add_parser("windows", help="list a grid's sliding windows (CSV to label)",
                           description="Write top-left node, centre coordinates and valid "
@@ -250,7 +277,8 @@ def build_parser():
     csub = crowd.add_subparsers(dest="action", metavar="ACTION")
     tr = csub.add_parser("train", help="train an autoencoder (checkpoints, history, figure)",
                          description="Train on clean tiles corrupted on the fly; resumable.")
-    ev = csub.add_parser("evaluate", help="model vs nearest/linear/Gaussian/spline gap filling",
+    ev = csub.add_parser("evaluate",
+                         help="model vs nearest/linear/Gaussian/spline/thin-plate gap filling",
                          description="Metrics (MAE, RMSE, PSNR, SSIM, KL, Wasserstein) on "
                                      "held-out tiles at 25/50/75 %% masking.")
     se = csub.add_parser("search", help="Optuna search over the published hyperparameters",
@@ -272,6 +300,10 @@ def build_parser():
         p.add_argument("--sources", type=lambda v: tuple(v.split(",")),
                        default=("britain", "emag2v3", "seafloor"),
                        help="clean tile sources (default britain,emag2v3,seafloor)")
+        p.add_argument("--oversample", type=_factors, default={"britain": 10},
+                       help="SOURCE=FACTOR,... tiles drawn per grid = randomization x factor "
+                            "(default britain=10: the real survey the test region is cut "
+                            "from; 'none' for none)")
         p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tr.add_argument("--model", default="conv_masked_ae",
                     help="registered model: conv_masked_ae (default) or dense_ae")
@@ -284,6 +316,9 @@ def build_parser():
     tr.add_argument("--loss", choices=("mae", "mse"), default="mae")
     tr.add_argument("--loss-on", choices=("all", "known"), default="all", dest="loss_on",
                     help="pixels the loss is computed on (default all)")
+    tr.add_argument("--loss-units", choices=("tile", "nT"), default="nT", dest="loss_units",
+                    help="nT (default): errors weighted by each tile's scale, like the "
+                         "evaluation's MAE; tile: in each tile's normalised units")
     tr.add_argument("--distribution-weight", type=float, default=0.0,
                     dest="distribution_weight",
                     help="weight of the 1-D Wasserstein term in the loss (default 0)")
@@ -299,11 +334,16 @@ def build_parser():
                     dest="prior_scales",
                     help="conv_masked_ae normalised-convolution prior widths in pixels, "
                          "e.g. 1,2,4 (default none)")
+    tr.add_argument("--thin-plate", type=_float_list_or_none, dest="thin_plate",
+                    default=(0.05, 0.5),
+                    help="conv_masked_ae thin-plate smoothing-spline prior weights; the "
+                         "network learns the residual on the first (default 0.05,0.5; "
+                         "'none' for a plain network)")
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     ev.add_argument("checkpoint", help="a best.pt or last.pt written by 'crowdmag train'")
     ev.add_argument("--baselines", type=lambda v: tuple(v.split(",")),
-                    default=("nearest", "linear", "gaussian", "spline"))
+                    default=("nearest", "linear", "gaussian", "spline", "thin_plate"))
     ev.add_argument("--eval-source", default="britain", dest="eval_source",
                     help="held-out source reported (default britain: real survey data)")
     se.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
@@ -548,15 +588,19 @@ def _crowdmag_config(args):
     if args.action == "train":
         kwargs = {k: getattr(args, k) for k in ("encoding", "hidden", "base", "prior_scales")
                   if getattr(args, k) is not None}
+        if args.model == "conv_masked_ae" and args.thin_plate:
+            kwargs["thin_plate"] = args.thin_plate
         train = {"model": args.model, "model_kwargs": kwargs, "epochs": args.epochs,
                  "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
                  "lr_schedule": args.lr_schedule, "loss": args.loss, "loss_on": args.loss_on,
+                 "loss_units": args.loss_units,
                  "distribution_weight": args.distribution_weight, "seed": args.seed,
                  "device": args.device,
                  "corruption": {"mask_fraction": args.mask, "noise_nT": args.noise,
                                 "mask_kind": args.mask_kind}}
     return AEConfig(tile_km=args.tile_km, tile_px=args.tile_px,
-                    randomization=args.randomization, sources=args.sources, seed=args.seed,
+                    randomization=args.randomization, sources=args.sources,
+                    oversample=args.oversample, seed=args.seed,
                     eval_source=getattr(args, "eval_source", "britain"), train=train)
 
 

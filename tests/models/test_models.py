@@ -56,3 +56,24 @@ def test_normalised_convolution_prior_fills_a_plane_and_a_constant():
     assert model.down[0][0].in_channels == 6
     with pytest.raises(ValidationError, match="prior_scales"):
         create_model("conv_masked_ae", prior_scales=(0,))
+
+
+def test_thin_plate_prior_is_the_output_before_training_corrects_it():
+    from magnetar.grids import thin_plate_fill
+
+    model = create_model("conv_masked_ae", base=4, depth=2, thin_plate=(0.05, 0.5)).eval()
+    assert model.down[0][0].in_channels == 2 + 2  # values, mask, one channel per weight
+    # with the correction head zeroed the network returns the first thin-plate spline
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    rng = torch.Generator().manual_seed(1)
+    known = (torch.rand(2, 1, 20, 20, generator=rng) > 0.5).float()
+    values = torch.randn(2, 1, 20, 20, generator=rng) * known
+    out = model(torch.cat([values, known], dim=1))
+    expected = thin_plate_fill(values[:, 0].numpy(), known[:, 0].numpy().astype(bool),
+                               smoothing=0.05)
+    # NumPy (float64, tight) and in-network (float32, 200 iterations) solves agree
+    torch.testing.assert_close(out[:, 0], torch.as_tensor(expected, dtype=torch.float32),
+                               atol=5e-3, rtol=0)
+    with pytest.raises(ValidationError, match="thin_plate"):
+        create_model("conv_masked_ae", thin_plate=(0.0,))

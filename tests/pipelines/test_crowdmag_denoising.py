@@ -28,11 +28,30 @@ def test_corpus_holds_out_a_separate_region():
     cfg = AEConfig(tile_px=16, tile_km=32, randomization=30, sources=("seafloor",))
     grids = {"seafloor": [np.tile(np.arange(120.0), (80, 1))]}  # value = column index
     corpus = build_tile_corpus(cfg, grids=grids)
-    assert len(corpus["train"]) + len(corpus["val"]) == 30 and len(corpus["test"]) == 10
+    assert len(corpus["train"]) + len(corpus["val"]) == 30
+    assert len(corpus["test"]) == 10
     # east split (wider than tall) with a 16-column buffer: no test column in training
     assert corpus["train"].max() < corpus["test"].min() - 16
     with pytest.raises(ValidationError, match="sources"):
         AEConfig(sources=("moon",))
+
+
+def test_oversampling_multiplies_one_sources_tiles():
+    grids = {"britain": [np.tile(np.arange(120.0), (80, 1))],
+             "seafloor": [np.tile(-np.arange(120.0), (80, 1))]}
+    cfg = AEConfig(tile_px=16, tile_km=32, randomization=30, oversample={"britain": 3},
+                   sources=("britain", "seafloor"))
+    corpus = build_tile_corpus(cfg, grids=grids)
+    train = np.concatenate([corpus["train"], corpus["val"]])
+    # britain tiles hold values >= 0, seafloor tiles <= 0 (and a column-0 tile both)
+    assert (train.max(axis=(1, 2)) > 0).sum() == 90
+    assert (train.min(axis=(1, 2)) < 0).sum() == 30
+    assert len(corpus["test_by_source"]["britain"]) == 30
+    assert len(corpus["test_by_source"]["seafloor"]) == 10
+    with pytest.raises(ValidationError, match="oversample"):
+        AEConfig(oversample={"britain": 0})
+    with pytest.raises(ValidationError, match="oversample"):
+        AEConfig(oversample={"mars": 2})
 
 
 def test_train_then_evaluate_end_to_end(tmp_path):
@@ -42,12 +61,14 @@ def test_train_then_evaluate_end_to_end(tmp_path):
                           "epochs": 2, "device": "cpu"})
     corpus = build_tile_corpus(cfg, grids=_grids())
     _, history, written = run_train(tmp_path / "run", cfg, corpus=corpus)
-    assert len(history) == 2 and written["checkpoint"].is_file()
+    assert len(history) == 2
+    assert written["checkpoint"].is_file()
     assert "[crowdmag]" in (tmp_path / "run" / "crowdmag.config.toml").read_text()
     table, files = run_evaluate(written["checkpoint"], tmp_path / "eval", cfg, corpus=corpus,
                                 baselines=("nearest", "linear"))
     assert set(table.method) == {"autoencoder", "nearest", "linear"}
-    assert len(table) == 9 and np.isfinite(table[["mae", "wasserstein", "ssim"]]).all().all()
+    assert len(table) == 9
+    assert np.isfinite(table[["mae", "wasserstein", "ssim"]]).all().all()
     # the baselines see the very corruption the model saw (seeded by the mask fraction)
     tiles = corpus["test_by_source"]["seafloor"]
     c, k = corrupt(tiles, mask_fraction=0.5, noise_nT=10.0, heavy_tail=0.1, seed=500)
@@ -69,7 +90,9 @@ def test_points_are_binned_into_the_right_pixels():
     values, known, coords = grid_points_to_tile(pts, tile_km=8.0, tile_px=4)  # 2 km pixels
     # pixel edges at -4, -2, 0, 2, 4 km from the median position
     assert known.sum() == 3
-    assert values[2, 2] == 1.0 and values[2, 3] == 2.0 and values[1, 2] == 3.0
+    assert values[2, 2] == 1.0
+    assert values[2, 3] == 2.0
+    assert values[1, 2] == 3.0
     np.testing.assert_allclose(np.diff(coords["latitude"]), 2 / 111.195)
 
 

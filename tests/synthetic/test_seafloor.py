@@ -177,3 +177,40 @@ def test_ship_track_survey_regrids_tracks_and_leaves_gaps(gpts):
     assert many["anomaly"].attrs["n_tracks"] == 30
     with pytest.raises(ValidationError, match="tracks"):
         SeafloorConfig(tracks=-1)
+
+
+class _CountingRng:
+    """A Generator that counts cone centres drawn (``integers`` calls)."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.centres = 0
+
+    def integers(self, *args, **kwargs):
+        self.centres += 1
+        return self.rng.integers(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+@pytest.mark.parametrize(("side", "spacing", "cones"),
+                         [(100, 1.0, 8),  # 10,000 km^2 / 35^2 km^2 = 8.2
+                          (100, 0.5, 2),  # 2,500 km^2 -> 2.04
+                          (4, 1.0, 2)])  # a tiny patch still gets two
+def test_seamount_province_density_and_support(side, spacing, cones):
+    from magnetar.synthetic._seafloor import _seamount_province
+
+    mask = np.zeros((170, 170), bool)
+    mask[30:30 + side, 30:30 + side] = True
+    rng = _CountingRng(0)
+    field = _seamount_province(rng, mask, spacing)
+    assert rng.centres == cones
+    # cones (radius <= 12 km, and >= 2 nodes) centred inside the patch: nothing beyond
+    reach = int(np.ceil(max(12 / spacing, 2)))
+    outside = np.ones_like(mask)
+    outside[30 - reach:30 + side + reach, 30 - reach:30 + side + reach] = False
+    assert np.abs(field[outside]).max() == 0
+    assert np.abs(field).max() > 0
+    # each cone peaks at 4-10 A/m: no node exceeds the sum of all peaks
+    assert np.abs(field).max() <= 10 * cones

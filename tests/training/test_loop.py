@@ -30,7 +30,8 @@ def test_training_beats_zero_filling_and_resumes_identically(tmp_path):
                       batch_size=32, device="cpu",
                       corruption={"mask_fraction": 0.5, "noise_nT": 2.0, "heavy_tail": 0.0})
     model, history = fit(train, val, cfg, out_dir=tmp_path / "run")
-    assert len(history) == 6 and history[-1]["val_loss"] < history[0]["val_loss"]
+    assert len(history) == 6
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
     c, k = corrupt(val, mask_fraction=0.5, noise_nT=2.0, seed=9)
     recon = reconstruct(model, c, k)
     # better than filling gaps with the tile mean of the known pixels
@@ -39,7 +40,8 @@ def test_training_beats_zero_filling_and_resumes_identically(tmp_path):
     saved = json.loads((tmp_path / "run" / "train.config.json").read_text())
     assert saved["corruption"]["mask_fraction"] == 0.5
     again, again_cfg, state = load_checkpoint(tmp_path / "run" / "best.pt")
-    assert again_cfg == cfg and state["epoch"] == int(np.argmin([h["val_loss"] for h in history]))
+    assert again_cfg == cfg
+    assert state["epoch"] == int(np.argmin([h["val_loss"] for h in history]))
     # resume: 3 epochs, then 3 more, equals 6 in one go
     short = TrainConfig(**{**cfg.__dict__, "epochs": 3})
     fit(train, val, short, out_dir=tmp_path / "split")
@@ -55,6 +57,39 @@ def test_bad_training_options():
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(ValidationError, match="non-empty"):
         fit(np.zeros((0, 8, 8)), np.zeros((2, 8, 8)), TrainConfig())
+
+
+def test_loss_in_nT_weights_each_tile_by_its_scale():
+    from magnetar.training.loop import _inputs, _loss
+
+    quiet = _smooth_tiles(1, 0) / 100  # amplitude 1 nT
+    loud = _smooth_tiles(1, 1)  # amplitude 100 nT
+    tiles = np.concatenate([quiet, loud])
+    tile_cfg = TrainConfig(corruption={"noise_nT": 0.0, "mask_fraction": 0.5})
+    nt_cfg = TrainConfig(loss_units="nT", corruption={"noise_nT": 0.0, "mask_fraction": 0.5})
+    x, target, known, ones = _inputs(tiles, tile_cfg, seed=0)
+    _, _, _, weight = _inputs(tiles, nt_cfg, seed=0)
+    torch.testing.assert_close(ones, torch.ones_like(ones))
+    # weights are the tiles' scales over their mean: the loud tile counts ~100 times more
+    assert weight.shape == (2, 1, 1, 1)
+    assert float(weight.mean()) == pytest.approx(1.0)
+    assert 60 < float(weight[1] / weight[0]) < 160
+    # one unit of normalised error on the quiet tile only: cheap in nT, not in tile units
+    pred = target.clone()
+    pred[0] += 1.0
+    assert float(_loss(pred, target, known, ones, tile_cfg)) == pytest.approx(0.5)
+    assert float(_loss(pred, target, known, weight, nt_cfg)) == pytest.approx(
+        0.5 * float(weight[0]), rel=1e-5)
+    # distributional term: a shuffled tile has the same values (term 0); a shift by c
+    # costs c (times the tile's weight) in both the pixel and the sorted-value terms
+    dist_cfg = TrainConfig(loss_units="nT", distribution_weight=2.0)
+    shuffled = target.flatten(1)[:, torch.randperm(target[0].numel())].view_as(target)
+    plain = float(_loss(shuffled, target, known, weight, nt_cfg))
+    assert float(_loss(shuffled, target, known, weight, dist_cfg)) == pytest.approx(plain)
+    shifted = float(_loss(target + 0.5, target, known, weight, dist_cfg))
+    assert shifted == pytest.approx(0.5 * 1.0 + 2.0 * 0.5 * 1.0, rel=1e-5)
+    with pytest.raises(ValidationError, match="loss_units"):
+        TrainConfig(loss_units="percent")
 
 
 def test_cosine_schedule_anneals_to_zero():

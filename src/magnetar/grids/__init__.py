@@ -3,11 +3,13 @@
 The published marine workflow's steps, in order: :func:`iqr_outliers`, :func:`regrid` /
 :func:`fill_gaps` (with :func:`suggest_spacing`), :func:`svd_denoise`,
 :func:`coherence_diffusion`. ``magnetar.pipelines.grid_preprocessing`` chains them.
+Gap filling of tiles: :func:`inpaint`, :func:`thin_plate_fill`.
 """
 
 from ._diffusion import DiffusionConfig, coherence_diffusion, diffusion_reach
 from ._inpaint import INPAINT_METHODS, inpaint
 from ._preprocess import fill_gaps, iqr_outliers, regrid, suggest_spacing, svd_denoise
+from ._thin_plate import thin_plate_fill, thin_plate_solve
 from ._windows import (
     attach_labels,
     calibrate_windows,
@@ -40,4 +42,6 @@ __all__ = [
     "regrid",
     "suggest_spacing",
     "svd_denoise",
+    "thin_plate_fill",
+    "thin_plate_solve",
 ]

@@ -7,10 +7,11 @@ from scipy import interpolate, ndimage
 
 from .._utils import require
 from ..errors import ValidationError
+from ._thin_plate import thin_plate_fill
 
 __all__ = ["INPAINT_METHODS", "inpaint"]
 
-INPAINT_METHODS = ("nearest", "linear", "gaussian", "spline")
+INPAINT_METHODS = ("nearest", "linear", "gaussian", "spline", "thin_plate")
 
 
 def _one(values, known, method, sigma, damping):
@@ -32,22 +33,24 @@ def _one(values, known, method, sigma, damping):
     return lin
 
 
-def inpaint(corrupted, known, *, method="linear", sigma=1.0, damping=1e-6):
+def inpaint(corrupted, known, *, method="linear", sigma=1.0, damping=1e-6, smoothing=0.02):
     """Fill the unknown pixels of a tile or a stack of tiles.
 
     Parameters
     ----------
     corrupted : array (H, W) or (N, H, W)
     known : bool array of the same shape
-    method : {"nearest", "linear", "gaussian", "spline"}
+    method : {"nearest", "linear", "gaussian", "spline", "thin_plate"}
         Nearest neighbour; linear (Delaunay) interpolation with nearest outside the convex
         hull; ``gaussian``: the linear result smoothed by a Gaussian of ``sigma`` pixels;
-        ``spline``: verde's biharmonic spline with ``damping``.
+        ``spline``: verde's biharmonic spline with ``damping``; ``thin_plate``: the gridded
+        thin-plate smoothing spline with ``smoothing`` (:func:`thin_plate_fill`, all
+        tiles at once).
 
     Returns
     -------
     numpy.ndarray of the input's shape (every pixel filled; known pixels are kept except by
-    ``gaussian`` and a damped ``spline``, which smooth them too).
+    ``gaussian``, ``thin_plate`` and a damped ``spline``, which smooth them too).
     """
     if method not in INPAINT_METHODS:
         msg = f"method must be one of {', '.join(INPAINT_METHODS)}; got {method!r}"
@@ -59,6 +62,13 @@ def inpaint(corrupted, known, *, method="linear", sigma=1.0, damping=1e-6):
         raise ValidationError(msg)
     stack = c[None] if c.ndim == 2 else c
     kstack = k[None] if k.ndim == 2 else k
+    if method == "thin_plate":
+        empty = np.flatnonzero(~kstack.any(axis=(1, 2)))
+        if empty.size:
+            msg = f"tile {empty[0]} has no known pixel"
+            raise ValidationError(msg)
+        out = thin_plate_fill(stack, kstack, smoothing=smoothing)
+        return out[0] if c.ndim == 2 else out
     out = np.empty(stack.shape)
     for i, (tile, keep) in enumerate(zip(stack, kstack, strict=True)):
         if not keep.any():

@@ -13,7 +13,11 @@ Output: ``(N, 1, H, W)``, the normalised reconstruction of every pixel.
   of the field (Gaussian-weighted means of the known pixels, ``G*(v m) / G*m``, Knutsson &
   Westin 1993) and their certainties ``G*m`` at those scales in pixels, feeds them as extra
   channels and learns the residual on top of the finest one: the gap-filling prior a
-  classical interpolator would use, which the convolutions then correct.
+  classical interpolator would use, which the convolutions then correct. With
+  ``thin_plate`` it also solves, inside the network and without gradients, the gridded
+  thin-plate smoothing spline (:func:`magnetar.grids.thin_plate_solve`) at those
+  smoothing weights, feeds each as a channel and learns the residual on top of the first:
+  the strongest classical gap filler, which the network then only has to correct.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..errors import ValidationError
+from ..grids import thin_plate_solve
 from ._registry import register_model
 
 __all__ = ["ConvAEConfig", "ConvMaskedAE", "DenseAE", "DenseAEConfig"]
@@ -97,15 +102,23 @@ class ConvAEConfig:
     dropout : float
     prior_scales : tuple of float
         Gaussian widths (pixels) of the normalised-convolution prior channels; empty: none.
+    thin_plate : tuple of float
+        Smoothing weights of thin-plate spline prior channels; the output is a residual on
+        the first (instead of on the finest normalised-convolution prior). Empty: none.
     """
 
     base: int = 32
     depth: int = 3
     dropout: float = 0.0
     prior_scales: tuple[float, ...] = ()
+    thin_plate: tuple[float, ...] = ()
 
     def __post_init__(self):
         self.prior_scales = tuple(float(s) for s in self.prior_scales)
+        self.thin_plate = tuple(float(s) for s in self.thin_plate)
+        if any(s <= 0 for s in self.thin_plate):
+            msg = f"thin_plate smoothing weights must be positive, got {self.thin_plate}"
+            raise ValidationError(msg)
         if self.base < 1 or not 1 <= self.depth <= 6:
             msg = f"need base >= 1 and 1 <= depth <= 6; got base={self.base}, depth={self.depth}"
             raise ValidationError(msg)
@@ -131,7 +144,7 @@ class ConvMaskedAE(nn.Module):
         widths = [config.base * 2**i for i in range(config.depth + 1)]
         for i, sigma in enumerate(config.prior_scales):
             self.register_buffer(f"_kernel{i}", _gaussian_kernel(sigma), persistent=False)
-        channels = 2 + 2 * len(config.prior_scales)
+        channels = 2 + 2 * len(config.prior_scales) + len(config.thin_plate)
         self.down = nn.ModuleList([_block(channels, widths[0], config.dropout)] + [
             _block(widths[i], widths[i + 1], config.dropout) for i in range(config.depth)])
         self.up = nn.ModuleList([
@@ -147,10 +160,17 @@ class ConvMaskedAE(nn.Module):
         _check_input(x, None)
         h, w = x.shape[-2:]
         residual = 0.0
+        extra = []
         if self.config.prior_scales:
             priors, certainties = self._priors(x)
             residual = priors[0]
-            x = torch.cat([x, *priors, *certainties], dim=1)
+            extra += [*priors, *certainties]
+        if self.config.thin_plate:
+            splines = self._thin_plate(x)
+            residual = splines[0]
+            extra += splines
+        if extra:
+            x = torch.cat([x, *extra], dim=1)
         m = 2**self.config.depth
         x = F.pad(x, (0, (-w) % m, 0, (-h) % m))
         skips = []
@@ -172,6 +192,13 @@ class ConvMaskedAE(nn.Module):
             priors.append(num / den.clamp(min=1e-3))
             certainties.append(den)
         return priors, certainties
+
+
+    @torch.no_grad()
+    def _thin_plate(self, x):
+        values, known = (x[:, :1] * x[:, 1:2]).float(), x[:, 1:2].float()
+        return [thin_plate_solve(values, known, s, max_iter=200, tol=1e-4).to(x.dtype)
+                for s in self.config.thin_plate]
 
 
 def _gaussian_kernel(sigma):

@@ -3,7 +3,7 @@
 Steps: :func:`build_tile_corpus` (clean anomaly tiles from the Britain aeromagnetic survey,
 the EMAG2v3 tiles and synthetic seafloor grids, each split west/east so the test tiles come
 from a spatially separate region), :func:`run_train`, :func:`run_evaluate` (the model against
-nearest/linear/Gaussian/spline gap filling on the same corrupted tiles), :func:`run_search`
+nearest/linear/Gaussian/spline/thin-plate gap filling on the same corrupted tiles), :func:`run_search`
 (Optuna over the published hyperparameter table) and :func:`run_denoise` (CrowdMag files ->
 anomalies -> sparse tiles -> reconstruction).
 
@@ -52,6 +52,10 @@ class AEConfig:
     tile_km, tile_px : tile side in km and in pixels (spacing = tile_km / tile_px)
     randomization : random tiles drawn per source grid (training; a third as many for test)
     sources : clean sources among britain, emag2v3, seafloor
+    oversample : ``{source: factor}`` multiplying ``randomization`` for a source's grids
+        (default: ten times as many Britain tiles: the one real survey at the test
+        region's resolution and texture, and a single grid against four of each other
+        source; overlapping tiles still differ in their corruption every epoch)
     test_fraction : eastern fraction of every source kept for testing
     eval_source : source of the held-out test tiles reported (real survey data: britain)
     """
@@ -60,6 +64,7 @@ class AEConfig:
     tile_px: int = 32
     randomization: int = 150
     sources: tuple[str, ...] = SOURCES
+    oversample: dict = field(default_factory=lambda: {"britain": 10})
     test_fraction: float = 0.3
     eval_source: str = "britain"
     seed: int = 0
@@ -69,6 +74,10 @@ class AEConfig:
         unknown = [s for s in self.sources if s not in SOURCES]
         if unknown or not self.sources:
             msg = f"sources must be a non-empty subset of {SOURCES}; got {self.sources}"
+            raise ValidationError(msg)
+        bad = {k: v for k, v in self.oversample.items() if k not in SOURCES or not v > 0}
+        if bad:
+            msg = f"oversample needs {{source: factor > 0}} over {SOURCES}; got {bad}"
             raise ValidationError(msg)
         if self.tile_km <= 0 or self.tile_px < 8 or self.randomization < 1:
             msg = (f"need tile_km > 0, tile_px >= 8 and randomization >= 1; got "
@@ -148,8 +157,8 @@ def build_tile_corpus(config, *, grids=None):
 
     Each source grid is split along its longer axis into a training part (10 % of its tiles
     go to validation) and a test part (east or north), separated by a buffer one tile wide.
-    ``randomization`` random tiles are drawn from each grid's training part and a third as
-    many from its test part.
+    ``randomization`` (times the source's ``oversample`` factor) random tiles are drawn
+    from each grid's training part and a third as many from its test part.
     """
     from ..training import cut_tiles, split_columns
 
@@ -157,7 +166,7 @@ def build_tile_corpus(config, *, grids=None):
     px = config.tile_px
     train, test, by_source = [], [], {}
     for k, (source, arrays) in enumerate(grids.items()):
-        n_each = config.randomization
+        n_each = max(1, round(config.randomization * config.oversample.get(source, 1)))
         src_test = []
         for i, values in enumerate(arrays):
             axis = 0 if values.shape[0] > values.shape[1] else 1
@@ -206,7 +215,7 @@ def _per_tile_metrics(truth, estimate):
 
 
 def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=None,
-                     baselines=("nearest", "linear", "gaussian", "spline"), seed=0):
+                     baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), seed=0):
     """Metrics of the model and of each baseline on the same corrupted tiles.
 
     Returns
@@ -234,7 +243,7 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
 
 
 def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0.5, 0.75),
-                 baselines=("nearest", "linear", "gaussian", "spline")):
+                 baselines=("nearest", "linear", "gaussian", "spline", "thin_plate")):
     """Evaluate a checkpoint against the baselines on held-out tiles; writes
     ``evaluation.csv``, ``evaluation.json`` and figures."""
     from ..training import corrupt

@@ -49,10 +49,15 @@ class TrainConfig:
     loss_on : {"all", "known"}
         Pixels the loss is computed on: every pixel (the model must fill the gaps), or only
         the observed ones.
+    loss_units : {"tile", "nT"}
+        "tile": errors in each tile's normalised units (every tile weighs the same, so
+        quiet tiles dominate); "nT": errors weighted by each tile's scale (divided by the
+        mean scale), i.e. in nT like the evaluation's MAE, so strong-anomaly tiles count
+        as much as their errors do.
     distribution_weight : float
         Weight of a distributional term: the mean 1-D Wasserstein distance between each
-        tile's value distribution and its reconstruction's (sorted values), in normalised
-        units.
+        tile's value distribution and its reconstruction's (sorted values), in the units
+        of ``loss_units``.
     optimizer : {"adam", "sgd"}
         SGD uses momentum 0.9.
     lr_schedule : {"constant", "cosine"}
@@ -71,6 +76,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     loss: str = "mae"
     loss_on: str = "all"
+    loss_units: str = "tile"
     distribution_weight: float = 0.0
     seed: int = 0
     device: str = "auto"
@@ -82,6 +88,8 @@ class TrainConfig:
         checks = [(self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}"),
                   (self.loss_on in ("all", "known"),
                    f"loss_on must be 'all' or 'known', got {self.loss_on!r}"),
+                  (self.loss_units in ("tile", "nT"),
+                   f"loss_units must be 'tile' or 'nT', got {self.loss_units!r}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
                   (self.lr_schedule in ("constant", "cosine"),
@@ -104,18 +112,19 @@ def _device(name):
     return torch.device(name)
 
 
-def _inputs(tiles, corruption, seed):
-    corrupted, known = corrupt(tiles, seed=seed, **asdict(corruption))
+def _inputs(tiles, config, seed):
+    """Model inputs, normalised targets, keep-masks and per-tile loss weights."""
+    corrupted, known = corrupt(tiles, seed=seed, **asdict(config.corruption))
     z, mean, scale = normalise(corrupted, known)
     target = (tiles - mean) / scale
     x = np.stack([z, known.astype(float)], axis=1)
-    return (torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(target[:, None],
-                                                                     dtype=torch.float32),
-            torch.as_tensor(known[:, None]))
+    weight = scale / scale.mean() if config.loss_units == "nT" else np.ones_like(scale)
+    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in (
+        x, target[:, None], known[:, None], weight[:, None]))
 
 
-def _loss(pred, target, known, config):
-    diff = pred - target
+def _loss(pred, target, known, weight, config):
+    diff = (pred - target) * (weight if config.loss == "mae" else weight.sqrt())
     pixel = diff.abs() if config.loss == "mae" else diff**2
     if config.loss_on == "known":
         loss = (pixel * known).sum() / known.sum().clamp(min=1)
@@ -124,7 +133,7 @@ def _loss(pred, target, known, config):
     if config.distribution_weight:
         p = torch.sort(pred.flatten(1), dim=1).values
         t = torch.sort(target.flatten(1), dim=1).values
-        loss = loss + config.distribution_weight * (p - t).abs().mean()
+        loss = loss + config.distribution_weight * ((p - t).abs() * weight.flatten(1)).mean()
     return loss
 
 
@@ -286,7 +295,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
     out_dir = None if out_dir is None else Path(out_dir)
     history, start, best, _ = _start(out_dir, config, model, optimizer, device, resume=resume)
     # validation corruption is fixed, so epochs are compared on the same inputs
-    vx, vt, vk = _inputs(val_tiles, config.corruption, seed=config.seed + 10**6)
+    val = _inputs(val_tiles, config, seed=config.seed + 10**6)
     bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
                        unit="epoch")
     for epoch in range(start, config.epochs):
@@ -295,25 +304,25 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        x, t, k = _inputs(train_tiles, config.corruption, seed=config.seed * 7919 + epoch)
+        x, *rest = _inputs(train_tiles, config, seed=config.seed * 7919 + epoch)
         order = torch.randperm(len(x))
         total = 0.0
         for i in range(0, len(x), config.batch_size):
             idx = order[i:i + config.batch_size]
-            xb, tb, kb = x[idx].to(device), t[idx].to(device), k[idx].to(device)
+            xb, *more = (a[idx].to(device) for a in (x, *rest))
             with _autocast(device):
-                loss = _loss(model(xb).float(), tb, kb, config)
+                loss = _loss(model(xb).float(), *more, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
-        val = _evaluate(model, vx, vt, vk, config, device)
-        record = {"epoch": epoch, "lr": lr, "train_loss": total / len(x), "val_loss": val,
+        val_loss = _evaluate(model, val, config, device)
+        record = {"epoch": epoch, "lr": lr, "train_loss": total / len(x), "val_loss": val_loss,
                   "seconds": time.perf_counter() - began}
         history.append(record)
         best = _end_epoch(out_dir, model, optimizer, config, history, best)
         if bar is not None:
-            bar.set_postfix(train=f"{record['train_loss']:.3f}", val=f"{val:.3f}")
+            bar.set_postfix(train=f"{record['train_loss']:.3f}", val=f"{val_loss:.3f}")
             bar.update(1)
     if bar is not None:
         bar.close()
@@ -327,14 +336,14 @@ def _learning_rate(config, epoch):
 
 
 @torch.no_grad()
-def _evaluate(model, x, t, k, config, device):
+def _evaluate(model, inputs, config, device):
     model.eval()
     total = 0.0
-    for i in range(0, len(x), 256):
-        xb, tb, kb = x[i:i + 256].to(device), t[i:i + 256].to(device), k[i:i + 256].to(device)
+    for i in range(0, len(inputs[0]), 256):
+        xb, *more = (a[i:i + 256].to(device) for a in inputs)
         with _autocast(device):
-            total += float(_loss(model(xb).float(), tb, kb, config)) * len(xb)
-    return total / len(x)
+            total += float(_loss(model(xb).float(), *more, config)) * len(xb)
+    return total / len(inputs[0])
 
 
 @torch.no_grad()
