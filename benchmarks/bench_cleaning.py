@@ -41,7 +41,7 @@ def load_day():
         ds = read_iaga2002(datasets.fetch(name))
         names.append(name.split("/")[-1][:3].upper() + str(len(names)))
         comps = [c for c in ds.data_vars][:3]
-        arr = {k: ds[c].values[:86400] for k, c in zip("XYZ", comps)}
+        arr = {k: ds[c].values[:86400] for k, c in zip("XYZ", comps, strict=False)}
         # F: use the recorded one where present, else the vector norm of the variation
         f = ds["F"].values[:86400] if "F" in ds else np.full(86400, np.nan)
         arr["F"] = np.where(np.isfinite(f), f, np.sqrt(arr["X"] ** 2 + arr["Y"] ** 2 + arr["Z"] ** 2))

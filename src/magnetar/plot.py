@@ -60,7 +60,7 @@ def plot_cleaning(cleaned, component, *, events=None, max_points=20000):
                              sharex=True, squeeze=False)
     times = cleaned["time"].values
     step = max(1, times.size // max_points)
-    for ax, name in zip(axes[:, 0], stations):
+    for ax, name in zip(axes[:, 0], stations, strict=False):
         orig = cleaned[f"{component}_original"].sel(station=name).values
         new = cleaned[component].sel(station=name).values
         flag = cleaned[f"{component}_flag"].sel(station=name).values
@@ -100,7 +100,7 @@ def plot_sigma_daily(sigma_daily):
     plt = _pyplot()
     comps = list(sigma_daily.data_vars)
     fig, axes = plt.subplots(1, len(comps), figsize=(3.2 * len(comps) + 1, 3), squeeze=False)
-    for ax, comp in zip(axes[0], comps):
+    for ax, comp in zip(axes[0], comps, strict=False):
         da = sigma_daily[comp]
         for name in da["station"].values:
             ax.plot(da["day"].values, da.sel(station=name).values, "o-", label=str(name))
@@ -144,7 +144,7 @@ def plot_grid_stages(stages):
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.8), squeeze=False)
     first = np.asarray(stages[0][1].values, float)
     vmax = float(np.nanpercentile(np.abs(first), 98)) if np.isfinite(first).any() else None
-    for ax, (title, grid) in zip(axes[0], stages):
+    for ax, (title, grid) in zip(axes[0], stages, strict=False):
         image = _grid_panel(ax, grid, title, vmax=None if "removed by" in title else vmax)
         fig.colorbar(image, ax=ax, shrink=0.8, label=grid.attrs.get("units", "nT"))
     axes[0, 0].set_ylabel(stages[0][1].dims[0])
@@ -157,7 +157,7 @@ def plot_seafloor(grids):
     plt = _pyplot()
     n = len(grids)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
-    for ax, ds in zip(axes[0], grids):
+    for ax, ds in zip(axes[0], grids, strict=False):
         da = ds["anomaly"].assign_coords(northing=ds["northing"] / 1000,
                                          easting=ds["easting"] / 1000)
         image = _grid_panel(ax, da, f"seed {ds.attrs['seed']}, "

@@ -38,7 +38,8 @@ def test_conserves_mean_and_keeps_coordinates():
     out = coherence_diffusion(grid, rho=4.0, time=3.0)
     assert out.dims == grid.dims
     np.testing.assert_array_equal(out.easting, grid.easting)
-    assert out.attrs["units"] == "nT" and "diffusion" in out.attrs
+    assert out.attrs["units"] == "nT"
+    assert "diffusion" in out.attrs
     assert float(out.mean()) == pytest.approx(float(grid.mean()), abs=1e-6 * 100)
     # smoothing: noise energy goes down
     assert float(out.std()) < float(grid.std())

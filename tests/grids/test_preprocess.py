@@ -19,11 +19,14 @@ def test_iqr_outliers_tukey_fences():
     values = np.arange(100.0).reshape(10, 10)  # Q1 = 24.75, Q3 = 74.25, IQR = 49.5
     values[0, 0], values[9, 9] = -500.0, 900.0
     cleaned, mask = iqr_outliers(_grid(values), c=1.5)
-    assert mask.values.sum() == 2 and mask.values[0, 0] and mask.values[9, 9]
+    assert mask.values.sum() == 2
+    assert mask.values[0, 0]
+    assert mask.values[9, 9]
     assert np.isnan(cleaned.values[mask.values]).all()
     low, high = cleaned.attrs["outlier_bounds"]
     q1, q3 = np.percentile(values, [25, 75])
-    assert low == pytest.approx(q1 - 1.5 * (q3 - q1)) and high == pytest.approx(q3 + 1.5 * (q3 - q1))
+    assert low == pytest.approx(q1 - 1.5 * (q3 - q1))
+    assert high == pytest.approx(q3 + 1.5 * (q3 - q1))
     assert cleaned.attrs["title"] == "test"
 
 
@@ -49,7 +52,8 @@ def test_regrid_recovers_smooth_field(method):
     points = xr.Dataset({"anomaly": ("point", _smooth_field(x, y))},
                         coords={"easting": ("point", x), "northing": ("point", y)})
     grid = regrid(points, spacing=2000.0, region=(0, 50_000, 0, 40_000), method=method)
-    assert grid.dims == ("northing", "easting") and grid.shape == (21, 26)
+    assert grid.dims == ("northing", "easting")
+    assert grid.shape == (21, 26)
     yy, xx = np.meshgrid(grid.northing, grid.easting, indexing="ij")
     err = np.abs(grid.values - _smooth_field(xx, yy))
     assert np.nanmedian(err) < 1.0  # nT, on a 100 nT field
@@ -92,7 +96,8 @@ def test_svd_recovers_low_rank_signal(randomized):
     # the noise is reduced by about sqrt(rank * (m + n) / (m n)) ~ 0.24
     assert np.std(out.values - low) < 0.4 * np.std(noisy - low)
     auto = svd_denoise(_grid(noisy), energy=0.98, randomized=randomized)
-    assert auto.attrs["svd_rank"] <= 3 and auto.attrs["svd_energy"] >= 0.98
+    assert auto.attrs["svd_rank"] <= 3
+    assert auto.attrs["svd_energy"] >= 0.98
 
 
 def test_svd_energy_rule_matches_singular_values():

@@ -43,7 +43,8 @@ def test_windows_skip_gappy_and_normalise():
     grid.values[:30, :30] = np.nan
     windows, table = sliding_windows(grid, size=20, stride=10, min_valid=0.5)
     assert not ((table.row < 10) & (table.col < 10)).any()  # the all-NaN corner window
-    assert windows.min() >= 0 and windows.max() <= 1
+    assert windows.min() >= 0
+    assert windows.max() <= 1
     assert np.isfinite(windows).all()
     with pytest.raises(ValidationError, match="exceeds the grid"):
         sliding_windows(grid, size=100, stride=10)
@@ -84,7 +85,7 @@ def test_batches_cover_every_window_once():
     seen = []
     for rr, cc, w in iter_window_batches(values, size=20, stride=5, batch_size=7):
         assert len(w) == len(rr) == len(cc)
-        seen += list(zip(rr, cc))
+        seen += list(zip(rr, cc, strict=False))
     assert len(seen) == len(set(seen)) == 7 * 11
 
 
@@ -128,7 +129,7 @@ def test_blocked_split_never_shares_nodes():
     split = split_windows(table, method="blocked", size=size, block=50, seed=1)
     assert set(split) <= {"train", "val", "test", ""}
     occupied = {}
-    for (g, r, c), s in zip(table[["group", "row", "col"]].to_numpy(), split):
+    for (g, r, c), s in zip(table[["group", "row", "col"]].to_numpy(), split, strict=False):
         if not s:
             continue
         for node in ((g, y, x) for y in range(r, r + size) for x in range(c, c + size)):
@@ -179,7 +180,8 @@ def test_region_map_central_cells():
     r0, c0 = off + 1 * stride, off + 2 * stride
     assert (lin[r0:r0 + stride, c0:c0 + stride] == 1).all()
     assert (lin == 1).sum() == stride * stride  # elsewhere 0 or -1
-    assert (lin[:off] == -1).all() and (lin[:, :off] == -1).all()
+    assert (lin[:off] == -1).all()
+    assert (lin[:, :off] == -1).all()
     covered = (lin >= 0).sum()
     assert res.attrs["linear_percentage"] == pytest.approx(100 * 100 / covered)
     with pytest.raises(ValidationError, match="expected"):

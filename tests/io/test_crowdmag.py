@@ -18,7 +18,8 @@ def test_xyz_layout_total_sorting_and_dropped_rows(tmp_path):
     ds = read_crowdmag(path)
     assert ds.sizes["point"] == 2
     np.testing.assert_allclose(ds["total"], [5.0, 13.0])  # oldest first; |(0,3,4)| = 5
-    assert np.isnan(ds["temperature"].values[1]) and ds["temperature"].values[0] == 55.0
+    assert np.isnan(ds["temperature"].values[1])
+    assert ds["temperature"].values[0] == 55.0
     assert ds.attrs["rows_dropped"] == 3
     assert ds.attrs["device"] == "iPhone12,1"
     assert "unreadable time" in ds.attrs["dropped_reasons"]

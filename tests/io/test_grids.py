@@ -119,11 +119,13 @@ def test_unreadable_files_name_the_file(tmp_path):
 
 def test_real_emag2_v2(registered):
     grid = read_grid(registered("grids/EMAG2_V2_1x1.grd"))
-    assert grid.shape == (181, 361) and grid.dims == ("latitude", "longitude")
+    assert grid.shape == (181, 361)
+    assert grid.dims == ("latitude", "longitude")
     assert grid["latitude"].values[[0, -1]].tolist() == [-90.0, 90.0]
     valid = grid.values[np.isfinite(grid.values)]
     # no sentinel (or sentinel mixed by resampling) survives; anomalies are within +-5000 nT
-    assert np.abs(valid).max() < 5000 and np.isnan(grid.values).sum() > 0
+    assert np.abs(valid).max() < 5000
+    assert np.isnan(grid.values).sum() > 0
 
 
 def test_real_brazil_xyz_is_a_regular_grid(registered):
@@ -147,5 +149,6 @@ def test_real_png_tile_with_keep_mask(registered):
     tile = read_png_tile(registered("grids/emag2v3_tiles/gts/example_675.png"),
                          keep_mask=registered("grids/emag2v3_tiles/gt_keep_masks/example_675.png"))
     assert tile.shape == (512, 512)
-    assert float(np.nanmin(tile)) >= -200 and float(np.nanmax(tile)) <= 200
+    assert float(np.nanmin(tile)) >= -200
+    assert float(np.nanmax(tile)) <= 200
     assert 0 < np.isnan(tile.values).mean() < 0.5

@@ -28,7 +28,8 @@ def test_tile_georeference_from_centre_table():
 def test_read_picks_real_file():
     picks = read_picks(datasets.fetch("gpts/PacificOcean/Wilder_2003_Thesis.gmt"))
     assert len(picks) == 273
-    assert picks.lon.between(-134.3, -81.7).all() and picks.lat.between(-34.9, -11.3).all()
+    assert picks.lon.between(-134.3, -81.7).all()
+    assert picks.lat.between(-34.9, -11.3).all()
     assert picks.chron.str.match(r"C\d").all()
 
 
@@ -52,6 +53,7 @@ def test_pick_agreement_counts():
     picks = pd.DataFrame({"chron": ["C1"] * 4, "lat": [5.0, 5.0, 5.0, 50.0],
                           "lon": [1.0, 2.0, 8.0, 1.0]})
     out = pick_agreement(res, picks)
-    assert out["picks_in_area"] == 3 and out["picks_mapped"] == 3
+    assert out["picks_in_area"] == 3
+    assert out["picks_mapped"] == 3
     assert out["fraction_picks_linear"] == pytest.approx(2 / 3)
     assert out["fraction_area_linear"] == pytest.approx(0.5)

@@ -15,7 +15,8 @@ def test_miniseed_is_read_with_channels_and_rate():
     series = read_timeseries(datasets.fetch("timeseries/LLO_10Hz_20200106.mseed"))
     assert series.dims == ("time", "channel")
     assert list(series.channel.values) == ["U", "V", "W"]
-    assert series.attrs["sampling_rate"] == 10.0 and series.sizes["time"] == 144_123
+    assert series.attrs["sampling_rate"] == 10.0
+    assert series.sizes["time"] == 144_123
     step = np.diff(series.time.values[:3]) / np.timedelta64(1, "ms")
     np.testing.assert_array_equal(step, [100, 100])
 
@@ -24,7 +25,8 @@ def test_text_and_npy_need_a_rate_and_bad_rows_name_the_line(tmp_path):
     good = tmp_path / "a.txt"
     good.write_text("# x y\nx y\n1 2\n3 4\n5 6\n")
     series = read_timeseries(good, sampling_rate=4.0)
-    assert series.shape == (3, 2) and series.attrs["sampling_rate"] == 4.0
+    assert series.shape == (3, 2)
+    assert series.attrs["sampling_rate"] == 4.0
     bad = tmp_path / "b.csv"
     bad.write_text("1,2\n3,oops\n")
     with pytest.raises(FileFormatError, match="line 2"):
@@ -48,6 +50,8 @@ def test_spectrogram_png_round_trip_and_label_resize(tmp_path):
     mask = spec.copy(data=(np.arange(40)[:, None] < 10) * np.ones((1, 60)))
     write_spectrogram_png(mask, tmp_path / "m.png", vmin=0, vmax=1)
     big = read_label_mask(tmp_path / "m.png", shape=(80, 120))
-    assert big.shape == (80, 120) and big[:20].all() and not big[20:].any()
+    assert big.shape == (80, 120)
+    assert big[:20].all()
+    assert not big[20:].any()
     with pytest.raises(FileFormatError):
         read_label_mask(tmp_path / "missing.png")

@@ -33,7 +33,8 @@ def test_frozen_base_has_no_gradients_and_stays_in_eval():
     assert all(not p.requires_grad for p in model.base.parameters())
     assert all(p.requires_grad for p in model.head.parameters())
     model.train()
-    assert not model.base.training and model.head.training
+    assert not model.base.training
+    assert model.head.training
     unfrozen = create_model("resnet18", freeze=False)
     assert all(p.requires_grad for p in unfrozen.base.parameters())
 
@@ -52,13 +53,15 @@ def test_missing_imagenet_weights_say_where_to_put_them(monkeypatch, tmp_path):
     from torchvision.models import _api
 
     def offline(self, *args, **kwargs):
-        raise OSError("network unreachable")
+        msg = "network unreachable"
+        raise OSError(msg)
 
     monkeypatch.setattr(_api.WeightsEnum, "get_state_dict", offline)
     with pytest.raises(WeightsUnavailableError) as err:
         create_model("vgg19", weights="imagenet")
     text = str(err.value)
-    assert "vgg19-dcbb9e9d.pth" in text and str(tmp_path) in text
+    assert "vgg19-dcbb9e9d.pth" in text
+    assert str(tmp_path) in text
     with pytest.raises(WeightsUnavailableError, match="does not exist"):
         create_model("resnet18", weights_path=tmp_path / "nothing.pth")
     with pytest.raises(ValidationError, match="weights must be"):
@@ -75,7 +78,8 @@ def test_local_weights_loaded_into_the_base(tmp_path):
     plain = models.resnet18(weights=None)
     torch.save(plain.state_dict(), tmp_path / "tv.pth")
     model = create_model("resnet18", weights_path=tmp_path / "ck.pt")
-    for a, b in zip(model.base.state_dict().values(), donor.base.state_dict().values()):
+    pairs = zip(model.base.state_dict().values(), donor.base.state_dict().values(), strict=True)
+    for a, b in pairs:
         assert torch.equal(a, b)
     model = create_model("resnet18", weights_path=tmp_path / "tv.pth")
     assert torch.equal(model.base.conv1.weight, plain.conv1.weight)

@@ -78,6 +78,42 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert got == pytest.approx(expected)
     summary = json.loads(files["json"].read_text())
     assert set(summary["beats_all_baselines_at_50pct"]) == {"mae", "wasserstein"}
+    assert summary["tta"] is True
+    paired = summary["paired_difference_at_50pct"]
+    at_half = table[table.mask_fraction == 0.5].set_index("method")
+    best = at_half.drop(index="autoencoder")["mae"].idxmin()
+    assert paired["mae"]["baseline"] == best
+    assert paired["mae"]["mean_difference"] == pytest.approx(
+        at_half.loc["autoencoder", "mae"] - at_half.loc[best, "mae"])
+
+
+def test_paired_comparison_against_the_best_baseline():
+    import pandas as pd
+
+    from magnetar.pipelines.crowdmag_denoising import paired_comparison
+
+    def frame(mae_values, w_values):
+        return pd.DataFrame({"mae": mae_values, "wasserstein": w_values})
+
+    per_tile = {(0.5, "autoencoder"): frame([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]),
+                (0.5, "linear"): frame([2.0, 3.0, 4.0, 5.0], [0.5, 0.5, 0.5, 0.5]),
+                (0.5, "nearest"): frame([5.0, 5.0, 5.0, 5.0], [2.0, 2.0, 2.0, 2.0]),
+                (0.25, "linear"): frame([0.0] * 4, [0.0] * 4)}  # another fraction: ignored
+    out = paired_comparison(per_tile, n_boot=200)
+    assert out["mae"]["baseline"] == "linear"
+    assert out["mae"]["mean_difference"] == pytest.approx(-1.0)
+    assert out["mae"]["ci95"] == pytest.approx([-1.0, -1.0])
+    assert out["mae"]["fraction_better"] == 1.0
+    assert out["wasserstein"]["baseline"] == "linear"
+    assert out["wasserstein"]["mean_difference"] == pytest.approx(0.5)
+    assert out["wasserstein"]["fraction_better"] == 0.0
+    # a spread of differences: the interval brackets their mean
+    per_tile[0.5, "autoencoder"] = frame([1.0, 3.0, 2.0, 6.0], [1.0] * 4)
+    mae_out = paired_comparison(per_tile, n_boot=500)["mae"]
+    lo, hi = mae_out["ci95"]
+    assert mae_out["mean_difference"] == pytest.approx(-0.5)
+    assert lo < -0.5 < hi
+    assert mae_out["fraction_better"] == 0.5
 
 
 def test_points_are_binned_into_the_right_pixels():

@@ -23,7 +23,8 @@ def test_choose_threshold_picks_the_best_iou_by_hand():
     prob = np.array([0.95, 0.62, 0.58, 0.1])
     threshold, rows = choose_threshold(prob, truth)
     # above 0.58 and below 0.62 only the two true pixels remain: IoU 1
-    assert threshold == 0.6 and max(r["iou"] for r in rows) == 1.0
+    assert threshold == 0.6
+    assert max(r["iou"] for r in rows) == 1.0
     assert [r["threshold"] for r in rows] == list(THRESHOLDS)
 
 
@@ -31,7 +32,8 @@ def test_crossval_folds_partition_the_nights(tmp_path):
     cfg = IARPipelineConfig(n_train=4, n_val=2, train=TINY)
     summary = run_crossval(tmp_path, cfg, k=2)
     folds = summary["folds"]
-    assert len(folds) == 2 and sum(f["n_test"] for f in folds) == 4
+    assert len(folds) == 2
+    assert sum(f["n_test"] for f in folds) == 4
     assert all(0 <= f["iou"] <= 1 and f["threshold"] in THRESHOLDS for f in folds)
     assert summary["mean_iou"] == pytest.approx(np.mean([f["iou"] for f in folds]))
     assert json.loads((tmp_path / "crossval.json").read_text())["k"] == 2
@@ -40,7 +42,8 @@ def test_crossval_folds_partition_the_nights(tmp_path):
 def test_search_records_every_trial_within_the_space(tmp_path):
     cfg = IARPipelineConfig(n_train=3, n_val=2, train=TINY)
     table, best = run_search(tmp_path, cfg, n_trials=2, sampler="random")
-    assert len(table) == 2 and best["n_trials"] == 2
+    assert len(table) == 2
+    assert best["n_trials"] == 2
     assert best["value_iou"] == pytest.approx(table["value"].max())
     for name, values in SEARCH_SPACE.items():
         assert set(table[f"params_{name}"]) <= set(values)

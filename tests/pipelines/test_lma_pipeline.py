@@ -28,7 +28,8 @@ def test_corpus_labels_follow_the_truth():
     assert set(table.group) == {0, 1, 2}
     lab = table.label.to_numpy()
     frac = table.fraction.to_numpy()
-    assert (lab[frac >= 0.7] == 1).all() and (lab[frac <= 0.3] == 0).all()
+    assert (lab[frac >= 0.7] == 1).all()
+    assert (lab[frac <= 0.3] == 0).all()
     assert (lab[(frac > 0.3) & (frac < 0.7)] == -1).all()
 
 
@@ -55,7 +56,8 @@ def test_train_predict_sweep_and_exports(tmp_path):
                       tmp_path / "sweep", sizes=(40, 60), stride=10, figure=False)
     assert list(table.window_size) == [40, 60]
     wins = run_windows(tmp_path / "grid.nc", tmp_path / "w.csv", size=60, stride=30)
-    assert len(wins) == 16 and (wins.label == -1).all()
+    assert len(wins) == 16
+    assert (wins.label == -1).all()
     exported = run_label_export(tmp_path / "grid.nc", tmp_path / "png",
                                 LMAConfig(size=60, stride=30, grid_size=150), limit=3)
     assert len(exported) == 3
@@ -87,6 +89,7 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     assert sorted(rows.seed) == [0, 0, 1, 1]
     for s in summary:
         acc = rows[(rows.model == s["model"]) & (rows.input == s["input"])].accuracy
-        assert s["accuracy_mean"] == pytest.approx(acc.mean()) and s["seeds"] == 2
+        assert s["accuracy_mean"] == pytest.approx(acc.mean())
+        assert s["seeds"] == 2
     with pytest.raises(ValidationError, match="nothing to compare"):
         run_compare(tmp_path / "none", config, seeds=(0,), cnn=False, baseline=False)

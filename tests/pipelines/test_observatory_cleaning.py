@@ -140,7 +140,8 @@ def test_streaming_stations_arrive_separately(case):
     first = bad.isel(time=slice(0, 100))
     assert cleaner.push(first.sel(station=["AAA", "BBB"])) is None  # others still missing
     out = cleaner.push(first.sel(station=["CCC", "DDD"]))
-    assert out is not None and out.sizes["time"] > 0
+    assert out is not None
+    assert out.sizes["time"] > 0
 
 
 @pytest.mark.parametrize(("period", "expected"), [(1.0, 600.0), (60.0, 1800.0), (0.1, 600.0)])

@@ -13,7 +13,8 @@ def test_igrf_total_matches_published_value():
     # README of the shared data: F at Prudhoe Bay on 2022-03-09 is near 57,270 nT
     e, n, u = igrf_field([-148.38], [70.23], [np.datetime64("2022-03-09T12:00")])
     assert abs(np.sqrt(e**2 + n**2 + u**2)[0] - 57_270) < 15
-    assert u[0] < 0 and n[0] > 0  # field points down and north in Alaska
+    assert u[0] < 0
+    assert n[0] > 0
 
 
 def _observatory(dz):
@@ -50,7 +51,8 @@ def test_anomaly_removes_core_field_disturbance_and_offset():
     out = crustal_anomaly(points, observatories=[obs])
     np.testing.assert_allclose(out["anomaly"], crust - np.median(crust), atol=1e-6)
     assert abs(out.attrs["device_offset_nT"] - 5000.0 - np.median(crust)) < 1e-6
-    assert out.attrs["observatory"] == "DED" and out.attrs["external_coverage"] == 1.0
+    assert out.attrs["observatory"] == "DED"
+    assert out.attrs["external_coverage"] == 1.0
 
 
 def test_noise_level_ignores_drift():

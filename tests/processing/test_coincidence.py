@@ -17,7 +17,7 @@ def test_detect_runs():
     mask[0, 0, [1, 2, 3, 7]] = True
     mask[0, 1, 9] = True
     c, s, a, b = detect_runs(mask)
-    assert list(zip(s, a, b)) == [(0, 1, 4), (0, 7, 8), (1, 9, 10)]
+    assert list(zip(s, a, b, strict=False)) == [(0, 1, 4), (0, 7, 8), (1, 9, 10)]
 
 
 def _hp(n_st=3, n=100):

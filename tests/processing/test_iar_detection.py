@@ -42,6 +42,9 @@ def test_segmentation_metrics_by_hand():
     t = np.array([1, 1, 0, 0, 1], bool)
     p = np.array([1, 0, 1, 0, 1], bool)
     m = segmentation_metrics(t, p)
-    assert m["iou"] == 2 / 4 and m["dice"] == 4 / 6
-    assert m["precision"] == 2 / 3 and m["recall"] == 2 / 3 and m["false_positive_fraction"] == 0.2
+    assert m["iou"] == 2 / 4
+    assert m["dice"] == 4 / 6
+    assert m["precision"] == 2 / 3
+    assert m["recall"] == 2 / 3
+    assert m["false_positive_fraction"] == 0.2
     assert segmentation_metrics(np.zeros(4), np.zeros(4))["iou"] == 1.0

@@ -11,7 +11,8 @@ def test_welch_of_white_noise_has_the_analytic_level_and_day_shape():
     fs, sigma = 100.0, 2.0
     x = np.random.default_rng(0).normal(0, sigma, 86_400 * 100 // 10)  # 2.4 h
     spec = welch_spectrogram(timeseries_from_array(x, sampling_rate=fs))
-    assert spec.sizes["time"] == len(x) // 10_000 and spec.sizes["frequency"] == 2049
+    assert spec.sizes["time"] == len(x) // 10_000
+    assert spec.sizes["frequency"] == 2049
     # one-sided PSD of white noise: 2 sigma^2 / fs
     mean_psd = np.mean(10 ** spec.sel(frequency=slice(1, 40)).values)
     assert mean_psd == pytest.approx(2 * sigma**2 / fs, rel=0.02)
@@ -57,10 +58,13 @@ def test_missing_segments_become_nan_columns_and_nights_split():
     x = np.random.default_rng(1).normal(size=int(2 * 86_400 * fs))
     x[: int(500 * fs)] = np.nan
     spec = welch_spectrogram(timeseries_from_array(x, sampling_rate=fs, start="2020-01-01"))
-    assert np.isnan(spec.isel(time=slice(0, 5))).all() and np.isfinite(spec.isel(time=6)).all()
+    assert np.isnan(spec.isel(time=slice(0, 5))).all()
+    assert np.isfinite(spec.isel(time=6)).all()
     night = select_night(spec, "2020-01-01")
     hours = (night.time.values[[0, -1]] - np.datetime64("2020-01-01T18:00")) / np.timedelta64(1, "h")
-    assert hours[0] >= 0 and hours[1] <= 12 and night.sizes["time"] == 432
+    assert hours[0] >= 0
+    assert hours[1] <= 12
+    assert night.sizes["time"] == 432
     assert list(split_nights(spec)) == ["2020-01-01", "2020-01-02"]  # 6 of 12 h
     assert list(split_nights(spec, min_fraction=0.6)) == ["2020-01-01"]
     assert crop_band(spec, fmin=0.5, fmax=2.0).frequency.max() <= 2.0

@@ -9,7 +9,8 @@ from magnetar.synthetic import IARConfig, synthetic_iar_night, synthetic_iar_nig
 def test_fast_and_time_series_renderings_agree_with_the_welch_statistics():
     fast = synthetic_iar_night(seed=4)
     slow, series = synthetic_iar_night(seed=4, timeseries=True)
-    assert series.attrs["sampling_rate"] == 100.0 and series.sizes["time"] == 432 * 10_000
+    assert series.attrs["sampling_rate"] == 100.0
+    assert series.sizes["time"] == 432 * 10_000
     dof = welch_dof(4096, 2048, 3)
     assert 5.5 < dof < 6.0  # 3 half-overlapping Hann windows
     # log10 of a Gamma(dof/2, 2/dof) scatter: its median and spread, analytically
@@ -27,7 +28,8 @@ def test_fast_and_time_series_renderings_agree_with_the_welch_statistics():
 
 def test_labels_follow_the_true_fringe_frequencies():
     ds = synthetic_iar_night(seed=1)
-    assert ds.attrs["has_iar"] == 1 and ds.mask.sum() > 1000
+    assert ds.attrs["has_iar"] == 1
+    assert ds.mask.sum() > 1000
     f = ds.frequency.values[:, None]
     fn = ds.fringe_frequency.values  # (fringe, time)
     fn_inf = np.where(np.isfinite(fn), fn, np.inf)
@@ -44,16 +46,19 @@ def test_labels_follow_the_true_fringe_frequencies():
     df = ds.delta_f.values
     finite = np.flatnonzero(np.isfinite(df))
     top = np.nanargmax(df)
-    assert df[finite[0]] < df[top] and df[finite[-1]] < df[top]
+    assert df[finite[0]] < df[top]
+    assert df[finite[-1]] < df[top]
 
 
 def test_nights_without_iar_have_empty_masks_and_ranges_widen():
     cfg = IARConfig(p_iar=0.0)
     nights = synthetic_iar_nights(3, cfg, seed=5)
-    assert nights.mask.sum() == 0 and nights.has_iar.sum() == 0
+    assert nights.mask.sum() == 0
+    assert nights.has_iar.sum() == 0
     assert np.isnan(nights.delta_f).all()
     wide = IARConfig().wider(1.5)
     lo, hi = IARConfig().delta_f
-    assert wide.delta_f[0] < lo and wide.delta_f[1] > hi
+    assert wide.delta_f[0] < lo
+    assert wide.delta_f[1] > hi
     with pytest.raises(ValidationError, match="delta_f"):
         IARConfig(delta_f=(1.0, 0.5))

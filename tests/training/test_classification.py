@@ -63,7 +63,8 @@ def test_frozen_transfer_trains_head_on_cached_features(tmp_path):
     torch.manual_seed(0)  # fit_classifier builds its model after the same seeding
     fresh = create_model("resnet18")
     # the base is untouched by training (frozen), only the head moved
-    for a, b in zip(model.base.state_dict().values(), fresh.base.state_dict().values()):
+    pairs = zip(model.base.state_dict().values(), fresh.base.state_dict().values(), strict=True)
+    for a, b in pairs:
         assert torch.equal(a.cpu(), b)
     assert len(history) == 2
 

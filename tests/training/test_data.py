@@ -21,7 +21,8 @@ def test_cut_tiles_regular_and_random_skip_nan():
     np.testing.assert_array_equal(tiles[1], values[0:4, 3:7])
     values[5, 5] = np.nan
     random = cut_tiles(values, size=4, n=20, seed=1)
-    assert np.isfinite(random).all() and 0 < len(random) <= 20
+    assert np.isfinite(random).all()
+    assert 0 < len(random) <= 20
     with pytest.raises(ValidationError, match="exactly one"):
         cut_tiles(values, size=4)
 
@@ -29,10 +30,12 @@ def test_cut_tiles_regular_and_random_skip_nan():
 def test_split_is_spatially_separate():
     values = np.arange(200.0).reshape(10, 20)
     train, test = split_columns(values, test_fraction=0.25, buffer=3)
-    assert train.shape == (10, 12) and test.shape == (10, 5)
+    assert train.shape == (10, 12)
+    assert test.shape == (10, 5)
     assert train[0, -1] + 3 < test[0, 0]
     rows_train, rows_test = split_columns(values, test_fraction=0.3, axis=0)
-    assert rows_train.shape == (7, 20) and rows_test.shape == (3, 20)
+    assert rows_train.shape == (7, 20)
+    assert rows_test.shape == (3, 20)
 
 
 @settings(max_examples=25, deadline=None)

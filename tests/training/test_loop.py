@@ -50,6 +50,63 @@ def test_training_beats_zero_filling_and_resumes_identically(tmp_path):
                                [h["val_loss"] for h in history], rtol=1e-4)
 
 
+class _FixedPattern(torch.nn.Module):
+    """Returns one fixed, asymmetric pattern whatever the input (in normalised units)."""
+
+    def __init__(self, pattern):
+        super().__init__()
+        self.pattern = torch.nn.Parameter(torch.as_tensor(pattern, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.pattern.expand(x.shape[0], 1, *self.pattern.shape)
+
+
+class _PassThrough(torch.nn.Module):
+    """Returns the normalised input channel: equivariant under every rotation and flip."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x[:, :1]
+
+
+def _unit_tiles(shape):
+    """A fully known +-1 checkerboard with an even number of nodes: mean 0 and scale 1, so
+    normalised units are nT."""
+    y, x = np.indices(shape)
+    return np.where((x + y) % 2 == 0, 1.0, -1.0)[None], np.ones((1, *shape), bool)
+
+
+def test_tta_averages_the_eight_views_of_a_square_tile():
+    pattern = np.arange(36.0).reshape(6, 6) ** 1.5  # no symmetry at all
+    tiles, known = _unit_tiles((6, 6))
+    views = [np.rot90(pattern, k) for k in range(4)]
+    expected = np.mean(views + [v[:, ::-1] for v in views], axis=0)
+    got = reconstruct(_FixedPattern(pattern), tiles, known, tta=True)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    plain = reconstruct(_FixedPattern(pattern), tiles, known)[0]
+    np.testing.assert_allclose(plain, pattern, rtol=1e-5)
+
+
+def test_tta_on_an_oblong_tile_uses_the_four_shape_keeping_views():
+    pattern = np.arange(12.0).reshape(3, 4) ** 2
+    tiles, known = _unit_tiles((3, 4))
+    expected = (pattern + pattern[::-1, ::-1] + pattern[:, ::-1] + pattern[::-1, :]) / 4
+    got = reconstruct(_FixedPattern(pattern), tiles, known, tta=True)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_tta_leaves_an_equivariant_model_unchanged():
+    rng = np.random.default_rng(3)
+    tiles = 50 + 20 * rng.normal(size=(4, 6, 6))
+    known = np.ones(tiles.shape, bool)
+    model = _PassThrough()
+    np.testing.assert_allclose(reconstruct(model, tiles, known, tta=True), tiles, atol=1e-4)
+    np.testing.assert_allclose(reconstruct(model, tiles, known), tiles, atol=1e-4)
+
+
 def test_bad_training_options():
     with pytest.raises(ValidationError, match="loss"):
         TrainConfig(loss="huber")

@@ -162,7 +162,7 @@ def _element_names(columns, reported, path, line):
                 f"elements but the column header has {len(columns)} ({' '.join(columns)})"
             )
             raise FileFormatError(msg, path=path, line=line)
-        for col, elem in zip(columns, expected):
+        for col, elem in zip(columns, expected, strict=False):
             if not col.upper().endswith(elem):
                 msg = (
                     f"header contradicts data: column '{col}' does not match element '{elem}' "
@@ -513,7 +513,8 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
 
     times = pd.DatetimeIndex(ds["time"].values)
     millis = np.asarray(times.microsecond // 1000)
-    stamps = [f"{s}.{m:03d}" for s, m in zip(times.strftime("%Y-%m-%d %H:%M:%S"), millis)]
+    seconds = times.strftime("%Y-%m-%d %H:%M:%S")
+    stamps = [f"{s}.{m:03d}" for s, m in zip(seconds, millis, strict=True)]
     doy = times.day_of_year
     cols = []
     for e in elements:
@@ -526,7 +527,7 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
     table = np.column_stack(cols) if cols else np.empty((len(times), 0))
     body = io.StringIO()
     fmt = "%10.2f" * table.shape[1]
-    for stamp, d, row in zip(stamps, doy, table):
+    for stamp, d, row in zip(stamps, doy, table, strict=False):
         body.write(f"{stamp} {d:03d}   {fmt % tuple(row)}\n")
     text = "\n".join(header) + "\n" + body.getvalue()
     with atomic_path(path) as tmp:

@@ -26,7 +26,8 @@ def write_spectrogram_png(spec, path, *, vmin=None, vmax=None):
     pil = require("PIL.Image", extra="plot", feature="Writing PNG spectrograms")
     png = require("PIL.PngImagePlugin", extra="plot", feature="Writing PNG spectrograms")
     if not isinstance(spec, xr.DataArray) or set(spec.dims) != {"frequency", "time"}:
-        raise ValidationError("spec must be a DataArray with dims (frequency, time)")
+        msg = "spec must be a DataArray with dims (frequency, time)"
+        raise ValidationError(msg)
     values = np.asarray(spec.transpose("frequency", "time").values, float)[::-1]
     finite = np.isfinite(values)
     lo = float(np.nanpercentile(values, 1)) if vmin is None else float(vmin)
@@ -49,12 +50,14 @@ def _open(path):
     pil = require("PIL.Image", extra="plot", feature="Reading PNG images")
     path = Path(path)
     if not path.is_file():
-        raise FileFormatError("no such file", path=path)
+        msg = "no such file"
+        raise FileFormatError(msg, path=path)
     try:
         image = pil.open(path)
         image.load()
     except OSError as err:
-        raise FileFormatError(f"not a readable image ({err})", path=path) from None
+        msg = f"not a readable image ({err})"
+        raise FileFormatError(msg, path=path) from None
     return image
 
 

@@ -95,7 +95,8 @@ def read_timeseries(path, *, sampling_rate=None, start="1970-01-01", channels=No
         try:
             values = np.load(path, allow_pickle=False)
         except ValueError as err:
-            raise FileFormatError(f"not a NumPy array file: {err}", path=path) from err
+            msg = f"not a NumPy array file: {err}"
+            raise FileFormatError(msg, path=path) from err
     elif suffixes.endswith(_TEXT):
         values = _read_text(path)
     else:
@@ -128,7 +129,8 @@ def _read_text(path):
                 msg = f"{len(rows[-1])} columns where the first data row had {len(rows[0])}"
                 raise FileFormatError(msg, path=path, line=number)
     if not rows:
-        raise FileFormatError("no numeric rows", path=path)
+        msg = "no numeric rows"
+        raise FileFormatError(msg, path=path)
     return np.asarray(rows)
 
 
@@ -137,7 +139,8 @@ def _read_mseed(path):
     try:
         stream = obspy.read(str(path))
     except Exception as err:  # obspy raises many types for corrupt files
-        raise FileFormatError(f"not readable as miniSEED: {err}", path=path) from err
+        msg = f"not readable as miniSEED: {err}"
+        raise FileFormatError(msg, path=path) from err
     rates = {tr.stats.sampling_rate for tr in stream}
     if len(rates) != 1:
         msg = f"channels have different sampling rates {sorted(rates)}; read them separately"

@@ -51,9 +51,11 @@ class UNetConfig:
                    f"{self.depth}, base={self.base}, in_channels={self.in_channels}")
             raise ValidationError(msg)
         if self.init not in INITIALISERS:
-            raise ValidationError(f"init must be one of {', '.join(INITIALISERS)}; got {self.init!r}")
+            msg = f"init must be one of {', '.join(INITIALISERS)}; got {self.init!r}"
+            raise ValidationError(msg)
         if not 0 <= self.dropout < 1:
-            raise ValidationError(f"dropout must be in [0, 1), got {self.dropout}")
+            msg = f"dropout must be in [0, 1), got {self.dropout}"
+            raise ValidationError(msg)
 
 
 def _block(a, b, dropout):

@@ -60,7 +60,7 @@ def magpy_flag_outlier(data, *, threshold=4.0, components=None):
     from magpy.stream import KEYLIST, DataStream
 
     comps = list(components or data.data_vars)
-    keymap = dict(zip(comps, ["x", "y", "z", "f"]))
+    keymap = dict(zip(comps, ["x", "y", "z", "f"], strict=False))
     period = sampling_period_of(data)
     times = data["time"].values
     obj_times = times.astype("datetime64[us]").astype(object)
@@ -166,7 +166,7 @@ def injection_experiment(
         comp_i = rng.integers(0, len(comps), size=starts.size)
         corrupted = data
         truth = np.zeros(x.shape, dtype=bool)
-        for j, (a, w, amp, ci) in enumerate(zip(starts, widths, amps, comp_i)):
+        for j, (a, w, amp, ci) in enumerate(zip(starts, widths, amps, comp_i, strict=False)):
             corrupted, t_mask, _ = inject_interference(
                 corrupted, station=station, starts=[a], widths=[w],
                 amplitudes=[amp * sigma[ci, s_idx]], components=[comps[ci]],
@@ -178,7 +178,7 @@ def injection_experiment(
         c_widths = rng.integers(1, max_width + 1, size=c_starts.size)
         c_amps = rng.choice(np.asarray(coincident_sigma, float), size=c_starts.size)
         c_comp = rng.integers(0, len(comps), size=c_starts.size)
-        for j, (a, w, amp, ci) in enumerate(zip(c_starts, c_widths, c_amps, c_comp)):
+        for j, (a, w, amp, ci) in enumerate(zip(c_starts, c_widths, c_amps, c_comp, strict=False)):
             gains = rng.uniform(0.6, 1.0, size=len(names))
             corrupted, _, _ = inject_coincident(
                 corrupted, stations=names, starts=[a], widths=[w],
@@ -186,7 +186,7 @@ def injection_experiment(
                 seed=seed * 1000 + run * 100 + 50 + j,
             )
         flags = {}
-        for rule, method in zip(rules, methods):
+        for rule, method in zip(rules, methods, strict=False):
             cfg = dataclasses.replace(config, rule=rule, components=tuple(comps))
             t0 = time.perf_counter()
             result = clean_observatories(corrupted, cfg)
@@ -202,7 +202,7 @@ def injection_experiment(
             runtime["magpy"] += time.perf_counter() - t0
             flags["magpy"] = (np.stack([mp[c] for c in comps]), None)
 
-        for a, w, amp, ci in zip(starts, widths, amps, comp_i):
+        for a, w, amp, ci in zip(starts, widths, amps, comp_i, strict=False):
             others = [p for p in range(len(names)) if p != s_idx]
             lo, hi = max(a - reach, 0), min(a + w + reach, n_t)
             disturbed = bool(natural[ci, others, lo:hi].any())
@@ -219,7 +219,7 @@ def injection_experiment(
                     "detected": hit, "fully_replaced": full, "rms_nT": rms,
                     "rms_sigma": rms / sigma[ci, s_idx],
                 })
-        for a, w, amp, ci in zip(c_starts, c_widths, c_amps, c_comp):
+        for a, w, amp, ci in zip(c_starts, c_widths, c_amps, c_comp, strict=False):
             for method, (mask, _) in flags.items():
                 removed = bool(mask[ci, :, a:a + w].any())
                 coincident.append({"run": run, "method": method, "component": comps[ci],
@@ -227,7 +227,7 @@ def injection_experiment(
                                    "removed": removed})
 
     false_alarms = {}
-    for rule, method in zip(rules, methods):
+    for rule, method in zip(rules, methods, strict=False):
         cfg = dataclasses.replace(config, rule=rule, components=tuple(comps))
         result = clean_observatories(data, cfg)
         n_int = int((result.events["class"] == "interference").sum())
@@ -246,7 +246,7 @@ def injection_experiment(
                                                          "amplitude_sigma", "width", "removed"]),
         "false_alarms": false_alarms,
         "runtime_s": runtime,
-        "sigma": dict(zip(comps, sigma[:, s_idx].tolist())),
+        "sigma": dict(zip(comps, sigma[:, s_idx].tolist(), strict=False)),
         "days": days,
     }
 

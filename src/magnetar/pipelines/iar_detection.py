@@ -79,7 +79,8 @@ def _nights(n, synth, seed, progress=False, workers=1):
     from ..synthetic import synthetic_iar_nights
 
     if n < 1:
-        raise ValidationError(f"need at least one night, got {n}")
+        msg = f"need at least one night, got {n}"
+        raise ValidationError(msg)
     return synthetic_iar_nights(n, synth, seed=seed, workers=workers, progress=progress)
 
 
@@ -209,17 +210,20 @@ def _read_spectrogram(path, variable):
 
     path = Path(path)
     if not path.is_file():
-        raise FileFormatError("no such file", path=path)
+        msg = "no such file"
+        raise FileFormatError(msg, path=path)
     try:
         ds = xr.load_dataset(path)
     except (OSError, ValueError) as err:
-        raise FileFormatError(f"not a readable netCDF file ({err})", path=path) from None
+        msg = f"not a readable netCDF file ({err})"
+        raise FileFormatError(msg, path=path) from None
     if variable not in ds:
         msg = f"no variable {variable!r} (has {', '.join(ds.data_vars)})"
         raise FileFormatError(msg, path=path)
     spec = ds[variable]
     if not {"frequency", "time"} <= set(spec.dims):
-        raise FileFormatError(f"{variable} needs dims (frequency, time), has {spec.dims}",
+        msg = f"{variable} needs dims (frequency, time), has {spec.dims}"
+        raise FileFormatError(msg,
                               path=path)
     return spec
 
@@ -384,7 +388,8 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
     from ..training.segmentation import fit_segmentation, predict_segmentation
 
     if sampler not in ("random", "grid"):
-        raise ValidationError(f"sampler must be 'random' or 'grid', got {sampler!r}")
+        msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
+        raise ValidationError(msg)
     config = IARPipelineConfig() if config is None else config
     synth = config.synth_config()
     train = _nights(config.n_train, synth, config.seed, progress, config.workers)

@@ -58,7 +58,7 @@ def _segments(finite, max_gap):
     breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
     starts = np.concatenate(([idx[0]], idx[breaks + 1]))
     stops = np.concatenate((idx[breaks] + 1, [idx[-1] + 1]))
-    return list(zip(starts, stops))
+    return list(zip(starts, stops, strict=False))
 
 
 def _zero_phase_1d(x, sos, max_gap, padlen):

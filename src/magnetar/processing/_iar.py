@@ -128,10 +128,12 @@ def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), sm
     mask = _check_spec(mask, "mask")
     prob = mask.astype(float) if probability is None else _check_spec(probability, "probability")
     if prob.shape != mask.shape:
-        raise ValidationError(f"probability {prob.shape} and mask {mask.shape} differ in shape")
+        msg = f"probability {prob.shape} and mask {mask.shape} differ in shape"
+        raise ValidationError(msg)
     lo, hi = delta_f_range
     if not 0 < lo < hi:
-        raise ValidationError(f"delta_f_range must be (low, high) > 0, got {delta_f_range}")
+        msg = f"delta_f_range must be (low, high) > 0, got {delta_f_range}"
+        raise ValidationError(msg)
     freq = mask["frequency"].values
     step = float(np.median(np.diff(freq)))
     m = mask.values.astype(bool)

@@ -60,7 +60,8 @@ def bandpass(series, *, low=0.5, high=10.0, order=4, sampling_rate=None):
         msg = f"need 0 < low < high < Nyquist ({fs / 2:g} Hz); got low={low}, high={high}"
         raise ValidationError(msg)
     if order < 1:
-        raise ValidationError(f"order must be >= 1, got {order}")
+        msg = f"order must be >= 1, got {order}"
+        raise ValidationError(msg)
     sos = signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
     values = np.asarray(series.values, dtype=float)
     flat = values.reshape(values.shape[0], -1)
@@ -107,9 +108,11 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
     """
     fs = _rate(series, sampling_rate)
     if not 0 <= overlap < 1:
-        raise ValidationError(f"overlap must be in [0, 1), got {overlap}")
+        msg = f"overlap must be in [0, 1), got {overlap}"
+        raise ValidationError(msg)
     if combine not in ("sum", "none"):
-        raise ValidationError(f"combine must be 'sum' or 'none', got {combine!r}")
+        msg = f"combine must be 'sum' or 'none', got {combine!r}"
+        raise ValidationError(msg)
     seg = int(round(segment_s * fs))
     values = np.asarray(series.values, dtype=float)
     values = values[:, None] if values.ndim == 1 else values
@@ -154,7 +157,8 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
 def crop_band(spec, *, fmin=0.5, fmax=10.0):
     """The rows of a spectrogram with ``fmin <= frequency <= fmax`` (Hz)."""
     if fmin >= fmax:
-        raise ValidationError(f"need fmin < fmax, got {fmin}, {fmax}")
+        msg = f"need fmin < fmax, got {fmin}, {fmax}"
+        raise ValidationError(msg)
     out = spec.sel(frequency=slice(fmin, fmax))
     if out.sizes["frequency"] == 0:
         msg = (f"no frequencies in [{fmin}, {fmax}] Hz (spectrogram covers "
@@ -167,7 +171,8 @@ def _clock(text, name):
     try:
         return pd.to_timedelta(text + ":00" if text.count(":") == 1 else text)
     except ValueError as err:
-        raise ValidationError(f"{name} must be a time of day like '18:00', got {text!r}") from err
+        msg = f"{name} must be a time of day like '18:00', got {text!r}"
+        raise ValidationError(msg) from err
 
 
 def select_night(spec, night, *, start="18:00", end="06:00"):

@@ -111,15 +111,18 @@ class IARConfig:
     def __post_init__(self):
         for name, value in asdict(self).items():
             if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] > value[1]:
-                raise ValidationError(f"IARConfig.{name} must be (low, high), got {value}")
+                msg = f"IARConfig.{name} must be (low, high), got {value}"
+                raise ValidationError(msg)
         if not 0 <= self.p_iar <= 1 or not 0 <= self.p_lines <= 1:
-            raise ValidationError("p_iar and p_lines must be probabilities in [0, 1]")
+            msg = "p_iar and p_lines must be probabilities in [0, 1]"
+            raise ValidationError(msg)
         if not 0 < self.fmin < self.fmax < self.sampling_rate / 2:
             msg = (f"need 0 < fmin < fmax < Nyquist; got fmin={self.fmin}, fmax={self.fmax}, "
                    f"sampling_rate={self.sampling_rate}")
             raise ValidationError(msg)
         if self.hours <= 0 or self.segment_s <= 0 or self.label_snr <= 0:
-            raise ValidationError("hours, segment_s and label_snr must be positive")
+            msg = "hours, segment_s and label_snr must be positive"
+            raise ValidationError(msg)
 
     def wider(self, factor=1.25):
         """A copy with every numeric range widened about its centre (held-out tests)."""

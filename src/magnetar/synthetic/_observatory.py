@@ -159,7 +159,7 @@ def synthetic_observatories(
         for c, scale in (("X", 1.0), ("Y", 0.4), ("Z", -0.6)):
             sq = sum(
                 a * scale * np.cos(2 * np.pi * (ts + lon_shift) / (86400 / (h + 1)) + p)
-                for h, (a, p) in enumerate(zip(sq_amp, sq_phase))
+                for h, (a, p) in enumerate(zip(sq_amp, sq_phase, strict=False))
             )
             field[c][s] += sq
         if storm:
@@ -297,7 +297,7 @@ def _inject(data, *, stations, starts, widths, amplitudes, components, shape, si
         coords={"station": data["station"], "time": data["time"]},
     )
     rows = []
-    for i, (a, w, amp, sign) in enumerate(zip(starts, widths, amplitudes, signs)):
+    for i, (a, w, amp, sign) in enumerate(zip(starts, widths, amplitudes, signs, strict=False)):
         pulse = sign * amp * _shape(shape, w, rng)
         for j, st in enumerate(stations):
             s = names.index(st)

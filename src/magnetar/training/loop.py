@@ -346,16 +346,48 @@ def _evaluate(model, inputs, config, device):
     return total / len(inputs[0])
 
 
+def _symmetries(shape):
+    """The dihedral transforms of a (H, W) tile as (rotations, flip) pairs: all eight for a
+    square tile, the four that keep the shape otherwise."""
+    square = shape[0] == shape[1]
+    return [(r, f) for r in range(4) for f in (False, True) if square or r % 2 == 0]
+
+
+def _transform(x, rotations, flip):
+    x = torch.rot90(x, rotations, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def _untransform(x, rotations, flip):
+    x = x.flip(-1) if flip else x
+    return torch.rot90(x, -rotations, dims=(-2, -1))
+
+
 @torch.no_grad()
-def reconstruct(model, corrupted, known, *, batch_size=256, device=None):
+def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=False):
     """Reconstruct tiles (nT) from corrupted tiles and their keep-masks.
 
     Normalises each tile by its known pixels, runs the model in batches (mixed precision on
     CUDA) and returns ``(N, H, W)`` in nT.
+
+    tta : bool
+        Test-time augmentation (dihedral self-ensemble): the model also sees the tile
+        rotated by 90, 180 and 270 degrees and mirrored (eight views of a square tile, four
+        of an oblong one); each output is turned back and the views are averaged. A
+        magnetic anomaly has no preferred orientation on a tile, so every view is a valid
+        input, and averaging removes the part of the error that depends on orientation
+        (held-out Britain tiles at 50 % masking: MAE 8.61 -> 8.22 nT, Wasserstein 2.015 ->
+        1.963 nT; docs/crowdmag.md). Costs one model pass per view.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     z, mean, scale = normalise(np.asarray(corrupted, float), np.asarray(known, bool))
     x = torch.as_tensor(np.stack([z, known.astype(float)], axis=1), dtype=torch.float32)
-    out = _batched(lambda xb: model(xb)[:, 0], x, device=device, batch_size=batch_size)
-    return out.numpy() * scale + mean
+    views = _symmetries(x.shape[-2:]) if tta else [(0, False)]
+    total = None
+    for rotations, flip in views:
+        xv = _transform(x, rotations, flip).contiguous()
+        out = _untransform(_batched(lambda xb: model(xb)[:, 0], xv, device=device,
+                                    batch_size=batch_size), rotations, flip)
+        total = out if total is None else total + out
+    return (total / len(views)).numpy() * scale + mean
