@@ -241,6 +241,31 @@ def test_crowdmag_train_options_reach_the_config():
                                    "--oversample", "none"])).oversample == {}
 
 
+def test_crowdmag_train_noise_from_the_device(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from magnetar.pipelines import crowdmag_denoising as cm
+
+    rng = np.random.default_rng(1)
+    lines = ["Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
+             "Horizontal Component (nT), Vertical Component (nT)"]
+    lines += [f"2021-12-15 10:{i // 60:02d}:{i % 60:02d},61.2,-149.9,{55000 + 80 * v:.2f},0,0"
+              for i, v in enumerate(rng.normal(size=1800))]
+    still = tmp_path / "crowdmag_office 1_iPhone12,1_2021-12-15 100000.csv"
+    still.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    seen = {}
+
+    def fake_train(out, config, **kwargs):  # the CLI's work ends at the config
+        seen["config"] = config
+        return None, [{"val_loss": 1.0}], {"checkpoint": "x"}
+
+    monkeypatch.setattr(cm, "run_train", fake_train)
+    assert main(["crowdmag", "train", "--out", str(tmp_path / "ae"), "--noise-from",
+                 str(still), "--samples-per-pixel", "16"]) == 0
+    noise = seen["config"].train["corruption"]["noise_nT"]
+    assert noise == pytest.approx(80.0 / 4, rel=0.08)  # 80 nT per sample / sqrt(16)
+    assert "nT per pixel of 16 samples" in capsys.readouterr().out
+
+
 def test_iar_spectrogram_and_synth(tmp_path, capsys):
     from magnetar import datasets
 

@@ -325,7 +325,16 @@ def build_parser():
     tr.add_argument("--mask", type=float, default=0.5, help="masked fraction (default 0.5)")
     tr.add_argument("--mask-kind", choices=("random", "tracks"), default="random",
                     dest="mask_kind")
-    tr.add_argument("--noise", type=float, default=10.0, help="noise in nT (default 10)")
+    tr.add_argument("--noise", type=float, default=10.0,
+                    help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
+                         "averaged over ~100 samples per pixel)")
+    tr.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
+                    help="set --noise from the device: its noise per sample measured on these "
+                         "stationary CrowdMag recordings, divided by sqrt(--samples-per-pixel)")
+    tr.add_argument("--samples-per-pixel", type=float, default=100.0,
+                    dest="samples_per_pixel",
+                    help="measurements averaged in a pixel, for --noise-from (default 100; "
+                         "'crowdmag denoise' reports it per recording)")
     tr.add_argument("--encoding", type=int, help="dense_ae encoding dimension (default 50)")
     tr.add_argument("--hidden", type=lambda v: tuple(int(x) for x in v.split(",")),
                     help="dense_ae hidden widths, e.g. 512 or 512,256")
@@ -614,6 +623,12 @@ def _cmd_crowdmag(args, parser):
 
     progress = sys.stderr.isatty()
     if args.action == "train":
+        if args.noise_from:
+            per_sample, _ = cm.device_noise(args.noise_from)
+            args.noise = cm.pixel_noise(per_sample, samples_per_pixel=args.samples_per_pixel)
+            line = (f"device noise {per_sample:.1f} nT per sample -> {args.noise:.2f} nT per "
+                    f"pixel of {args.samples_per_pixel:g} samples")
+            print(line)  # noqa: T201
         _, history, written = cm.run_train(args.out, _crowdmag_config(args), resume=args.resume,
                                            progress=progress)
         best = min(h["val_loss"] for h in history)

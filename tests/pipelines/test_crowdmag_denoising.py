@@ -119,14 +119,16 @@ def test_paired_comparison_against_the_best_baseline():
 def test_points_are_binned_into_the_right_pixels():
     lat0, lon0 = 60.0, 10.0
     # 1 km east of the centre at 60 N is 1/(111.195 cos 60) degrees
-    lon = np.array([lon0, lon0 + 2.5 / (111.195 * 0.5), lon0])
-    lat = np.array([lat0, lat0, lat0 - 1.5 / 111.195])
-    pts = xr.Dataset({"anomaly": ("point", [1.0, 2.0, 3.0])},
+    lon = np.array([lon0, lon0 + 2.5 / (111.195 * 0.5), lon0, lon0])
+    lat = np.array([lat0, lat0, lat0 - 1.5 / 111.195, lat0])
+    pts = xr.Dataset({"anomaly": ("point", [1.0, 2.0, 3.0, 5.0])},
                      coords={"longitude": ("point", lon), "latitude": ("point", lat)})
-    values, known, coords = grid_points_to_tile(pts, tile_km=8.0, tile_px=4)  # 2 km pixels
-    # pixel edges at -4, -2, 0, 2, 4 km from the median position
-    assert known.sum() == 3
-    assert values[2, 2] == 1.0
+    values, samples, coords = grid_points_to_tile(pts, tile_km=8.0, tile_px=4)  # 2 km pixels
+    # pixel edges at -4, -2, 0, 2, 4 km from the median position (lon0, lat0)
+    assert samples.sum() == 4
+    assert samples[2, 2] == 2  # the first and the fourth point: their mean
+    assert samples[2, 3] == 1
+    assert values[2, 2] == 3.0
     assert values[2, 3] == 2.0
     assert values[1, 2] == 3.0
     np.testing.assert_allclose(np.diff(coords["latitude"]), 2 / 111.195)
@@ -165,3 +167,38 @@ def test_denoise_a_recording_end_to_end(tmp_path):
         assert ds["reconstruction"].shape == (32, 32)
         assert np.isfinite(ds["reconstruction"]).all()
         assert 0 < int(ds["known"].sum()) <= 60
+        assert int(ds["samples"].sum()) == 60  # every point lies in the tile
+        np.testing.assert_array_equal(ds["known"] > 0, ds["samples"] > 0)
+        samples = ds["samples"].values
+    n = float(np.median(samples[samples > 0]))
+    assert row["pixel_noise_nT"] == pytest.approx(row["noise_nT"] / np.sqrt(n))
+
+
+def _stationary_recording(path, sigma, n=2000, seed=0):
+    """A phone lying still: constant field plus white noise of ``sigma`` nT per sample."""
+    rng = np.random.default_rng(seed)
+    times = np.datetime64("2021-12-15T10:00") + np.arange(n) * np.timedelta64(1, "s")
+    total = 55_000 + sigma * rng.normal(size=n)
+    lines = ["Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
+             "Horizontal Component (nT), Vertical Component (nT)"]
+    lines += [f"{str(t)[:19].replace('T', ' ')},61.2,-149.9,{f:.2f},0,0"
+              for t, f in zip(times, total, strict=True)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_device_noise_from_stationary_recordings_sets_the_pixel_noise(tmp_path):
+    from magnetar.pipelines.crowdmag_denoising import device_noise, pixel_noise
+
+    files = [_stationary_recording(tmp_path / f"crowdmag_office {i}_iPhone12,1_2021.csv",
+                                   sigma, seed=i)
+             for i, sigma in enumerate((90.0, 100.0, 130.0))]
+    median, per_file = device_noise(files)
+    assert len(per_file) == 3
+    assert median == pytest.approx(100.0, rel=0.08)  # the middle device level
+    assert pixel_noise(100.0, samples_per_pixel=25) == pytest.approx(20.0)
+    assert pixel_noise(100.0, samples_per_pixel=1) == pytest.approx(100.0)
+    with pytest.raises(ValidationError, match="samples_per_pixel"):
+        pixel_noise(100.0, samples_per_pixel=0)
+    with pytest.raises(ValidationError, match="at least one"):
+        device_noise([])

@@ -31,9 +31,11 @@ from ..errors import ValidationError
 __all__ = [
     "AEConfig",
     "build_tile_corpus",
+    "device_noise",
     "evaluate_methods",
     "grid_points_to_tile",
     "paired_comparison",
+    "pixel_noise",
     "run_denoise",
     "run_evaluate",
     "run_search",
@@ -395,8 +397,9 @@ def grid_points_to_tile(anomalies, *, tile_km, tile_px):
 
     Returns
     -------
-    (values, known, coords)
-        ``values`` (px, px) block means in nT (NaN where empty), ``known`` mask, and the
+    (values, samples, coords)
+        ``values`` (px, px) block means in nT (NaN where empty), ``samples`` the number of
+        measurements in each pixel (``samples > 0`` is the known mask), and the
         ``latitude``/``longitude`` of the pixel centres (1-D, approximate for small tiles).
     """
     lon = anomalies["longitude"].values
@@ -413,7 +416,32 @@ def grid_points_to_tile(anomalies, *, tile_km, tile_px):
     centres = (edges[:-1] + edges[1:]) / 2
     coords = {"latitude": lat0 + centres / KM_PER_DEGREE,
               "longitude": lon0 + centres / (KM_PER_DEGREE * math.cos(math.radians(lat0)))}
-    return values, count > 0, coords
+    return values, count.astype(int), coords
+
+
+def device_noise(files):
+    """White-noise level (nT per sample) of a device from its stationary recordings (phone
+    lying still: the "office" files): the median over files of
+    :func:`magnetar.processing.noise_level` of the total field. Returns ``(median,
+    per_file)``."""
+    from ..io import read_crowdmag
+    from ..processing import noise_level
+
+    if not files:
+        msg = "device_noise needs at least one stationary recording"
+        raise ValidationError(msg)
+    per_file = {str(f): noise_level(read_crowdmag(f)["total"].values) for f in files}
+    return float(np.median(list(per_file.values()))), per_file
+
+
+def pixel_noise(device_noise_nT, *, samples_per_pixel):
+    """Noise (nT) of a tile pixel that averages ``samples_per_pixel`` independent samples of
+    a device with ``device_noise_nT`` per sample: the corruption level to train with."""
+    if not samples_per_pixel >= 1 or not device_noise_nT >= 0:
+        msg = ("need samples_per_pixel >= 1 and device_noise_nT >= 0; got "
+               f"{samples_per_pixel}, {device_noise_nT}")
+        raise ValidationError(msg)
+    return float(device_noise_nT) / math.sqrt(samples_per_pixel)
 
 
 def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), tta=True,
@@ -435,13 +463,16 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     for path in progress_bar(files, enabled=progress, desc="denoising", unit="file"):
         points = read_crowdmag(path)
         anomalies = crustal_anomaly(points, observatories=observatories)
-        values, known, coords = grid_points_to_tile(anomalies, tile_km=tile_km,
-                                                    tile_px=tile_px)
+        values, samples, coords = grid_points_to_tile(anomalies, tile_km=tile_km,
+                                                      tile_px=tile_px)
+        known = samples > 0
         recon = reconstruct(model, values[None], known[None], tta=tta)[0]
         dims = ("latitude", "longitude")
         ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT"}),
                          "gridded": (dims, values, {"units": "nT"}),
-                         "known": (dims, known.astype(np.int8))},
+                         "known": (dims, known.astype(np.int8)),
+                         "samples": (dims, samples.astype(np.int32),
+                                     {"long_name": "measurements averaged in the pixel"})},
                         coords=coords,
                         attrs={"source_file": str(path), "tile_km": tile_km,
                                "checkpoint": str(checkpoint),
@@ -454,6 +485,8 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
         with atomic_path(target, suffix=".nc") as tmp:
             ds.to_netcdf(tmp)
         raw = anomalies["total"].values
+        noise = noise_level(anomalies["anomaly"].values)
+        n_pixel = float(np.median(samples[known]))
         rows.append({"file": Path(path).name, "points": anomalies.sizes["point"],
                      "total_median_nT": float(np.median(raw)),
                      "core_field_nT": float(np.median(anomalies["core_field"])),
@@ -462,7 +495,11 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
                      "external_std_nT": float(np.std(anomalies["external"])),
                      "raw_minus_core_std_nT": float(np.std(raw - anomalies["core_field"])),
                      "anomaly_std_nT": float(np.std(anomalies["anomaly"])),
-                     "noise_nT": noise_level(anomalies["anomaly"].values),
+                     "noise_nT": noise,
+                     # a pixel averages n samples: the noise the model meets there
+                     "samples_per_pixel": n_pixel,
+                     "pixel_noise_nT": pixel_noise(noise, samples_per_pixel=n_pixel),
+                     "training_noise_nT": train_cfg.corruption.noise_nT,
                      "known_pixels": int(known.sum()), "netcdf": str(target)})
         try:
             from ..plot import plot_crowdmag_tile, save_figure
