@@ -13,6 +13,7 @@ from ._grids import (
 )
 from ._iaga2002 import merge_stations, read_iaga2002, read_stations, write_iaga2002
 from ._picks import pick_agreement, read_emag2v3_tile, read_picks
+from ._schumann import read_schumann_spectra
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
 from ._timeseries import read_timeseries, timeseries_from_array
 
@@ -30,6 +31,7 @@ __all__ = [
     "read_picks",
     "read_png_tile",
     "read_points",
+    "read_schumann_spectra",
     "read_spectrogram_png",
     "read_stations",
     "read_timeseries",

@@ -11,6 +11,7 @@ from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISS
 from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
 from ._iar import peak_detection_mask, resonance_parameters
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
+from ._schumann import fit_schumann, schumann_model
 from ._spectral import bandpass, crop_band, select_night, split_nights, welch_spectrogram
 from ._stations import align_stations, split_stations
 from ._sync import apply_shifts, lagged_correlation, sync_check
@@ -32,6 +33,7 @@ __all__ = [
     "butter_highpass",
     "crustal_anomaly",
     "external_disturbance",
+    "fit_schumann",
     "highpass",
     "igrf_field",
     "lagged_correlation",
@@ -43,6 +45,7 @@ __all__ = [
     "noise_sigma_daily",
     "rolling_std",
     "sampling_period_of",
+    "schumann_model",
     "split_stations",
     "sync_check",
 ]
