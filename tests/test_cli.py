@@ -306,3 +306,16 @@ def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
     assert seen["cnn"] is True
     assert seen["baseline"] is False
     assert '"ok": true' in capsys.readouterr().out
+
+
+def test_iar_train_labelled_folder_errors_are_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code = main(["iar", "train", "--out", str(tmp_path / "run"), "--labelled",
+                 str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no such folder of labelled nights" in err
+    assert "Traceback" not in err
+    code = main(["iar", "train", "--out", str(tmp_path / "run"), "--val-fraction", "1.5"])
+    assert code == 2
+    assert "val_fraction must be in (0, 1)" in capsys.readouterr().err

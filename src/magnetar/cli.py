@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -402,7 +403,7 @@ def build_parser():
     isyn.add_argument("--out", required=True, help="output folder")
     isyn.add_argument("-n", type=int, default=8, help="number of nights (default 8)")
     isyn.add_argument("--png", action="store_true", help="also write PNG images and masks")
-    itr = isub.add_parser("train", help="train the U-Net on synthetic nights",
+    itr = isub.add_parser("train", help="train the U-Net on synthetic or hand-labelled nights",
                           description="BCE (+ Dice) training with augmentation; threshold "
                                       "chosen on validation nights; resumable.")
     itr.add_argument("--out", required=True, help="output folder")
@@ -419,6 +420,13 @@ def build_parser():
     itr.add_argument("--init", default="he_normal", help="weight initialiser (default he_normal)")
     itr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     itr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    itr.add_argument("--labelled", default="",
+                     help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
+                          "white; any size, brought to the first one's): trained on instead of "
+                          "synthetic nights")
+    itr.add_argument("--val-fraction", type=float, default=0.2, dest="val_fraction",
+                     help="share of the labelled nights kept for validation and the threshold "
+                          "(default 0.2)")
     ipr = isub.add_parser("predict", help="fringe probability and mask for a spectrogram",
                           description="Batched prediction (GPU with mixed precision when "
                                       "present) with the input's coordinates.")
@@ -683,6 +691,8 @@ def _cmd_iar(args, parser):
         return 0
     if args.action == "train":
         config.n_train, config.n_val = args.nights, args.val_nights
+        config = dataclasses.replace(config, labelled=args.labelled,  # validates
+                                     val_fraction=args.val_fraction)
         config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                         "optimizer": args.optimizer, "loss": args.loss, "seed": args.seed,
                         "device": args.device,

@@ -78,3 +78,40 @@ def test_params_of_nights_with_different_fringe_counts(tmp_path):
     nc = xr.load_dataset(written["netcdf"])
     assert list(nc["fringe"].values) == [1, 2, 3, 4, 5]
     assert np.isnan(nc["fringe_frequency"].sel(fringe=5).isel(night=0)).all()
+
+
+def test_training_on_hand_labelled_png_nights(tmp_path):
+    import xarray as xr
+    from PIL import Image
+
+    from magnetar.errors import ValidationError
+    from magnetar.pipelines.iar_detection import (
+        labelled_nights_from_png,
+        labelled_pairs,
+        run_synth,
+        run_train,
+    )
+
+    folder = tmp_path / "labelled"
+    run_synth(folder, n=3, png=True, seed=5)
+    truth = xr.load_dataset(folder / "nights.nc")["mask"].values.astype(bool)
+    # a labeller's tool saved the last night at twice the size
+    for suffix in ("", "_mask"):
+        path = folder / f"night_000007{suffix}.png"
+        image = Image.open(path)
+        image.resize((2 * image.width, 2 * image.height), Image.NEAREST).save(path)
+    pairs = labelled_pairs(folder)
+    assert [p.name for p, _ in pairs] == [f"night_00000{i}.png" for i in (5, 6, 7)]
+    nights = labelled_nights_from_png(pairs)
+    assert nights["mask"].shape == truth.shape  # all brought to the first night's size
+    np.testing.assert_array_equal(nights["mask"].values.astype(bool), truth)
+    cfg = IARPipelineConfig(labelled=str(folder), val_fraction=0.34, train=TINY)
+    _, history, written = run_train(tmp_path / "run", cfg)
+    assert len(history) == 1
+    assert written["threshold"] in THRESHOLDS
+    assert f'labelled = "{folder}"' in (tmp_path / "run" / "iar.config.toml").read_text()
+    (folder / "night_000006_mask.png").unlink()
+    with pytest.raises(ValidationError, match="night_000006_mask.png"):
+        labelled_pairs(folder)
+    with pytest.raises(ValidationError, match="val_fraction"):
+        IARPipelineConfig(val_fraction=1.0)

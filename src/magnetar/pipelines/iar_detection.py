@@ -28,6 +28,8 @@ __all__ = [
     "IARPipelineConfig",
     "choose_threshold",
     "evaluate_nights",
+    "labelled_nights_from_png",
+    "labelled_pairs",
     "run_crossval",
     "run_evaluate",
     "run_params",
@@ -54,6 +56,9 @@ class IARPipelineConfig:
         and a generator with ranges widened by ``test_widen``)
     synth : :class:`magnetar.synthetic.IARConfig` fields overriding the defaults
     train : :class:`magnetar.training.segmentation.SegmentationConfig` fields
+    labelled : folder of hand-labelled PNG nights trained on instead of synthetic ones
+        (:func:`labelled_nights_from_png`; "" for synthetic), ``val_fraction`` of them
+        (seeded) kept for validation and the threshold
     """
 
     n_train: int = 178
@@ -63,6 +68,13 @@ class IARPipelineConfig:
     test_widen: float = 1.25
     synth: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    labelled: str = ""
+    val_fraction: float = 0.2
+
+    def __post_init__(self):
+        if not 0 < self.val_fraction < 1:
+            msg = f"val_fraction must be in (0, 1), got {self.val_fraction}"
+            raise ValidationError(msg)
 
     def synth_config(self):
         from ..synthetic import IARConfig
@@ -73,6 +85,53 @@ class IARPipelineConfig:
         from ..training.segmentation import SegmentationConfig
 
         return SegmentationConfig(**self.train)
+
+
+def labelled_pairs(folder):
+    """``(image, mask)`` PNG pairs of a folder: every ``NAME.png`` with a ``NAME_mask.png``
+    beside it (the naming of ``magnetar iar synth --png``), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        msg = f"no such folder of labelled nights: {folder}"
+        raise ValidationError(msg)
+    images = sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask"))
+    pairs = [(p, p.with_name(f"{p.stem}_mask.png")) for p in images]
+    missing = [str(m.name) for _, m in pairs if not m.is_file()]
+    if missing:
+        msg = f"{folder}: images without their mask: {', '.join(missing[:5])}"
+        raise ValidationError(msg)
+    if not pairs:
+        msg = f"{folder} holds no NAME.png + NAME_mask.png pairs"
+        raise ValidationError(msg)
+    return pairs
+
+
+def labelled_nights_from_png(pairs, *, shape=None):
+    """Hand-labelled nights from ``(spectrogram PNG, mask PNG)`` pairs, stacked like synthetic
+    nights (``spectrogram`` and ``mask`` over night, frequency, time) for :func:`run_train`.
+
+    Images of any size: every night is brought to ``shape`` (default: the first image's;
+    spectrogram bilinear, mask nearest neighbour) so they stack; values are those the PNG
+    stores (physical when written by :func:`magnetar.io.write_spectrogram_png`, else grey
+    levels: the model input is standardised per night either way).
+    """
+    from skimage.transform import resize
+
+    from ..io import read_label_mask, read_spectrogram_png
+
+    specs, masks = [], []
+    for image, mask in pairs:
+        spec = read_spectrogram_png(image).values
+        shape = spec.shape if shape is None else tuple(shape)
+        if spec.shape != shape:
+            spec = resize(spec, shape, order=1, preserve_range=True, anti_aliasing=True)
+        specs.append(spec)
+        masks.append(read_label_mask(mask, shape=shape))
+    nights = [str(Path(p).stem) for p, _ in pairs]
+    return xr.Dataset({"spectrogram": (("night", "frequency", "time"), np.stack(specs)),
+                       "mask": (("night", "frequency", "time"),
+                                np.stack(masks).astype(np.uint8))},
+                      coords={"night": nights})
 
 
 def _nights(n, synth, seed, progress=False, workers=1):
@@ -125,7 +184,8 @@ def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
 
 
 def run_train(out, config=None, *, train=None, val=None, resume=False, progress=False):
-    """Train the U-Net on synthetic nights; choose the threshold on validation nights.
+    """Train the U-Net on synthetic nights (or the hand-labelled PNG nights of
+    ``config.labelled``); choose the threshold on validation nights.
 
     Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
     ``history.json``, ``threshold.json``, ``iar.config.toml`` and a learning curve.
@@ -138,6 +198,16 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
 
     config = IARPipelineConfig() if config is None else config
     synth = config.synth_config()
+    if config.labelled and train is None and val is None:
+        nights = labelled_nights_from_png(labelled_pairs(config.labelled))
+        order = np.random.default_rng(config.seed).permutation(nights.sizes["night"])
+        n_val = max(1, round(config.val_fraction * len(order)))
+        if len(order) - n_val < 1:
+            msg = f"{config.labelled}: {len(order)} labelled nights; need at least two"
+            raise ValidationError(msg)
+        val, train = nights.isel(night=order[:n_val]), nights.isel(night=order[n_val:])
+        LOGGER.info("%d labelled nights: %d for training, %d for validation",
+                    len(order), train.sizes["night"], val.sizes["night"])
     train = _nights(config.n_train, synth, config.seed, progress, config.workers) if train is None else train
     val = (_nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
            if val is None else val)
