@@ -109,6 +109,22 @@ def test_coherence_features_one_for_stripes_low_for_isotropic_texture():
     np.testing.assert_allclose(f[:5].numpy(), f[:1].numpy().repeat(5, 0), atol=0.06)
 
 
+def test_coherence_ignores_a_gap_filled_with_the_window_mean():
+    from magnetar.models import create_model
+
+    model = create_model("lma_coherence", scales=(8,)).eval()
+    yy, xx = np.mgrid[0:128, 0:128]
+    stripes = np.sin(xx * 2 * np.pi / 11) / 2 + 0.5
+    holed = stripes.copy()
+    holed[:, 40:100] = stripes.mean()  # half the window is a filled gap
+    with torch.no_grad():
+        f = model.features(torch.tensor(np.array([stripes, holed]),
+                                        dtype=torch.float32)[:, None])
+    # the mean over blocks: the gap's flat blocks have no orientation and do not count
+    assert float(f[1, 0]) > 0.9
+    assert float(f[1, 0]) == pytest.approx(float(f[0, 0]), abs=0.05)
+
+
 def test_cnn_batch_norm_option_adds_one_norm_per_convolution():
     from magnetar.models import create_model
 

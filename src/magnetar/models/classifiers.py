@@ -229,7 +229,9 @@ class CoherenceClassifier(nn.Module):
     nodes), central-difference gradients, the structure tensor J = [gx^2, gx gy; gx gy, gy^2]
     averaged over non-overlapping blocks of each of ``scales`` nodes, and per block the
     coherence (l1 - l2) / (l1 + l2) (Weickert 1999; 1 for perfect stripes, 0 for isotropic
-    texture). Features: the mean and the energy-weighted mean coherence at each scale
+    texture). Features: the mean over textured blocks (a block whose gradient energy is below
+    1e-4 of the window's mean, e.g. inside a gap filled with the window mean, has no
+    orientation and is left out) and the energy-weighted mean coherence at each scale
     (2 x len(scales)); the head is batch normalisation plus one logistic unit. The base has
     no parameters (``frozen``: its features are cached and only the head is trained).
     """
@@ -263,7 +265,11 @@ class CoherenceClassifier(nn.Module):
             trace = a + c
             spread = torch.sqrt((a - c) ** 2 + 4 * b * b)
             coherence = spread / trace.clamp_min(1e-12)
-            out += [coherence.mean(dim=(-2, -1)),
+            # blocks without texture (a gap filled with the window mean) have no
+            # orientation: left out of the mean instead of counting as incoherent
+            textured = trace > 1e-4 * trace.mean(dim=(-2, -1), keepdim=True)
+            count = textured.sum(dim=(-2, -1)).clamp_min(1)
+            out += [(coherence * textured).sum(dim=(-2, -1)) / count,
                     spread.sum(dim=(-2, -1)) / trace.sum(dim=(-2, -1)).clamp_min(1e-12)]
         return torch.stack(out, dim=1)
 
