@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from .errors import FileFormatError, MissingDependencyError
 
 
 @contextlib.contextmanager
@@ -60,3 +60,13 @@ def progress_bar(items=None, *, enabled=True, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(**kwargs) if items is None else tqdm(items, **kwargs)
+
+
+def existing_file(path):
+    """``path`` as a Path; a :class:`~magnetar.errors.FileFormatError` naming it when it is
+    not a file (the readers' first check)."""
+    path = Path(path)
+    if not path.is_file():
+        msg = "no such file"
+        raise FileFormatError(msg, path=path)
+    return path

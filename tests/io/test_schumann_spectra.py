@@ -48,3 +48,6 @@ def test_malformed_files_are_rejected_by_name(tmp_path, change, message):
     not_hdf.write_text("no")
     with pytest.raises(FileFormatError, match="not a readable"):
         read_schumann_spectra(not_hdf)
+    with pytest.raises(FileFormatError, match="no such file") as err:
+        read_schumann_spectra(tmp_path / "missing.h5")
+    assert "missing.h5" in str(err.value)

@@ -23,11 +23,11 @@ import json
 import re
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from .._utils import existing_file
 from ..errors import FileFormatError
 
 __all__ = ["read_crowdmag"]
@@ -113,10 +113,7 @@ def read_crowdmag(path):
         Missing file, unknown header, missing time/position/field columns, or no usable
         row; the message names the file (and the line for header problems).
     """
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     try:
         text = path.read_text(encoding="utf-8-sig", errors="strict")
     except (OSError, UnicodeDecodeError):

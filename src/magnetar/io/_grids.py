@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, require
+from .._utils import atomic_path, existing_file, require
 from ..errors import FileFormatError, ValidationError
 
 __all__ = [
@@ -172,10 +172,7 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
     xarray.DataArray
         ``(latitude, longitude)`` or ``(northing, easting)``, increasing coordinates.
     """
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     if path.suffix.lower() in (".tif", ".tiff"):
         rxr = require("rioxarray", extra="grids", feature="Reading GeoTIFF grids")
         da = rxr.open_rasterio(path).squeeze("band", drop=True)
@@ -257,10 +254,7 @@ def read_points(path, *, columns=None, value="anomaly"):
         Dimension ``point``; coordinates ``longitude``/``latitude`` (or ``easting``/
         ``northing``) and ``height`` when present; variable ``value`` in nT.
     """
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     with (lzma.open(path, "rt") if path.suffix == ".xz" else open(path)) as fh:
         first = fh.readline()
     sep = "," if "," in first else r"\s+"

@@ -10,11 +10,10 @@ is added for it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
 
+from .._utils import existing_file
 from ..errors import FileFormatError
 
 __all__ = ["read_schumann_spectra"]
@@ -37,10 +36,7 @@ def read_schumann_spectra(path, *, variable="fourier spectrum"):
     """
     import netCDF4
 
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     try:
         ds = netCDF4.Dataset(path)
     except OSError as err:

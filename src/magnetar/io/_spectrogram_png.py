@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path, require
+from .._utils import atomic_path, existing_file, require
 from ..errors import FileFormatError, ValidationError
 
 __all__ = ["read_label_mask", "read_spectrogram_png", "write_spectrogram_png"]
@@ -48,10 +48,7 @@ def write_spectrogram_png(spec, path, *, vmin=None, vmax=None):
 
 def _open(path):
     pil = require("PIL.Image", extra="plot", feature="Reading PNG images")
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     try:
         image = pil.open(path)
         image.load()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path
+from .._utils import atomic_path, existing_file
 from ..config import save_config
 from ..errors import FileFormatError, ValidationError
 from ..grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
@@ -71,10 +71,7 @@ class PreprocessConfig:
 
 def read_any(path):
     """A grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".png":
         from ..io import read_png_tile

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, progress_bar, write_text_atomic
+from .._utils import atomic_path, existing_file, progress_bar, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
 
@@ -278,10 +278,7 @@ def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram
 def _read_spectrogram(path, variable):
     from ..errors import FileFormatError
 
-    path = Path(path)
-    if not path.is_file():
-        msg = "no such file"
-        raise FileFormatError(msg, path=path)
+    path = existing_file(path)
     try:
         ds = xr.load_dataset(path)
     except (OSError, ValueError) as err:
