@@ -413,6 +413,8 @@ def build_parser():
     itr.add_argument("--batch-size", type=int, default=4, dest="batch_size")
     itr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     itr.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    itr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                     dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
     itr.add_argument("--loss", choices=("bce", "bce_dice"), default="bce_dice")
     itr.add_argument("--base", type=int, default=64, help="U-Net base channels (default 64)")
     itr.add_argument("--depth", type=int, default=4, help="U-Net levels (default 4)")
@@ -694,8 +696,8 @@ def _cmd_iar(args, parser):
         config = dataclasses.replace(config, labelled=args.labelled,  # validates
                                      val_fraction=args.val_fraction)
         config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                        "optimizer": args.optimizer, "loss": args.loss, "seed": args.seed,
-                        "device": args.device,
+                        "optimizer": args.optimizer, "lr_schedule": args.lr_schedule,
+                        "loss": args.loss, "seed": args.seed, "device": args.device,
                         "model_kwargs": {"base": args.base, "depth": args.depth,
                                          "dropout": args.dropout, "init": args.init}}
         _, history, written = iar.run_train(args.out, config, resume=args.resume,

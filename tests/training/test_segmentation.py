@@ -53,3 +53,15 @@ def test_standardise_removes_row_levels_and_fills_gaps():
     np.testing.assert_allclose(np.median(np.delete(z, [10, 11], axis=1), axis=1), 0, atol=1e-6)
     with pytest.raises(ValidationError, match="optimizer"):
         SegmentationConfig(optimizer="lbfgs")
+
+
+def test_cosine_schedule_anneals_the_rate_each_epoch():
+    x, y = _stripes(4, 2)
+    cfg = SegmentationConfig(model_kwargs={"base": 4, "depth": 1, "dropout": 0.0}, epochs=4,
+                             lr=2e-3, lr_schedule="cosine", augment=None, device="cpu")
+    _, history = fit_segmentation(x, y, x[:2], y[:2], cfg)
+    # 0.5 lr (1 + cos(pi e / E)) for e = 0..3, E = 4
+    np.testing.assert_allclose([h["lr"] for h in history],
+                               [2e-3, 1e-3 * (1 + np.sqrt(0.5)), 1e-3, 1e-3 * (1 - np.sqrt(0.5))])
+    with pytest.raises(ValidationError, match="lr_schedule"):
+        SegmentationConfig(lr_schedule="step")

@@ -33,6 +33,7 @@ from .loop import (
     _best_model,
     _device,
     _end_epoch,
+    _learning_rate,
     _load_state,
     _start,
 )
@@ -81,6 +82,7 @@ class SegmentationConfig:
 
     loss : {"bce", "bce_dice"}
     optimizer : {"adam", "sgd", "rmsprop"}  (SGD with momentum 0.9)
+    lr_schedule : {"constant", "cosine"}  cosine anneals ``lr`` to 0 over ``epochs``
     augment : Augmentation (or dict); ``None`` disables it.
     threshold : probability above which a pixel is a fringe (chosen on validation data
         by :func:`magnetar.pipelines.iar_detection.choose_threshold`).
@@ -92,6 +94,7 @@ class SegmentationConfig:
     batch_size: int = 4
     lr: float = 1e-3
     optimizer: str = "adam"
+    lr_schedule: str = "constant"
     loss: str = "bce_dice"
     seed: int = 0
     device: str = "auto"
@@ -105,6 +108,8 @@ class SegmentationConfig:
                    f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+                  (self.lr_schedule in ("constant", "cosine"),
+                   f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
                   (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
                    "epochs, batch_size and lr must be positive"),
                   (0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")]
@@ -191,6 +196,9 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
                        unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
+        lr = _learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         model.train()
         order = torch.randperm(len(tx), generator=gen)
         total = 0.0
@@ -209,7 +217,7 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
             optimizer.step()
             total += float(loss.detach()) * len(idx)
         val_loss, val_iou = _validate(model, vx, vy, config, device)
-        record = {"epoch": epoch, "lr": config.lr, "train_loss": total / len(tx),
+        record = {"epoch": epoch, "lr": lr, "train_loss": total / len(tx),
                   "val_loss": val_loss, "val_iou": val_iou,
                   "seconds": time.perf_counter() - began}
         history.append(record)
