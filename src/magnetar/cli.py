@@ -422,6 +422,9 @@ def build_parser():
     itr.add_argument("--init", default="he_normal", help="weight initialiser (default he_normal)")
     itr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     itr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    itr.add_argument("--init-from", default="", dest="init_from",
+                     help="checkpoint of the same architecture to start from (fine-tuning, "
+                          "e.g. the shipped model on hand-labelled real nights)")
     itr.add_argument("--labelled", default="",
                      help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
                           "white; any size, brought to the first one's): trained on instead of "
@@ -698,6 +701,7 @@ def _cmd_iar(args, parser):
         config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                         "optimizer": args.optimizer, "lr_schedule": args.lr_schedule,
                         "loss": args.loss, "seed": args.seed, "device": args.device,
+                        "init_from": args.init_from,
                         "model_kwargs": {"base": args.base, "depth": args.depth,
                                          "dropout": args.dropout, "init": args.init}}
         _, history, written = iar.run_train(args.out, config, resume=args.resume,

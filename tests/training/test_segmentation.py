@@ -65,3 +65,26 @@ def test_cosine_schedule_anneals_the_rate_each_epoch():
                                [2e-3, 1e-3 * (1 + np.sqrt(0.5)), 1e-3, 1e-3 * (1 - np.sqrt(0.5))])
     with pytest.raises(ValidationError, match="lr_schedule"):
         SegmentationConfig(lr_schedule="step")
+
+
+def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
+    x, y = _stripes(4, 3)
+    kwargs = {"base": 4, "depth": 1, "dropout": 0.0}
+    source = SegmentationConfig(model_kwargs=kwargs, epochs=1, augment=None, device="cpu")
+    fit_segmentation(x, y, x[:2], y[:2], source, out_dir=tmp_path / "src")
+    start, _, _ = load_segmentation(tmp_path / "src" / "last.pt")
+    # a vanishing learning rate: the fine-tuned weights stay those of the checkpoint (batch
+    # norm's running statistics move with the data, so weights only)
+    tuned_cfg = SegmentationConfig(model_kwargs=kwargs, epochs=1, lr=1e-12, augment=None,
+                                   seed=5, device="cpu", init_from=tmp_path / "src" / "last.pt")
+    tuned, _ = fit_segmentation(x, y, x[:2], y[:2], tuned_cfg)
+    tuned_weights = dict(tuned.named_parameters())
+    for name, value in start.named_parameters():
+        np.testing.assert_allclose(tuned_weights[name].detach(), value.detach(), atol=1e-8,
+                                   err_msg=name)
+    fresh, _ = fit_segmentation(x, y, x[:2], y[:2], SegmentationConfig(
+        **{**tuned_cfg.__dict__, "init_from": ""}))
+    assert not np.allclose(fresh.state_dict()["head.weight"], start.state_dict()["head.weight"])
+    wider = SegmentationConfig(**{**tuned_cfg.__dict__, "model_kwargs": {**kwargs, "base": 8}})
+    with pytest.raises(ValidationError, match="cannot start from it"):
+        fit_segmentation(x, y, x[:2], y[:2], wider)

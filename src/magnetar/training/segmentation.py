@@ -83,6 +83,9 @@ class SegmentationConfig:
     loss : {"bce", "bce_dice"}
     optimizer : {"adam", "sgd", "rmsprop"}  (SGD with momentum 0.9)
     lr_schedule : {"constant", "cosine"}  cosine anneals ``lr`` to 0 over ``epochs``
+    init_from : path of a checkpoint of the same architecture whose weights start the
+        training (fine-tuning, e.g. the synthetic-trained model on hand-labelled real nights);
+        "" starts from the initialiser.
     augment : Augmentation (or dict); ``None`` disables it.
     threshold : probability above which a pixel is a fringe (chosen on validation data
         by :func:`magnetar.pipelines.iar_detection.choose_threshold`).
@@ -100,10 +103,12 @@ class SegmentationConfig:
     device: str = "auto"
     threshold: float = 0.5
     augment: Augmentation | None = field(default_factory=Augmentation)
+    init_from: str = ""
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
             self.augment = Augmentation(**self.augment)
+        self.init_from = str(self.init_from)
         checks = [(self.loss in ("bce", "bce_dice"),
                    f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
                   (self.optimizer in OPTIMIZERS,
@@ -166,6 +171,20 @@ def load_segmentation(path, *, device="cpu"):
     return model.to(device).eval(), config, state
 
 
+def _initialise_from(model, config):
+    """Load the weights of ``config.init_from`` into ``model`` (same architecture)."""
+    state = _load_state(config.init_from, device=next(model.parameters()).device,
+                        kind="segmentation")
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as err:
+        source = state["config"]
+        msg = (f"{config.init_from}: cannot start from it: it is a {source['model']} with "
+               f"{source['model_kwargs']}, the training asks for a {config.model} with "
+               f"{config.model_kwargs}")
+        raise ValidationError(msg) from err
+
+
 def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=None,
                      resume=False, progress=False):
     """Train a segmentation model on ``(N, F, T)`` standardised images and 0/1 masks.
@@ -183,6 +202,8 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs).to(device)
+    if config.init_from:
+        _initialise_from(model, config)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = _optimizer(config.optimizer, model.parameters(), config.lr)
