@@ -1,8 +1,11 @@
 """Small trained models shipped with magnetar (each with its training config and metrics).
 
 - ``iar_unet16.pt``: U-Net (16 base channels, 4 levels) for IAR fringes, trained by
-  ``magnetar iar train --nights 178 --val-nights 32 --epochs 40 --base 16`` on an H100;
-  metrics in ``benchmarks/results/iar/``.
+  ``magnetar iar train --out iar --nights 178 --val-nights 32 --epochs 40 --base 16`` on an
+  H100, then fine-tuned on the calibrated generator by ``magnetar iar train --out iar_ft
+  --nights 178 --val-nights 32 --epochs 8 --base 16 --lr 3e-4 --lr-schedule cosine
+  --init-from iar/best.pt`` (2 CPU cores, 25 min); held-out IoU 0.717 (``docs/iar.md``,
+  ``benchmarks/results/iar/evaluation_unet16_finetuned_calibrated.json``).
 - ``lma_coherence.pt``: the structure-tensor coherence classifier of linear magnetic
   anomalies (13 parameters) on diffused windows, trained on a 2-core CPU in under a minute
   after the corpus by ``MAGNETAR_DATA_DIR=../shared/data magnetar lma train --out ship
