@@ -28,6 +28,7 @@ __all__ = ["CorruptionConfig", "TrainConfig", "fit", "load_checkpoint", "reconst
 LOGGER = logging.getLogger(__name__)
 LOSSES = ("mae", "mse")
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -92,8 +93,8 @@ class TrainConfig:
                    f"loss_units must be 'tile' or 'nT', got {self.loss_units!r}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
-                  (self.lr_schedule in ("constant", "cosine"),
-                   f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
+                  (self.lr_schedule in LR_SCHEDULES,
+                   f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"),
                   (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
                    "epochs, batch_size and lr must be positive"),
                   (self.device in ("auto", "cpu", "cuda"),
@@ -300,9 +301,7 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
                        unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
-        lr = _learning_rate(config, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = _set_learning_rate(optimizer, config, epoch)
         model.train()
         x, *rest = _inputs(train_tiles, config, seed=config.seed * 7919 + epoch)
         order = torch.randperm(len(x))
@@ -329,10 +328,15 @@ def fit(train_tiles, val_tiles, config, *, out_dir=None, resume=False, progress=
     return _best_model(out_dir, model, best, load_checkpoint, device=device), history
 
 
-def _learning_rate(config, epoch):
+def _set_learning_rate(optimizer, config, epoch):
+    """Set and return the rate of ``epoch`` under ``config.lr_schedule`` (one of
+    :data:`LR_SCHEDULES`)."""
+    lr = config.lr
     if config.lr_schedule == "cosine":
-        return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
-    return config.lr
+        lr = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 @torch.no_grad()

@@ -28,13 +28,14 @@ from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
 from .loop import (
+    LR_SCHEDULES,
     _autocast,
     _batched,
     _best_model,
     _device,
     _end_epoch,
-    _learning_rate,
     _load_state,
+    _set_learning_rate,
     _start,
 )
 
@@ -113,8 +114,8 @@ class SegmentationConfig:
                    f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
-                  (self.lr_schedule in ("constant", "cosine"),
-                   f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
+                  (self.lr_schedule in LR_SCHEDULES,
+                   f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"),
                   (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
                    "epochs, batch_size and lr must be positive"),
                   (0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")]
@@ -217,9 +218,7 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
                        unit="epoch")
     for epoch in range(start, config.epochs):
         began = time.perf_counter()
-        lr = _learning_rate(config, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = _set_learning_rate(optimizer, config, epoch)
         model.train()
         order = torch.randperm(len(tx), generator=gen)
         total = 0.0
