@@ -319,3 +319,20 @@ def test_iar_train_labelled_folder_errors_are_one_line(tmp_path, capsys):
     code = main(["iar", "train", "--out", str(tmp_path / "run"), "--val-fraction", "1.5"])
     assert code == 2
     assert "val_fraction must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_iar_train_schedule_and_init_from_reach_the_training_config(tmp_path, monkeypatch):
+    from magnetar.pipelines import iar_detection as iar
+
+    seen = {}
+
+    def fake(out, config, **kwargs):
+        seen["train"] = config.train_config()
+        return None, [{"val_iou": 0.5}], {"threshold": 0.5, "checkpoint": "x"}
+
+    monkeypatch.setattr(iar, "run_train", fake)
+    start = tmp_path / "start.pt"
+    assert main(["iar", "train", "--out", str(tmp_path / "run"), "--lr-schedule", "cosine",
+                 "--init-from", str(start)]) == 0
+    assert seen["train"].lr_schedule == "cosine"
+    assert seen["train"].init_from == str(start)

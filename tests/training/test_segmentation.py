@@ -88,3 +88,6 @@ def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
     wider = SegmentationConfig(**{**tuned_cfg.__dict__, "model_kwargs": {**kwargs, "base": 8}})
     with pytest.raises(ValidationError, match="cannot start from it"):
         fit_segmentation(x, y, x[:2], y[:2], wider)
+    missing = SegmentationConfig(**{**tuned_cfg.__dict__, "init_from": tmp_path / "none.pt"})
+    with pytest.raises(ValidationError, match="none.pt"):
+        fit_segmentation(x, y, x[:2], y[:2], missing)
