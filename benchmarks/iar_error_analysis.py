@@ -2,13 +2,23 @@
 
 Usage::
 
-    python benchmarks/iar_error_analysis.py [--nights 24] -> results/iar/error_analysis.json
+    python benchmarks/iar_error_analysis.py [--nights 64] -> results/iar/error_analysis.json
 
 Held-out nights as in ``magnetar iar evaluate`` (seeds from 10,000,000, ranges widened
 1.25x). A pixel is in the *boundary band* when it lies within one pixel (frequency or time)
 of the true mask's edge, inside or outside. The JSON gives the share of false positives and
 false negatives in that band and the IoU if band errors were forgiven: how much of the gap
 to IoU 0.80 is fringe-edge placement rather than missed or invented fringes.
+
+It then splits the errors fringe by fringe, column by column (each true fringe owns the
+pixels within half a spacing of its centre): fringe-columns both labelled and predicted
+(pixel IoU within them, the predicted centre's and width's error in pixels) against
+fringe-columns only one of them has (missed or invented fringes); the correlation over
+nights of (false positives - false negatives) with the night's fringe width fraction ``q``
+and its peak SNR (does the model adapt the width to the night?); and two oracles that keep
+the true centres and visibility: one with the width fraction fixed at the middle of the
+training range (what a model that never learns ``q`` could reach at best) and one with
+``q`` 10 % too wide (how sensitive the IoU is to the width alone).
 """
 
 import argparse
@@ -29,6 +39,13 @@ from magnetar.pipelines.iar_detection import (  # noqa: E402
     predict_nights,
 )
 from magnetar.pretrained import pretrained_path  # noqa: E402
+from magnetar.synthetic._iar import (  # noqa: E402
+    _draw,
+    _expected_welch,
+    _fringe_centres,
+    _grid,
+    _label,
+)
 from magnetar.training.segmentation import load_segmentation  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "iar"
@@ -49,6 +66,8 @@ def analyse(n):
     columns = truth.transpose(0, 2, 1).reshape(-1, truth.shape[1]).astype(int)
     runs = (np.diff(np.pad(columns, ((0, 0), (1, 0))), axis=1) == 1).sum()
     return {"nights": n, "model": "iar_unet16.pt", "threshold": cfg.threshold,
+            **decompose(test, truth, mask, pred["probability"].transpose(
+                "night", "frequency", "time").values, conf),
             "iou": float(tp.sum() / (tp.sum() + fp.sum() + fn.sum())),
             "false_positive_share_in_band": float((fp & band).sum() / fp.sum()),
             "false_negative_share_in_band": float((fn & band).sum() / fn.sum()),
@@ -58,9 +77,75 @@ def analyse(n):
             "mean_fringe_width_px": float(columns.sum() / max(runs, 1))}
 
 
+def _fringe_zones(p, freq):
+    """Per true fringe: its centre (time,) and the pixels within half a spacing of it."""
+    for centre in _fringe_centres(p):
+        yield centre, np.abs(freq[:, None] - centre[None, :]) <= p["delta_f"][None, :] / 2
+
+
+def decompose(test, truth, mask, prob, conf):
+    """Presence versus placement errors and the fixed-width oracles (module docstring)."""
+    synth = conf.synth_config()
+    wide = synth.wider(conf.test_widen)
+    grid = _grid(wide)
+    freq = test["frequency"].values
+    step = float(np.median(np.diff(freq)))
+    both = np.zeros(2)  # intersection, union within fringe-columns both have
+    missed = invented = n_both = 0
+    centre_err, width_err, nights = [], [], []
+    oracle = {"fixed_q": np.zeros(2), "q_10pct_wide": np.zeros(2)}
+    for i, seed in enumerate(test["seed"].values):
+        p = _draw(wide, np.random.default_rng(int(seed)), grid["n_time"])
+        t, m = truth[i], mask[i]
+        if not p["has_iar"]:
+            continue
+        nights.append(((m & ~t).sum() - (~m & t).sum(), p["q"], 10 * np.log10(p["snr"])))
+        for centre, zone in _fringe_zones(p, freq):
+            for j in np.flatnonzero(zone.any(axis=0)):
+                rows = zone[:, j]
+                tz, mz = t[rows, j], m[rows, j]
+                if tz.any() and mz.any():
+                    n_both += 1
+                    both += [(tz & mz).sum(), (tz | mz).sum()]
+                    w = prob[i][rows, j] * mz
+                    centre_err.append((np.sum(freq[rows] * w) / w.sum() - centre[j]) / step)
+                    width_err.append(int(mz.sum()) - int(tz.sum()))
+                elif tz.any():
+                    missed += int(tz.sum())
+                elif mz.any():
+                    invented += int(mz.sum())
+        _, other = _expected_welch(p, wide, grid)
+        for key, q in (("fixed_q", float(np.mean(synth.width_fraction))),
+                       ("q_10pct_wide", 1.1 * p["q"])):
+            label, _ = _label({**p, "q": q}, wide, freq, other)
+            label &= ~p["gap"][None, :]
+            oracle[key] += [(label & t).sum(), (label | t).sum()]
+    nights = np.array(nights, float)
+    centre_err, width_err = np.array(centre_err), np.array(width_err)
+    return {
+        "fringe_columns_both": n_both,
+        "iou_within_fringe_columns_both": float(both[0] / both[1]),
+        "error_pixels_within_fringe_columns_both": int(both[1] - both[0]),
+        "false_negative_pixels_in_missed_fringe_columns": missed,
+        "false_positive_pixels_in_invented_fringe_columns": invented,
+        "centre_error_px": {"median_abs": float(np.median(np.abs(centre_err))),
+                            "mean": float(centre_err.mean()),
+                            "p90_abs": float(np.percentile(np.abs(centre_err), 90))},
+        "width_error_px": {"mean": float(width_err.mean()),
+                           "median_abs": float(np.median(np.abs(width_err)))},
+        "corr_night_fp_minus_fn_with_width_fraction": float(
+            np.corrcoef(nights[:, 0], nights[:, 1])[0, 1]),
+        "corr_night_fp_minus_fn_with_snr_db": float(
+            np.corrcoef(nights[:, 0], nights[:, 2])[0, 1]),
+        "oracle_iou_true_centres_fixed_width_fraction": float(
+            oracle["fixed_q"][0] / oracle["fixed_q"][1]),
+        "oracle_iou_true_centres_width_10pct_wide": float(
+            oracle["q_10pct_wide"][0] / oracle["q_10pct_wide"][1])}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nights", type=int, default=24)
+    parser.add_argument("--nights", type=int, default=64)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
