@@ -54,7 +54,9 @@ RESULTS = Path(__file__).parent / "results" / "iar"
 def analyse(n):
     model, cfg, _ = load_segmentation(pretrained_path("iar_unet16.pt"))
     conf = IARPipelineConfig()
-    test = _nights(n, conf.synth_config().wider(conf.test_widen), TEST_SEED + conf.seed)
+    synth = conf.synth_config()
+    wide = synth.wider(conf.test_widen)
+    test = _nights(n, wide, TEST_SEED + conf.seed)
     pred = predict_nights(model, test["spectrogram"], threshold=cfg.threshold)
     truth = test["mask"].transpose("night", "frequency", "time").values.astype(bool)
     mask = pred["mask"].transpose("night", "frequency", "time").values.astype(bool)
@@ -67,7 +69,7 @@ def analyse(n):
     runs = (np.diff(np.pad(columns, ((0, 0), (1, 0))), axis=1) == 1).sum()
     return {"nights": n, "model": "iar_unet16.pt", "threshold": cfg.threshold,
             **decompose(test, truth, mask, pred["probability"].transpose(
-                "night", "frequency", "time").values, conf),
+                "night", "frequency", "time").values, synth, wide),
             "iou": float(tp.sum() / (tp.sum() + fp.sum() + fn.sum())),
             "false_positive_share_in_band": float((fp & band).sum() / fp.sum()),
             "false_negative_share_in_band": float((fn & band).sum() / fn.sum()),
@@ -77,16 +79,19 @@ def analyse(n):
             "mean_fringe_width_px": float(columns.sum() / max(runs, 1))}
 
 
-def _fringe_zones(p, freq):
+def _fringe_zones(centres, delta_f, freq):
     """Per true fringe: its centre (time,) and the pixels within half a spacing of it."""
-    for centre in _fringe_centres(p):
-        yield centre, np.abs(freq[:, None] - centre[None, :]) <= p["delta_f"][None, :] / 2
+    for centre in centres:
+        yield centre, np.abs(freq[:, None] - centre[None, :]) <= delta_f[None, :] / 2
 
 
-def decompose(test, truth, mask, prob, conf):
-    """Presence versus placement errors and the fixed-width oracles (module docstring)."""
-    synth = conf.synth_config()
-    wide = synth.wider(conf.test_widen)
+def decompose(test, truth, mask, prob, synth, wide):
+    """Presence versus placement errors and the fixed-width oracles (module docstring).
+
+    The nights' hidden parameters (``q``, SNR, fringe centres) are drawn again from each
+    night's seed as :func:`magnetar.synthetic.synthetic_iar_night` draws them; the redrawn
+    centres are checked against the nights' visible fringe frequencies, so a change to the
+    generator's draw order fails here instead of skewing the figures."""
     grid = _grid(wide)
     freq = test["frequency"].values
     step = float(np.median(np.diff(freq)))
@@ -99,8 +104,14 @@ def decompose(test, truth, mask, prob, conf):
         t, m = truth[i], mask[i]
         if not p["has_iar"]:
             continue
+        shown = test["fringe_frequency"].values[i]
+        centres = _fringe_centres(p)
+        seen = np.isfinite(shown[:len(centres)])
+        if not np.allclose(shown[:len(centres)][seen], centres[seen]):
+            msg = f"night seed {seed}: redrawn fringe centres differ from the generator's"
+            raise RuntimeError(msg)
         nights.append(((m & ~t).sum() - (~m & t).sum(), p["q"], 10 * np.log10(p["snr"])))
-        for centre, zone in _fringe_zones(p, freq):
+        for centre, zone in _fringe_zones(centres, p["delta_f"], freq):
             for j in np.flatnonzero(zone.any(axis=0)):
                 rows = zone[:, j]
                 tz, mz = t[rows, j], m[rows, j]
