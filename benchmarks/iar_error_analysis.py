@@ -19,6 +19,12 @@ and its peak SNR (does the model adapt the width to the night?); and two oracles
 the true centres and visibility: one with the width fraction fixed at the middle of the
 training range (what a model that never learns ``q`` could reach at best) and one with
 ``q`` 10 % too wide (how sensitive the IoU is to the width alone).
+
+Last, substitutions: the prediction is rebuilt fringe-column by fringe-column with one or
+two of its three parts (which fringe-columns are present, each fringe's centre, its width)
+taken from the truth and the rest kept from the model (a true width is the label's FWHM
+``q * delta_f``; predicted pixels outside every fringe's zone are kept as predicted). The
+IoU of each rebuild says which part a better model must get right first.
 """
 
 import argparse
@@ -99,10 +105,13 @@ def decompose(test, truth, mask, prob, synth, wide):
     missed = invented = n_both = 0
     centre_err, width_err, nights = [], [], []
     oracle = {"fixed_q": np.zeros(2), "q_10pct_wide": np.zeros(2)}
+    swaps = {key: np.zeros(2) for key in SWAPS}
     for i, seed in enumerate(test["seed"].values):
         p = _draw(wide, np.random.default_rng(int(seed)), grid["n_time"])
         t, m = truth[i], mask[i]
         if not p["has_iar"]:
+            for key in swaps:
+                swaps[key] += [0, m.sum()]
             continue
         shown = test["fringe_frequency"].values[i]
         centres = _fringe_centres(p)
@@ -111,10 +120,16 @@ def decompose(test, truth, mask, prob, synth, wide):
             msg = f"night seed {seed}: redrawn fringe centres differ from the generator's"
             raise RuntimeError(msg)
         nights.append(((m & ~t).sum() - (~m & t).sum(), p["q"], 10 * np.log10(p["snr"])))
+        rebuilt = {key: np.zeros_like(m) for key in SWAPS}
+        zones = np.zeros_like(m)
+        half_fixed = float(np.mean(synth.width_fraction)) * p["delta_f"] / 2
         for centre, zone in _fringe_zones(centres, p["delta_f"], freq):
+            zones |= zone
             for j in np.flatnonzero(zone.any(axis=0)):
                 rows = zone[:, j]
                 tz, mz = t[rows, j], m[rows, j]
+                _rebuild(rebuilt, j, rows, tz, mz, prob[i][:, j], freq, step, centre[j],
+                         p["q"] * p["delta_f"][j] / 2, half_fixed[j])
                 if tz.any() and mz.any():
                     n_both += 1
                     both += [(tz & mz).sum(), (tz | mz).sum()]
@@ -125,6 +140,9 @@ def decompose(test, truth, mask, prob, synth, wide):
                     missed += int(tz.sum())
                 elif mz.any():
                     invented += int(mz.sum())
+        for key, rebuild in rebuilt.items():
+            rebuild |= m & ~zones
+            swaps[key] += [(rebuild & t).sum(), (rebuild | t).sum()]
         _, other = _expected_welch(p, wide, grid)
         for key, q in (("fixed_q", float(np.mean(synth.width_fraction))),
                        ("q_10pct_wide", 1.1 * p["q"])):
@@ -151,7 +169,35 @@ def decompose(test, truth, mask, prob, synth, wide):
         "oracle_iou_true_centres_fixed_width_fraction": float(
             oracle["fixed_q"][0] / oracle["fixed_q"][1]),
         "oracle_iou_true_centres_width_10pct_wide": float(
-            oracle["q_10pct_wide"][0] / oracle["q_10pct_wide"][1])}
+            oracle["q_10pct_wide"][0] / oracle["q_10pct_wide"][1]),
+        "iou_with_parts_from_truth": {key: float(v[0] / v[1]) for key, v in swaps.items()}}
+
+
+# rebuilt predictions: which parts come from the truth (module docstring)
+SWAPS = ("presence", "presence+centre", "presence+centre+width", "centre", "width",
+         "centre+width", "centre+fixed_width_fraction")
+
+
+def _rebuild(rebuilt, j, rows, tz, mz, prob, freq, step, centre, half_true, half_fixed):
+    """Add one fringe-column to each rebuilt prediction (see ``SWAPS``)."""
+    near = lambda c, half: np.abs(freq - c) <= half  # noqa: E731
+    true_band = near(centre, half_true)
+    if mz.any():
+        w = prob[rows] * mz
+        c_model = np.sum(freq[rows] * w) / w.sum()
+        half_model = mz.sum() * step / 2
+        rebuilt["centre"][:, j] |= near(centre, half_model)
+        rebuilt["width"][:, j] |= near(c_model, half_true)
+        rebuilt["centre+width"][:, j] |= true_band
+        rebuilt["centre+fixed_width_fraction"][:, j] |= near(centre, half_fixed)
+    if tz.any() and mz.any():
+        rebuilt["presence"][rows, j] |= mz
+        rebuilt["presence+centre"][:, j] |= near(centre, half_model)
+    elif tz.any():
+        for key in ("presence", "presence+centre"):
+            rebuilt[key][:, j] |= true_band
+    if tz.any():
+        rebuilt["presence+centre+width"][:, j] |= true_band
 
 
 def main():
