@@ -321,7 +321,8 @@ def test_iar_train_labelled_folder_errors_are_one_line(tmp_path, capsys):
     assert "val_fraction must be in (0, 1)" in capsys.readouterr().err
 
 
-def test_iar_train_schedule_and_init_from_reach_the_training_config(tmp_path, monkeypatch):
+def test_iar_train_schedule_edge_weight_and_init_from_reach_the_training_config(
+        tmp_path, monkeypatch):
     from magnetar.pipelines import iar_detection as iar
 
     seen = {}
@@ -333,6 +334,7 @@ def test_iar_train_schedule_and_init_from_reach_the_training_config(tmp_path, mo
     monkeypatch.setattr(iar, "run_train", fake)
     start = tmp_path / "start.pt"
     assert main(["iar", "train", "--out", str(tmp_path / "run"), "--lr-schedule", "cosine",
-                 "--init-from", str(start)]) == 0
+                 "--edge-weight", "2.5", "--init-from", str(start)]) == 0
     assert seen["train"].lr_schedule == "cosine"
+    assert seen["train"].edge_weight == 2.5
     assert seen["train"].init_from == str(start)

@@ -416,6 +416,9 @@ def build_parser():
     itr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                      dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
     itr.add_argument("--loss", choices=("bce", "bce_dice"), default="bce_dice")
+    itr.add_argument("--edge-weight", type=float, default=0.0, dest="edge_weight",
+                     help="extra cross-entropy weight on pixels within one pixel of a fringe "
+                          "edge (default 0: plain)")
     itr.add_argument("--base", type=int, default=64, help="U-Net base channels (default 64)")
     itr.add_argument("--depth", type=int, default=4, help="U-Net levels (default 4)")
     itr.add_argument("--dropout", type=float, default=0.1)
@@ -700,7 +703,8 @@ def _cmd_iar(args, parser):
                                      val_fraction=args.val_fraction)
         config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                         "optimizer": args.optimizer, "lr_schedule": args.lr_schedule,
-                        "loss": args.loss, "seed": args.seed, "device": args.device,
+                        "loss": args.loss, "edge_weight": args.edge_weight,
+                        "seed": args.seed, "device": args.device,
                         "init_from": args.init_from,
                         "model_kwargs": {"base": args.base, "depth": args.depth,
                                          "dropout": args.dropout, "init": args.init}}

@@ -6,6 +6,8 @@ torch = pytest.importorskip("torch")
 from magnetar.errors import ValidationError  # noqa: E402
 from magnetar.training.segmentation import (  # noqa: E402
     SegmentationConfig,
+    _loss,
+    edge_band,
     fit_segmentation,
     load_segmentation,
     predict_segmentation,
@@ -91,3 +93,33 @@ def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
     missing = SegmentationConfig(**{**tuned_cfg.__dict__, "init_from": tmp_path / "none.pt"})
     with pytest.raises(ValidationError, match="none.pt"):
         fit_segmentation(x, y, x[:2], y[:2], missing)
+
+
+def test_edge_band_marks_one_pixel_each_side_of_a_block_edge():
+    target = torch.zeros(1, 1, 9, 9)
+    target[0, 0, 3:6, 3:6] = 1  # a 3 x 3 block
+    band = edge_band(target)[0, 0].numpy()
+    expected = np.zeros((9, 9))
+    expected[2:7, 2:7] = 1  # the block and its one-pixel ring ...
+    expected[4, 4] = 0  # ... but the centre, whose eight neighbours are all in the block
+    np.testing.assert_array_equal(band, expected)
+    # a block touching the image border: the border is not an edge
+    target = torch.zeros(1, 1, 6, 6)
+    target[0, 0, :, :3] = 1
+    band = edge_band(target)[0, 0].numpy()
+    np.testing.assert_array_equal(band[:, [2, 3]], 1)
+    np.testing.assert_array_equal(band[:, [0, 1, 4, 5]], 0)
+
+
+def test_edge_weight_scales_the_cross_entropy_of_edge_pixels_only():
+    target = torch.zeros(1, 1, 8, 8)
+    target[0, 0, 2:6, :] = 1  # a stripe of rows 2-5: the band is rows 1, 2, 5 and 6
+    logits = torch.where(target > 0, 2.0, -2.0)
+    base = float(_loss(logits, target, "bce"))
+    per_pixel = float(torch.nn.functional.softplus(torch.tensor(-2.0)))  # BCE of each pixel
+    assert base == pytest.approx(per_pixel)
+    # with weight 3: band pixels (4 of 8 rows) count 1 + 3, the others 1
+    weighted = float(_loss(logits, target, "bce", edge_weight=3.0))
+    assert weighted == pytest.approx(per_pixel * (4 * 4 + 4 * 1) / 8)
+    with pytest.raises(ValidationError, match="edge_weight"):
+        SegmentationConfig(edge_weight=-1)

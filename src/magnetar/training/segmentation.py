@@ -82,6 +82,10 @@ class SegmentationConfig:
     """Segmentation training options.
 
     loss : {"bce", "bce_dice"}
+    edge_weight : extra weight of the cross-entropy on pixels within one pixel (8-neighbours,
+        inside or outside) of a label edge: ``1 + edge_weight`` there, 1 elsewhere; 0 (the
+        default) is plain cross-entropy. Fringe edges hold most IAR errors
+        (``benchmarks/iar_error_analysis.py``).
     optimizer : {"adam", "sgd", "rmsprop"}  (SGD with momentum 0.9)
     lr_schedule : {"constant", "cosine"}  cosine anneals ``lr`` to 0 over ``epochs``
     init_from : path of a checkpoint of the same architecture whose weights start the
@@ -100,6 +104,7 @@ class SegmentationConfig:
     optimizer: str = "adam"
     lr_schedule: str = "constant"
     loss: str = "bce_dice"
+    edge_weight: float = 0.0
     seed: int = 0
     device: str = "auto"
     threshold: float = 0.5
@@ -112,6 +117,7 @@ class SegmentationConfig:
         self.init_from = str(self.init_from)
         checks = [(self.loss in ("bce", "bce_dice"),
                    f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
+                  (self.edge_weight >= 0, f"edge_weight must be >= 0, got {self.edge_weight}"),
                   (self.optimizer in OPTIMIZERS,
                    f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
                   (self.lr_schedule in LR_SCHEDULES,
@@ -132,8 +138,17 @@ def _optimizer(name, params, lr):
     return torch.optim.RMSprop(params, lr=lr)
 
 
-def _loss(logits, target, kind):
-    loss = F.binary_cross_entropy_with_logits(logits, target)
+def edge_band(target):
+    """1 on pixels within one pixel (3 x 3 neighbourhood) of an edge of a ``(N, 1, H, W)``
+    0/1 target, on both sides of it; 0 elsewhere (image borders are not edges)."""
+    dilated = F.max_pool2d(target, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-target, 3, stride=1, padding=1)
+    return dilated - eroded
+
+
+def _loss(logits, target, kind, edge_weight=0.0):
+    weight = 1 + edge_weight * edge_band(target) if edge_weight else None
+    loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
     if kind == "bce_dice":
         p = torch.sigmoid(logits)
         inter = (p * target).sum(dim=(1, 2, 3))
@@ -231,7 +246,7 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = model(xb)
-            loss = _loss(logits.float(), yb, config.loss)
+            loss = _loss(logits.float(), yb, config.loss, config.edge_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
