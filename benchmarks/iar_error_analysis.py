@@ -106,6 +106,7 @@ def decompose(test, truth, mask, prob, synth, wide):
     centre_err, width_err, nights = [], [], []
     oracle = {"fixed_q": np.zeros(2), "q_10pct_wide": np.zeros(2)}
     swaps = {key: np.zeros(2) for key in SWAPS}
+    q_mid = float(np.mean(synth.width_fraction))
     for i, seed in enumerate(test["seed"].values):
         p = _draw(wide, np.random.default_rng(int(seed)), grid["n_time"])
         t, m = truth[i], mask[i]
@@ -122,19 +123,22 @@ def decompose(test, truth, mask, prob, synth, wide):
         nights.append(((m & ~t).sum() - (~m & t).sum(), p["q"], 10 * np.log10(p["snr"])))
         rebuilt = {key: np.zeros_like(m) for key in SWAPS}
         zones = np.zeros_like(m)
-        half_fixed = float(np.mean(synth.width_fraction)) * p["delta_f"] / 2
+        half_fixed = q_mid * p["delta_f"] / 2
         for centre, zone in _fringe_zones(centres, p["delta_f"], freq):
             zones |= zone
             for j in np.flatnonzero(zone.any(axis=0)):
                 rows = zone[:, j]
                 tz, mz = t[rows, j], m[rows, j]
-                _rebuild(rebuilt, j, rows, tz, mz, prob[i][:, j], freq, step, centre[j],
-                         p["q"] * p["delta_f"][j] / 2, half_fixed[j])
+                c_model = None  # the prediction's probability-weighted centre, if any
+                if mz.any():
+                    w = prob[i][rows, j] * mz
+                    c_model = np.sum(freq[rows] * w) / w.sum()
+                _rebuild(rebuilt, j, rows, tz, mz, freq, c_model, mz.sum() * step / 2,
+                         centre[j], p["q"] * p["delta_f"][j] / 2, half_fixed[j])
                 if tz.any() and mz.any():
                     n_both += 1
                     both += [(tz & mz).sum(), (tz | mz).sum()]
-                    w = prob[i][rows, j] * mz
-                    centre_err.append((np.sum(freq[rows] * w) / w.sum() - centre[j]) / step)
+                    centre_err.append((c_model - centre[j]) / step)
                     width_err.append(int(mz.sum()) - int(tz.sum()))
                 elif tz.any():
                     missed += int(tz.sum())
@@ -144,7 +148,7 @@ def decompose(test, truth, mask, prob, synth, wide):
             rebuild |= m & ~zones
             swaps[key] += [(rebuild & t).sum(), (rebuild | t).sum()]
         _, other = _expected_welch(p, wide, grid)
-        for key, q in (("fixed_q", float(np.mean(synth.width_fraction))),
+        for key, q in (("fixed_q", q_mid),
                        ("q_10pct_wide", 1.1 * p["q"])):
             label, _ = _label({**p, "q": q}, wide, freq, other)
             label &= ~p["gap"][None, :]
@@ -178,14 +182,14 @@ SWAPS = ("presence", "presence+centre", "presence+centre+width", "centre", "widt
          "centre+width", "centre+fixed_width_fraction")
 
 
-def _rebuild(rebuilt, j, rows, tz, mz, prob, freq, step, centre, half_true, half_fixed):
-    """Add one fringe-column to each rebuilt prediction (see ``SWAPS``)."""
+def _rebuild(rebuilt, j, rows, tz, mz, freq, c_model, half_model, centre, half_true,
+             half_fixed):
+    """Add one fringe-column to each rebuilt prediction (see ``SWAPS``); ``c_model`` and
+    ``half_model`` are the prediction's centre and half width there (``c_model`` None
+    where it has no pixel)."""
     near = lambda c, half: np.abs(freq - c) <= half  # noqa: E731
     true_band = near(centre, half_true)
     if mz.any():
-        w = prob[rows] * mz
-        c_model = np.sum(freq[rows] * w) / w.sum()
-        half_model = mz.sum() * step / 2
         rebuilt["centre"][:, j] |= near(centre, half_model)
         rebuilt["width"][:, j] |= near(c_model, half_true)
         rebuilt["centre+width"][:, j] |= true_band
