@@ -302,9 +302,11 @@ def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
     assert seen["cnn"] is False
     assert seen["baseline"] is True
     assert seen["seeds"] == (3, 4)
-    assert main(["lma", "compare", "--out", str(tmp_path), "--no-baseline"]) == 0
+    assert seen["cnn_batch_norm"] is False
+    assert main(["lma", "compare", "--out", str(tmp_path), "--no-baseline", "--batch-norm"]) == 0
     assert seen["cnn"] is True
     assert seen["baseline"] is False
+    assert seen["cnn_batch_norm"] is True
     assert '"ok": true' in capsys.readouterr().out
 
 

@@ -131,6 +131,9 @@ def _add_lma_classification(lsub):
     cmp.add_argument("--no-baseline", dest="baseline", action="store_false",
                      help="leave the structure-tensor coherence baseline out")
     cmp.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    cmp.add_argument("--batch-norm", action="store_true", dest="batch_norm",
+                     help="the plain CNN with batch normalisation after each convolution "
+                          "(trains in far fewer epochs)")
     prd = lsub.add_parser("predict", help="calibrated linear/non-linear map of a grid",
                           description="Classify every window at --stride, give each "
                                       "prediction to its central cell, calibrate uncertain "
@@ -588,7 +591,8 @@ def _cmd_lma_classification(args):
         _, report = lma.run_compare(args.out, config, seeds=args.seeds,
                                     backbone=args.backbone, pretrained_path=args.pretrained,
                                     imagenet=args.imagenet, baseline=args.baseline,
-                                    cnn=args.cnn, progress=progress)
+                                    cnn=args.cnn, cnn_batch_norm=args.batch_norm,
+                                    progress=progress)
     print(json.dumps(report, indent=2, default=str))  # noqa: T201
     return 0
 

@@ -93,3 +93,32 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
         assert s["seeds"] == 2
     with pytest.raises(ValidationError, match="nothing to compare"):
         run_compare(tmp_path / "none", config, seeds=(0,), cnn=False, baseline=False)
+
+
+def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from magnetar.pipelines import lma_classification as lma
+
+    seen = []
+
+    def corpus(config, progress=False):
+        return {"raw": np.zeros((1, 2, 2)), "diffused": np.ones((1, 2, 2))}, pd.DataFrame()
+
+    def fit(windows, table, config, train_override=None, **kwargs):
+        seen.append((float(windows.mean()), train_override))
+        return {"metrics": {"accuracy": 0.5, "f1": 0.5, "roc_auc": 0.5},
+                "sizes": {"train": 1, "test": 1}, "history": [{}]}
+
+    monkeypatch.setattr(lma, "synthetic_corpus", corpus)
+    monkeypatch.setattr(lma, "train_and_test", fit)
+    lma.run_compare(tmp_path, SMALL, seeds=(0,), baseline=False, cnn_batch_norm=True,
+                    pretrained_path="pre.pt")
+    (cnn_input, cnn), *transfer = seen
+    assert cnn_input == 0.0  # the plain CNN sees raw windows
+    assert cnn["model"] == "lma_cnn"
+    assert cnn["model_kwargs"] == {"batch_norm": True}
+    assert [m for m, _ in transfer] == [0.0, 1.0]  # transfer on raw, then diffused
+    for _, override in transfer:
+        assert override["model_kwargs"] == {"weights_path": "pre.pt", "freeze": True}
