@@ -307,6 +307,10 @@ def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
     assert seen["cnn"] is True
     assert seen["baseline"] is False
     assert seen["cnn_batch_norm"] is True
+    assert seen["pretrained_diffused_path"] is None
+    assert main(["lma", "compare", "--out", str(tmp_path), "--pretrained", "a.pt",
+                 "--pretrained-diffused", "b.pt"]) == 0
+    assert (seen["pretrained_path"], seen["pretrained_diffused_path"]) == ("a.pt", "b.pt")
     assert '"ok": true' in capsys.readouterr().out
 
 

@@ -125,6 +125,9 @@ def _add_lma_classification(lsub):
     _lma_common(cmp)
     cmp.add_argument("--backbone", default="resnet18")
     cmp.add_argument("--pretrained", help="checkpoint from 'magnetar lma pretrain'")
+    cmp.add_argument("--pretrained-diffused", dest="pretrained_diffused",
+                     help="checkpoint from 'magnetar lma pretrain --diffuse' for the transfer "
+                          "on diffused grids (default: --pretrained)")
     cmp.add_argument("--imagenet", action="store_true", help="also ImageNet weights")
     cmp.add_argument("--no-cnn", dest="cnn", action="store_false",
                      help="leave the plain CNN out (it needs a GPU to train in reasonable time)")
@@ -590,6 +593,7 @@ def _cmd_lma_classification(args):
     else:
         _, report = lma.run_compare(args.out, config, seeds=args.seeds,
                                     backbone=args.backbone, pretrained_path=args.pretrained,
+                                    pretrained_diffused_path=args.pretrained_diffused,
                                     imagenet=args.imagenet, baseline=args.baseline,
                                     cnn=args.cnn, cnn_batch_norm=args.batch_norm,
                                     progress=progress)

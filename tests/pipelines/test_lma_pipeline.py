@@ -99,6 +99,7 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, m
     import numpy as np
     import pandas as pd
 
+    from magnetar.errors import ValidationError
     from magnetar.pipelines import lma_classification as lma
 
     seen = []
@@ -122,3 +123,9 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, m
     assert [m for m, _ in transfer] == [0.0, 1.0]  # transfer on raw, then diffused
     for _, override in transfer:
         assert override["model_kwargs"] == {"weights_path": "pre.pt", "freeze": True}
+    seen.clear()
+    lma.run_compare(tmp_path, SMALL, seeds=(0,), baseline=False, cnn=False,
+                    pretrained_path="pre.pt", pretrained_diffused_path="pre_d.pt")
+    assert [o["model_kwargs"]["weights_path"] for _, o in seen] == ["pre.pt", "pre_d.pt"]
+    with pytest.raises(ValidationError, match="needs --pretrained"):
+        lma.run_compare(tmp_path, SMALL, seeds=(0,), pretrained_diffused_path="pre_d.pt")

@@ -429,14 +429,15 @@ def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
 
 
 def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
-                pretrained_path=None, imagenet=False, baseline=True, cnn=True,
-                cnn_batch_norm=False, progress=False):
+                pretrained_path=None, pretrained_diffused_path=None, imagenet=False,
+                baseline=True, cnn=True, cnn_batch_norm=False, progress=False):
     """The study's three-way comparison on synthetic grids with ship-track gaps.
 
     For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
     ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
     other synthetic grids - and, with ``imagenet``, ImageNet weights) on raw windows; the
-    same on diffused windows; with ``baseline`` also the classical structure-tensor
+    same on diffused windows (from ``pretrained_diffused_path`` when given: a backbone
+    pretrained on diffused grids, ``magnetar lma pretrain --diffuse``); with ``baseline`` also the classical structure-tensor
     coherence classifier (``lma_coherence``) on raw and diffused windows (``cnn=False``
     leaves the plain CNN out: the rest runs on a CPU in minutes; ``cnn_batch_norm`` gives
     it batch normalisation after each convolution). Writes
@@ -456,13 +457,19 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
             variants.append(("coherence_baseline", kind,
                              {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
                               "epochs": 150, "patience": 30}))
+    if pretrained_diffused_path is not None and pretrained_path is None:
+        msg = "--pretrained-diffused needs --pretrained (the backbone for raw windows) too"
+        raise ValidationError(msg)
     sources = []
     if pretrained_path is not None:
-        sources.append(("synthetic", {"weights_path": str(pretrained_path)}))
+        on_diffused = pretrained_diffused_path or pretrained_path
+        sources.append(("synthetic", {"raw": {"weights_path": str(pretrained_path)},
+                                      "diffused": {"weights_path": str(on_diffused)}}))
     if imagenet:
-        sources.append(("imagenet", {"weights": "imagenet"}))
-    for name, kwargs in sources:
-        for kind in ("raw", "diffused"):
+        sources.append(("imagenet", dict.fromkeys(("raw", "diffused"),
+                                                  {"weights": "imagenet"})))
+    for name, by_input in sources:
+        for kind, kwargs in by_input.items():
             variants.append((f"transfer_{name}", kind,
                              {"model": backbone, "model_kwargs": {**kwargs, "freeze": True}}))
     if not variants:
