@@ -437,12 +437,12 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
     other synthetic grids - and, with ``imagenet``, ImageNet weights) on raw windows; the
     same on diffused windows (from ``pretrained_diffused_path`` when given: a backbone
-    pretrained on diffused grids, ``magnetar lma pretrain --diffuse``); with ``baseline`` also the classical structure-tensor
-    coherence classifier (``lma_coherence``) on raw and diffused windows (``cnn=False``
-    leaves the plain CNN out: the rest runs on a CPU in minutes; ``cnn_batch_norm`` gives
-    it batch normalisation after each convolution). Writes
-    ``compare.csv`` and ``compare.json`` (mean and 95 %
-    t-interval of test accuracy over seeds).
+    pretrained on diffused grids, ``magnetar lma pretrain --diffuse``); with ``baseline``
+    also the classical structure-tensor coherence classifier (``lma_coherence``) on raw and
+    diffused windows (``cnn=False`` leaves the plain CNN out: the rest runs on a CPU in
+    minutes; ``cnn_batch_norm`` gives it batch normalisation after each convolution).
+    Writes ``compare.csv`` and ``compare.json`` (mean and 95 % t-interval of test accuracy
+    over seeds).
     """
     from scipy import stats
 
