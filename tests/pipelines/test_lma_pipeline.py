@@ -93,6 +93,7 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
         assert s["seeds"] == 2
     with pytest.raises(ValidationError, match="nothing to compare"):
         run_compare(tmp_path / "none", config, seeds=(0,), cnn=False, baseline=False)
+    assert not (tmp_path / "none").exists()
 
 
 def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, monkeypatch):
@@ -128,4 +129,5 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, m
                     pretrained_path="pre.pt", pretrained_diffused_path="pre_d.pt")
     assert [o["model_kwargs"]["weights_path"] for _, o in seen] == ["pre.pt", "pre_d.pt"]
     with pytest.raises(ValidationError, match="needs --pretrained"):
-        lma.run_compare(tmp_path, SMALL, seeds=(0,), pretrained_diffused_path="pre_d.pt")
+        lma.run_compare(tmp_path / "bad", SMALL, seeds=(0,), pretrained_diffused_path="p.pt")
+    assert not (tmp_path / "bad").exists()  # refused before anything is written

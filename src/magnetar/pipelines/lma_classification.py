@@ -447,9 +447,6 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     from scipy import stats
 
     config = replace(config or LMAConfig(), diffuse=True)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "lma.config.toml")
     cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
     variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": cnn_kwargs})] if cnn else []
     if baseline:  # the classical reference the study lacks: cheap, so on both inputs
@@ -475,6 +472,9 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     if not variants:
         msg = "nothing to compare: give --pretrained or --imagenet, or keep the CNN or baseline"
         raise ValidationError(msg)
+    out = Path(out)  # written only once the options are known to be valid
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "lma.config.toml")
     rows = []
     for seed in seeds:
         seeded = replace(config, seed=1000 * (seed + 1))
