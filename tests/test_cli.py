@@ -311,6 +311,10 @@ def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
     assert main(["lma", "compare", "--out", str(tmp_path), "--pretrained", "a.pt",
                  "--pretrained-diffused", "b.pt"]) == 0
     assert (seen["pretrained_path"], seen["pretrained_diffused_path"]) == ("a.pt", "b.pt")
+    assert seen["unfreeze"] is False
+    assert main(["lma", "compare", "--out", str(tmp_path), "--pretrained", "a.pt",
+                 "--unfreeze", "--fine-tune-lr", "3e-5"]) == 0
+    assert (seen["unfreeze"], seen["fine_tune_lr"]) == (True, 3e-5)
     assert '"ok": true' in capsys.readouterr().out
 
 

@@ -137,6 +137,11 @@ def _add_lma_classification(lsub):
     cmp.add_argument("--batch-norm", action="store_true", dest="batch_norm",
                      help="the plain CNN with batch normalisation after each convolution "
                           "(trains in far fewer epochs)")
+    cmp.add_argument("--unfreeze", action="store_true",
+                     help="fine-tune the whole backbone in the transfer arms instead of "
+                          "training the head on frozen features")
+    cmp.add_argument("--fine-tune-lr", dest="fine_tune_lr", type=float, default=1e-4,
+                     help="Adam learning rate of the fine-tuned transfer arms (1e-4)")
     prd = lsub.add_parser("predict", help="calibrated linear/non-linear map of a grid",
                           description="Classify every window at --stride, give each "
                                       "prediction to its central cell, calibrate uncertain "
@@ -596,6 +601,7 @@ def _cmd_lma_classification(args):
                                     pretrained_diffused_path=args.pretrained_diffused,
                                     imagenet=args.imagenet, baseline=args.baseline,
                                     cnn=args.cnn, cnn_batch_norm=args.batch_norm,
+                                    unfreeze=args.unfreeze, fine_tune_lr=args.fine_tune_lr,
                                     progress=progress)
     print(json.dumps(report, indent=2, default=str))  # noqa: T201
     return 0

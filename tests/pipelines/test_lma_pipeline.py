@@ -96,7 +96,7 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
-def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, monkeypatch):
+def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tmp_path, monkeypatch):
     import numpy as np
     import pandas as pd
 
@@ -131,3 +131,13 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_base(tmp_path, m
     with pytest.raises(ValidationError, match="needs --pretrained"):
         lma.run_compare(tmp_path / "bad", SMALL, seeds=(0,), pretrained_diffused_path="p.pt")
     assert not (tmp_path / "bad").exists()  # refused before anything is written
+    seen.clear()
+    _, summary = lma.run_compare(tmp_path, SMALL, seeds=(0,), baseline=False, cnn=False,
+                                 pretrained_path="pre.pt", unfreeze=True, fine_tune_lr=2e-5)
+    assert [o["model_kwargs"]["freeze"] for _, o in seen] == [False, False]
+    assert [o["lr"] for _, o in seen] == [2e-5, 2e-5]  # the whole backbone at the low rate
+    assert [s["model"] for s in summary] == ["transfer_synthetic_finetuned"] * 2
+    with pytest.raises(ValidationError, match="fine_tune_lr"):
+        lma.run_compare(tmp_path / "bad_lr", SMALL, seeds=(0,), pretrained_path="pre.pt",
+                        unfreeze=True, fine_tune_lr=0.0)
+    assert not (tmp_path / "bad_lr").exists()

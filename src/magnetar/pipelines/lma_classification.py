@@ -430,7 +430,8 @@ def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
 
 def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                 pretrained_path=None, pretrained_diffused_path=None, imagenet=False,
-                baseline=True, cnn=True, cnn_batch_norm=False, progress=False):
+                baseline=True, cnn=True, cnn_batch_norm=False, unfreeze=False,
+                fine_tune_lr=1e-4, progress=False):
     """The study's three-way comparison on synthetic grids with ship-track gaps.
 
     For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
@@ -441,6 +442,9 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     also the classical structure-tensor coherence classifier (``lma_coherence``) on raw and
     diffused windows (``cnn=False`` leaves the plain CNN out: the rest runs on a CPU in
     minutes; ``cnn_batch_norm`` gives it batch normalisation after each convolution).
+    ``unfreeze`` fine-tunes the whole backbone in the transfer arms instead of training the
+    head on frozen features (Adam at ``fine_tune_lr``, lower than the head's 1e-3 so the
+    pretrained filters are adapted rather than overwritten; rows named ``..._finetuned``).
     Writes ``compare.csv`` and ``compare.json`` (mean and 95 % t-interval of test accuracy
     over seeds).
     """
@@ -454,6 +458,9 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
             variants.append(("coherence_baseline", kind,
                              {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
                               "epochs": 150, "patience": 30}))
+    if not fine_tune_lr > 0:
+        msg = f"fine_tune_lr must be > 0, got {fine_tune_lr}"
+        raise ValidationError(msg)
     if pretrained_diffused_path is not None and pretrained_path is None:
         msg = "--pretrained-diffused needs --pretrained (the backbone for raw windows) too"
         raise ValidationError(msg)
@@ -465,10 +472,12 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     if imagenet:
         sources.append(("imagenet", dict.fromkeys(("raw", "diffused"),
                                                   {"weights": "imagenet"})))
+    tuned = {"lr": fine_tune_lr} if unfreeze else {}
     for name, by_input in sources:
         for kind, kwargs in by_input.items():
-            variants.append((f"transfer_{name}", kind,
-                             {"model": backbone, "model_kwargs": {**kwargs, "freeze": True}}))
+            variants.append((f"transfer_{name}" + ("_finetuned" if unfreeze else ""), kind,
+                             {"model": backbone,
+                              "model_kwargs": {**kwargs, "freeze": not unfreeze}, **tuned}))
     if not variants:
         msg = "nothing to compare: give --pretrained or --imagenet, or keep the CNN or baseline"
         raise ValidationError(msg)
@@ -501,7 +510,8 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
         summary.append({"model": name, "input": kind, "accuracy_mean": float(acc.mean()),
                         "ci95_half_width": half, "seeds": len(acc)})
     write_text_atomic(out / "compare.json", json.dumps(
-        {"summary": summary, "config": asdict(config), "backbone": backbone}, indent=2,
+        {"summary": summary, "config": asdict(config), "backbone": backbone,
+         "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr if unfreeze else None}, indent=2,
         default=str))
     return table_out, summary
 
