@@ -96,7 +96,8 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
-def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tmp_path, monkeypatch):
+def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tmp_path,
+                                                                             monkeypatch):
     import numpy as np
     import pandas as pd
 
