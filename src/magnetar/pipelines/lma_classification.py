@@ -459,7 +459,7 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                              {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
                               "epochs": 150, "patience": 30}))
     if not fine_tune_lr > 0:
-        msg = f"fine_tune_lr must be > 0, got {fine_tune_lr}"
+        msg = f"fine_tune_lr (--fine-tune-lr) must be > 0, got {fine_tune_lr}"
         raise ValidationError(msg)
     if pretrained_diffused_path is not None and pretrained_path is None:
         msg = "--pretrained-diffused needs --pretrained (the backbone for raw windows) too"
