@@ -17,7 +17,7 @@ def test_overrides_win_and_strings_are_converted(tmp_path):
     cfg = load_config(CleaningConfig, path, section="clean", overrides={"k": "4.5", "rule": None})
     assert cfg.k == 4.5
     assert cfg.min_stations == 3
-    assert cfg.rule == "published"
+    assert cfg.rule == "peer"  # None falls back to the dataclass default
 
 
 def test_unknown_key_lists_valid_options():
@@ -31,7 +31,7 @@ def test_bad_type_names_key():
 
 
 def test_bad_value_rejected():
-    with pytest.raises(ValidationError, match="rule must be one of published, sharp"):
+    with pytest.raises(ValidationError, match="rule must be one of peer, published, sharp"):
         CleaningConfig(rule="magic")
 
 
@@ -45,4 +45,24 @@ def test_invalid_toml_names_file(tmp_path):
 def test_toml_text_skips_none():
     text = config_to_toml(CleaningConfig())
     assert "\ncomponents" not in text
-    assert "k = 3.0" in text
+    assert "\nk = " not in text  # None: the rule's own default threshold
+    assert 'rule = "peer"' in text
+    assert "amplitude_ratio = 4.0" in text
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0, -1.0])
+def test_non_finite_or_non_positive_k_refused(value):
+    with pytest.raises(ValidationError, match="k must be a positive finite number"):
+        CleaningConfig(k=value)
+
+
+def test_threshold_follows_rule():
+    assert CleaningConfig().threshold == 6.0
+    assert CleaningConfig(rule="published").threshold == 3.0
+    assert CleaningConfig(rule="published", k=4.5).threshold == 4.5
+
+
+def test_even_sharp_window_refused():
+    # the check sat after a return and never ran
+    with pytest.raises(ValidationError, match="sharp_window must be odd"):
+        CleaningConfig(rule="sharp", sharp_window=4)

@@ -17,14 +17,18 @@ LOGGER = logging.getLogger("magnetar")
 def _add_clean_options(parser):
     group = parser.add_argument_group("method options (override --config)")
     group.add_argument("--k", type=float, help="detection threshold in multiples of sigma "
-                       "(default 3; the published study also used 6 and 60)")
+                       "(default 6 for the peer rule, 3 for the published rules; the published "
+                       "study also used 6 and 60)")
     group.add_argument("--min-stations", type=int, dest="min_stations",
                        help="an event seen at this many stations is natural (default 2)")
     group.add_argument("--tolerance", type=int,
                        help="samples by which peers' detections may differ (default 1)")
-    group.add_argument("--rule", choices=("published", "sharp"),
-                       help="coincidence rule: 'published', or 'sharp' which also catches "
-                            "one-station spikes during natural activity")
+    group.add_argument("--rule", choices=("peer", "published", "sharp"),
+                       help="'peer' (default): each station predicted from its peers, spikes "
+                            "found on the residual by shape and MAD sigma, classified by the "
+                            "peers' amplitude, replaced by the prediction; 'published': the "
+                            "coincidence rule as published; 'sharp': published plus one-station "
+                            "spikes during natural activity")
     group.add_argument("--cutoff-period", type=float, dest="cutoff_period_s",
                        help="high-pass cut-off period in seconds (default: max(600 s, 30 samples), "
                             "i.e. 600 s at 1-second and 1800 s at 1-minute cadence)")

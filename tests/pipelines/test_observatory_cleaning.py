@@ -30,15 +30,17 @@ def fixture_case():
     return clean, bad, truth, c_starts
 
 
-@pytest.mark.parametrize("rule", ["published", "sharp"])
+@pytest.mark.parametrize("rule", ["peer", "published", "sharp"])
 def test_synthetic_ground_truth(case, rule):
     clean, bad, truth, c_starts = case
-    result = clean_observatories(bad, CleaningConfig(k=6.0, rule=rule))
+    # the fixture's spikes are 1-5 samples long; the peer rule tests widths up to max_width
+    extra = {"max_width": 5} if rule == "peer" else {"k": 6.0}
+    result = clean_observatories(bad, CleaningConfig(rule=rule, **extra))
     for comp in ("X", "Z"):
         flags = result.cleaned[f"{comp}_flag"].values
         t = truth[comp].values
         done = np.isin(flags[t], (1, 2))
-        if rule == "sharp":  # the refined rule also repairs spikes during natural activity
+        if rule in ("sharp", "peer"):  # these also repair spikes during natural activity
             assert done.all(), "every injected sample is replaced"
         else:  # the published rule misses spikes that coincide with natural activity
             assert done.mean() > 0.3
@@ -161,7 +163,8 @@ def test_default_cutoff_keeps_one_minute_spikes():
                                     amplitudes=3.0, components=["X"], seed=5)
 
     def recall(cutoff):
-        result = clean_observatories(bad, CleaningConfig(k=3.0, cutoff_period_s=cutoff))
+        result = clean_observatories(bad, CleaningConfig(k=3.0, cutoff_period_s=cutoff,
+                                                         rule="published"))
         flags = result.cleaned["X_flag"].sel(station="BBB").values
         return np.mean([flags[s:s + 3].max() > 0 for s in starts])
 

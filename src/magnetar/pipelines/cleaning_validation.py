@@ -146,7 +146,7 @@ def injection_experiment(
     hp = highpass_array(x, sos=sos, max_gap=config.max_gap,
                         padlen=int(round(cutoff_s / period)))
     sigma = noise_sigma_array(hp, window=config.sigma_window, trim=config.sigma_trim)
-    natural = np.abs(hp) > config.k * sigma[..., None]
+    natural = np.abs(hp) > config.threshold * sigma[..., None]
     reach = int(round(cutoff_s / period))
     n_t = data.sizes["time"]
     days = n_t * period / 86400.0

@@ -1,9 +1,17 @@
-"""Multi-observatory magnetogram cleaning by the coincidence rule: batch and streaming.
+"""Multi-observatory magnetogram cleaning: batch and streaming.
 
 Steps (each also usable alone from :mod:`magnetar.processing`): synchronisation check,
-high-pass (4th-order Butterworth, 1/600 Hz), robust noise sigma, k-sigma detection, the
-coincidence rule (optionally with the ``"sharp"`` refinement), replacement from clean peers.
+high-pass (4th-order Butterworth, 1/600 Hz or 30 samples), then one of three rules:
+
+* ``"peer"`` (default): each station predicted from its peers, spikes detected on the
+  residual by their shape and robust (MAD) sigma, classified by the peers' amplitude, replaced
+  by the peers' prediction (:mod:`magnetar.processing._peer`);
+* ``"published"``: robust noise sigma, k-sigma detection and the coincidence rule, replacement
+  from clean peers, as published;
+* ``"sharp"``: the published rule plus a second look at spikes during natural activity.
+
 The original values are kept beside the cleaned ones, so every change can be undone.
+Measured behaviour on real data: docs/cleaning.md.
 """
 
 from __future__ import annotations
@@ -18,15 +26,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import ndimage
 
 from ..errors import ValidationError
 from ..processing._coincidence import (
+    FLAG_FLAGGED,
+    FLAG_KEPT,
     FLAG_MEANINGS,
     apply_sharp_rule,
     classify_events,
     interference_mask,
     interpolate_masked,
     peer_gains,
+    replace_from_prediction,
     replace_interference,
     sharp_interference,
 )
@@ -37,6 +49,7 @@ from ..processing._filters import (
     sampling_period_of,
 )
 from ..processing._noise import noise_sigma_array
+from ..processing._peer import peer_events
 from ..processing._sync import apply_shifts, sync_check
 from ._pipeline import Pipeline
 
@@ -51,7 +64,8 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-RULES = ("published", "sharp")
+RULES = ("peer", "published", "sharp")
+DEFAULT_K = {"peer": 6.0, "published": 3.0, "sharp": 3.0}
 MIN_CUTOFF_S = 600.0  # the published 1/600 Hz cut-off
 CUTOFF_SAMPLES = 30  # the cut-off period spans at least this many samples
 
@@ -67,7 +81,7 @@ class CleaningConfig:
         ``max(600 s, 30 samples)`` — 600 s (the published 1/600 Hz) at 1-second data and
         1800 s at 1-minute data, where 600 s would be only 10 samples and a 1-5 sample spike
         would lose much of its amplitude to the filter's transition band (measured: quiet-time
-        recall of 6-sigma spikes 0.64 at 600 s, 1.0 at 1800 s; docs/observatory-cleaning.md).
+        recall of 6-sigma spikes 0.64 at 600 s, 1.0 at 1800 s; docs/cleaning.md).
     order : int
         Butterworth order.
     zero_phase : bool
@@ -75,9 +89,12 @@ class CleaningConfig:
     max_gap : int
         Gaps up to this length are bridged before zero-phase filtering.
     sigma_window, sigma_trim : int, float
-        Noise sigma: sliding-window length and the fraction trimmed at each end.
-    k : float
-        Detection threshold in multiples of sigma (3; the published study also used 6 and 60).
+        Noise sigma of the published rules: sliding-std window and the fraction trimmed at
+        each end (the peer rule uses ``mad_window`` and ``sigma_trim``).
+    k : float or None
+        Detection threshold in multiples of sigma. ``None``: 6 for the peer rule (its sigma
+        is a MAD of the spike statistic), 3 for the published rules (the study also used 6
+        and 60). See :meth:`threshold`.
     min_stations : int
         An event seen at this many stations or more is natural and kept.
     tolerance : int
@@ -87,13 +104,27 @@ class CleaningConfig:
     pad : int
         Samples replaced on each side of an interference event.
     rule : str
-        ``"published"`` (the coincidence rule) or ``"sharp"`` (also catches one-station spikes
-        during natural activity; see :mod:`magnetar.processing._coincidence`).
+        ``"peer"`` (default; :mod:`magnetar.processing._peer`), ``"published"`` (the
+        coincidence rule) or ``"sharp"`` (also catches one-station spikes during natural
+        activity; :mod:`magnetar.processing._coincidence`).
     sharp_window : int
         Running-median length of the sharp rule (odd).
     amplitude_ratio : float
-        Sharp rule: a peer shares a sharp event only if its amplitude in sigma units is at
-        least the event's divided by this ratio.
+        Peer and sharp rules: a peer shares an event only if its amplitude in its own sigma
+        units is at least the event's divided by this ratio.
+    max_width, flank : int
+        Peer rule: longest spike tested and the flank samples fitted on each side.
+    shape_factor : float
+        Peer rule: a spike's departure must exceed its flanks' misfit by this factor.
+    lags : int
+        Peer rule: peers' samples at lags -lags..+lags predict a station.
+    fit_block_s : float
+        Peer rule: the prediction is refitted every this many seconds (at least 60 samples).
+    mad_window : int
+        Peer rule: sliding MAD window (samples) of the robust sigma.
+    incoherence : float
+        Peer rule: where the residual's local sigma exceeds this multiple of its sigma the
+        peers do not predict the station; spikes there are flagged, not replaced.
     peer_gain : bool
         Scale peers' variations by their fitted amplitude ratio before replacing.
     sync_component : str or None
@@ -112,14 +143,21 @@ class CleaningConfig:
     max_gap: int = 10
     sigma_window: int = 200
     sigma_trim: float = 0.3
-    k: float = 3.0
+    k: float | None = None
     min_stations: int = 2
     tolerance: int = 1
     across_components: bool = False
     pad: int = 1
-    rule: str = "published"
+    rule: str = "peer"
     sharp_window: int = 11
     amplitude_ratio: float = 4.0
+    max_width: int = 3
+    flank: int = 3
+    shape_factor: float = 5.0
+    lags: int = 2
+    fit_block_s: float = 10800.0
+    mad_window: int = 121
+    incoherence: float = 3.0
     peer_gain: bool = True
     sync_component: str | None = None
     sync_max_lag: int = 5
@@ -130,28 +168,38 @@ class CleaningConfig:
         if self.rule not in RULES:
             msg = f"rule must be one of {', '.join(RULES)}; got {self.rule!r}"
             raise ValidationError(msg)
-        if self.cutoff_period_s is not None and self.cutoff_period_s <= 0:
-            msg = f"cutoff_period_s must be positive, got {self.cutoff_period_s}"
-            raise ValidationError(msg)
-        for name in ("tolerance", "pad", "max_gap", "sync_max_lag"):
+        positive = ("cutoff_period_s", "k", "amplitude_ratio", "shape_factor", "fit_block_s",
+                    "incoherence")
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                msg = f"{name} must be a positive finite number, got {value}"
+                raise ValidationError(msg)
+        for name in ("tolerance", "pad", "max_gap", "sync_max_lag", "lags"):
             if getattr(self, name) < 0:
                 msg = f"{name} must be >= 0, got {getattr(self, name)}"
                 raise ValidationError(msg)
-        if self.k <= 0:
-            msg = f"k must be positive, got {self.k}"
+        for name in ("min_stations", "max_width", "flank", "order"):
+            if getattr(self, name) < 1:
+                msg = f"{name} must be >= 1, got {getattr(self, name)}"
+                raise ValidationError(msg)
+        if self.sharp_window < 3 or self.sharp_window % 2 == 0:
+            msg = f"sharp_window must be odd and >= 3, got {self.sharp_window}"
             raise ValidationError(msg)
-        if self.min_stations < 1:
-            msg = f"min_stations must be >= 1, got {self.min_stations}"
+        if self.mad_window < 3:
+            msg = f"mad_window must be >= 3 samples, got {self.mad_window}"
             raise ValidationError(msg)
+
+    @property
+    def threshold(self):
+        """The detection threshold in use: ``k``, or the rule's default when ``k`` is None."""
+        return float(self.k) if self.k is not None else DEFAULT_K[self.rule]
 
     def cutoff_for(self, sampling_period):
         """High-pass cut-off period in seconds for data of this sampling period (s)."""
         if self.cutoff_period_s is not None:
             return float(self.cutoff_period_s)
         return max(MIN_CUTOFF_S, CUTOFF_SAMPLES * float(sampling_period))
-        if self.sharp_window < 3 or self.sharp_window % 2 == 0:
-            msg = f"sharp_window must be odd and >= 3, got {self.sharp_window}"
-            raise ValidationError(msg)
 
 
 @dataclass
@@ -163,7 +211,9 @@ class CleaningResult:
     cleaned : xarray.Dataset
         (station, time): per component the cleaned values ``C``, the originals
         ``C_original`` and the flags ``C_flag`` (0 kept, 1 replaced from peers,
-        2 interpolated, 3 missing).
+        2 interpolated, 3 missing, 4 flagged but kept: interference where the peers do not
+        predict the station); with the peer rule also ``C_sigma_local``, the residual's
+        noise sigma over time.
     events : pandas.DataFrame
         One row per detected event.
     sigma : xarray.DataArray
@@ -234,7 +284,7 @@ def _decide(x, hp, sigma, config, *, gains=None, sigma_sharp=None):
     exceed, events = classify_events(
         hp,
         sigma,
-        k=config.k,
+        k=config.threshold,
         min_stations=config.min_stations,
         tolerance=config.tolerance,
         across_components=config.across_components,
@@ -244,7 +294,7 @@ def _decide(x, hp, sigma, config, *, gains=None, sigma_sharp=None):
         sharp_mask, sigma_sharp = sharp_interference(
             hp,
             events,
-            k=config.k,
+            k=config.threshold,
             min_stations=config.min_stations,
             tolerance=config.tolerance,
             window=config.sharp_window,
@@ -326,7 +376,7 @@ def _assemble(data, comps, x, cleaned, flags, sigma, config):
             flags[i],
             {
                 "long_name": f"cleaning flag of {comp}",
-                "flag_values": np.arange(4, dtype=np.int8),
+                "flag_values": np.arange(5, dtype=np.int8),
                 "flag_meanings": FLAG_MEANINGS,
             },
         )
@@ -390,6 +440,8 @@ def _step_highpass(ctx, *, config):
 
 
 def _step_sigma(ctx, *, config, sigma):
+    if config.rule == "peer":
+        return {}  # the peer rule's sigma is that of its residual: set by _step_detect
     if sigma is None:
         sigma = noise_sigma_array(ctx["hp"], window=config.sigma_window, trim=config.sigma_trim)
     sigma = np.asarray(sigma, dtype=np.float64)
@@ -400,6 +452,24 @@ def _step_sigma(ctx, *, config, sigma):
 
 
 def _step_detect(ctx, *, config, gains, sigma_sharp):
+    if config.rule == "peer":
+        found = peer_events(
+            ctx["hp"], k=config.threshold, shape_factor=config.shape_factor,
+            amplitude_ratio=config.amplitude_ratio, max_width=config.max_width,
+            flank=config.flank, lags=config.lags,
+            block=max(60, int(round(config.fit_block_s / ctx["period"]))),
+            sigma_window=config.mad_window, sigma_trim=config.sigma_trim,
+            incoherence=config.incoherence, tolerance=config.tolerance,
+        )
+        mask = found["replace"]
+        if config.pad:
+            grow = np.ones((1, 1, 2 * config.pad + 1), dtype=bool)
+            mask = ndimage.binary_dilation(mask, structure=grow) & ~found["flagged"]
+        n_c, n_s = ctx["hp"].shape[:2]
+        return {"events": found["events"], "mask": mask, "flagged": found["flagged"],
+                "prediction": found["prediction"], "sigma": found["sigma"],
+                "local_sigma": found["local_sigma"], "gains": np.ones((n_c, n_s, n_s)),
+                "sigma_sharp": None}
     events, mask, gains, sigma_sharp = _decide(
         ctx["x"], ctx["hp"], ctx["sigma"], config, gains=gains, sigma_sharp=sigma_sharp
     )
@@ -414,6 +484,10 @@ def _step_replace(ctx, *, config):
         slow = slow.copy()
         slow[rows] = _slow_part(x[rows][None], mask[rows][None], ctx["sos"], config,
                                 ctx["padlen"])[0]
+    if config.rule == "peer":
+        cleaned, flags = replace_from_prediction(x, slow, ctx["prediction"], mask)
+        flags[ctx["flagged"] & (flags == FLAG_KEPT)] = FLAG_FLAGGED
+        return {"cleaned": cleaned, "flags": flags}
     cleaned, flags = replace_interference(x, ctx["hp"], slow, mask, ctx["gains"])
     return {"cleaned": cleaned, "flags": flags}
 
@@ -425,6 +499,14 @@ def _step_assemble(ctx, *, config):
     times = data["time"].values
     events = _events_frame(ctx["events"], times, stations, comps, ctx["sigma"])
     ds = _assemble(data, comps, ctx["x"], ctx["cleaned"], ctx["flags"], ctx["sigma"], config)
+    if ctx.get("local_sigma") is not None:
+        for i, comp in enumerate(comps):
+            ds[f"{comp}_sigma_local"] = (
+                ("station", "time"), ctx["local_sigma"][i].astype(np.float32),
+                {"units": ds[comp].attrs.get("units", "nT"),
+                 "long_name": f"local noise sigma of {comp}'s peer-prediction residual "
+                              f"(sliding MAD, {config.mad_window} samples)"},
+            )
     sigma = xr.DataArray(
         ctx["sigma"], dims=("component", "station"),
         coords={"component": comps, "station": stations}, attrs={"units": "nT"},
@@ -513,6 +595,10 @@ class StreamingCleaner:
 
     def __init__(self, config, *, stations, components, sampling_period, start, sigma,
                  gains=None, sigma_sharp=None):
+        if config.rule == "peer":
+            msg = ("streaming supports rule='published' or 'sharp'; the peer rule refits its "
+                   "prediction over blocks of fit_block_s and runs in batch (clean_observatories)")
+            raise ValidationError(msg)
         self.config = dataclasses.replace(config, zero_phase=False)
         self.stations = [str(s) for s in stations]
         self.components = [str(c) for c in components]
@@ -548,7 +634,10 @@ class StreamingCleaner:
         The stream is then expected to start at ``start`` (default: the sample after the
         reference ends).
         """
-        config = dataclasses.replace(config or CleaningConfig(), zero_phase=False)
+        config = dataclasses.replace(config or CleaningConfig(rule="published"), zero_phase=False)
+        if config.rule == "peer":
+            msg = "streaming supports rule='published' or 'sharp', not 'peer'"
+            raise ValidationError(msg)
         result = clean_observatories(reference, config)
         period = sampling_period_of(reference)
         if start is None:

@@ -67,8 +67,8 @@ def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures
             station_ds.attrs = {"iaga_code": name, "format": "IAGA-2002"}
         replaced = int(sum(np.isin(ds[f"{c}_flag"].values, (1, 2)).sum() for c in comps))
         note = (
-            f"Cleaned by magnetar {__version__}: coincidence rule ({result.config.rule}), "
-            f"k={result.config.k:g}, min_stations={result.config.min_stations}, "
+            f"Cleaned by magnetar {__version__}: rule={result.config.rule}, "
+            f"k={result.config.threshold:g}, min_stations={result.config.min_stations}, "
             f"tolerance={result.config.tolerance}; {replaced} samples of {','.join(comps)} "
             "replaced; originals in cleaned.nc."
         )

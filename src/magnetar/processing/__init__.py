@@ -7,7 +7,14 @@ from ._anomaly import (
     nearest_observatory,
     noise_level,
 )
-from ._coincidence import FLAG_INTERPOLATED, FLAG_KEPT, FLAG_MEANINGS, FLAG_MISSING, FLAG_REPLACED
+from ._coincidence import (
+    FLAG_FLAGGED,
+    FLAG_INTERPOLATED,
+    FLAG_KEPT,
+    FLAG_MEANINGS,
+    FLAG_MISSING,
+    FLAG_REPLACED,
+)
 from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
 from ._iar import peak_detection_mask, resonance_parameters
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
@@ -22,6 +29,7 @@ __all__ = [
     "select_night",
     "crop_band",
     "bandpass",
+    "FLAG_FLAGGED",
     "FLAG_INTERPOLATED",
     "FLAG_KEPT",
     "FLAG_MEANINGS",

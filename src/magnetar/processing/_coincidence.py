@@ -34,6 +34,7 @@ from ..errors import ValidationError
 from ._noise import noise_sigma_array
 
 __all__ = [
+    "FLAG_FLAGGED",
     "FLAG_INTERPOLATED",
     "FLAG_KEPT",
     "FLAG_MEANINGS",
@@ -51,7 +52,8 @@ FLAG_KEPT = 0
 FLAG_REPLACED = 1
 FLAG_INTERPOLATED = 2
 FLAG_MISSING = 3
-FLAG_MEANINGS = "kept replaced_from_peers interpolated missing"
+FLAG_FLAGGED = 4
+FLAG_MEANINGS = "kept replaced_from_peers interpolated missing flagged_not_replaced"
 
 CLASS_NATURAL = "natural"
 CLASS_INTERFERENCE = "interference"
@@ -386,4 +388,40 @@ def replace_interference(x, hp, slow, replace_mask, gains):
         interp = interpolate_masked(x, replace_mask)
         cleaned[lone] = interp[lone]
         flags[lone] = FLAG_INTERPOLATED
+    return cleaned, flags
+
+
+def replace_from_prediction(x, slow, prediction, replace_mask):
+    """Replace masked samples by the station's slow part plus its peers' prediction.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Original data (component, station, time).
+    slow : numpy.ndarray
+        Each station's own slow part, estimated with the replaced samples interpolated.
+    prediction : numpy.ndarray
+        The peers' prediction of each station's high-passed series (same shape), so a natural
+        signal seen by the peers is carried through the replaced samples.
+    replace_mask : numpy.ndarray of bool
+        Samples to replace.
+
+    Returns
+    -------
+    cleaned, flags : numpy.ndarray
+        As :func:`replace_interference`; linear interpolation where the prediction or the
+        slow part is missing.
+    """
+    cleaned = np.array(x, dtype=np.float64, copy=True)
+    flags = np.full(x.shape, FLAG_KEPT, dtype=np.int8)
+    flags[~np.isfinite(x)] = FLAG_MISSING
+    value = slow + prediction
+    good = replace_mask & np.isfinite(value)
+    cleaned[good] = value[good]
+    flags[good] = FLAG_REPLACED
+    rest = replace_mask & ~good
+    if rest.any():
+        interp = interpolate_masked(x, replace_mask)
+        cleaned[rest] = interp[rest]
+        flags[rest] = FLAG_INTERPOLATED
     return cleaned, flags
