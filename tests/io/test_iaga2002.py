@@ -184,3 +184,13 @@ def test_brw_ded_merge_per_station(registered):
     assert sorted(stations) == ["BRW", "DED"]
     assert list(stations["BRW"].data_vars) == ["X", "Y", "Z", "H"]
     assert stations["BRW"].sizes["time"] == 1843
+
+
+def test_far_future_last_row_refused_naming_line(tmp_path):
+    # one row dated 2200 would have filled a 176-year axis (92 M rows)
+    rows = [ROWS[0], ROWS[1], "2200-01-01 00:00:00.000 001     20001.00   -101.00  45002.00  49002.00"]
+    path = _write(tmp_path, rows)
+    with pytest.raises(FileFormatError, match=r"days after the previous sample.*rows from 3") as info:
+        read_iaga2002(path)
+    assert "tst.min" in str(info.value)
+    assert "line 17" in str(info.value)

@@ -19,3 +19,4 @@ def test_detects_and_removes_a_clock_offset(rng):
     assert bool(table.loc[0, "significant"])
     fixed = apply_shifts(ds, table)
     assert sync_check(fixed, max_lag=5).loc[0, "lag"] == 0
+

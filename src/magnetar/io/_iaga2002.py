@@ -34,6 +34,7 @@ LOGGER = logging.getLogger(__name__)
 
 MISSING = 99999.0
 NOT_RECORDED = 88888.0
+MAX_FILLED_ROWS = 1_000_000  # gaps are filled only up to this size (or 10x the rows read)
 _SENTINEL_THRESHOLD = 88887.5
 
 #: Mandatory header records, in the order the format defines them.
@@ -354,6 +355,14 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
     ds = xr.Dataset(data_vars, coords={"time": times}, attrs=attrs)
     ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
     if fill_gaps and step.size and np.any(step != period_ns):
+        n_full = int((times[-1] - times[0]).astype("timedelta64[ns]").astype(np.int64)
+                     // period_ns) + 1
+        if n_full > max(10 * times.size, MAX_FILLED_ROWS):
+            i = int(np.argmax(step)) + 1
+            msg = (f"time {stamps[i]} is {step[i - 1] / 86400e9:.1f} days after the previous "
+                   f"sample: filling the gap would make {n_full:,} rows from {times.size:,}; "
+                   "check the date, or read with fill_gaps=False")
+            raise FileFormatError(msg, path=path, line=numbers[i])
         full = np.arange(times[0], times[-1] + np.timedelta64(1, "ns"), period_ns).astype(
             "datetime64[ns]"
         )
@@ -466,6 +475,50 @@ def _format_comment(text):
     return f" # {text:<66}"[:69] + "|"
 
 
+VECTOR_SETS = ("XYZ", "HDZ", "DHZ", "HEZ", "DIF")
+SCALAR = ("F", "G")
+
+
+def iaga_element_set(ds):
+    """The four elements an IAGA-2002 file of ``ds`` reports, and those left out.
+
+    IAGA-2002 files carry exactly four elements: a vector set (XYZ, HDZ, DHZ, HEZ or DIF) and
+    a scalar, F (total field) or G (delta F). The set read from the file is kept when the
+    data still hold it; otherwise the vector set with the most elements present is chosen
+    (ties in the order above), elements of it that are absent are written as missing (99999),
+    and an absent scalar as F "not recorded" (88888). Other variables are left out: they go
+    to the netCDF output instead.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Variables along ``time`` named by IAGA element letters.
+
+    Returns
+    -------
+    elements : list of str
+        Four element letters, in file order.
+    left_out : list of str
+        Element variables of ``ds`` that the set does not include.
+    """
+    present = [str(v) for v in ds.data_vars if ds[v].dims == ("time",)]
+    reported = _split_reported(str(ds.attrs.get("reported", "")))
+    valid = (len(reported) == 4 and "".join(reported[:3]) in VECTOR_SETS
+             and reported[3] in SCALAR and all(e in present for e in reported))
+    # a provider's own set with NUL columns (e.g. USGS "HENULNUL") is written back as read,
+    # as long as it still holds every element the data have
+    as_read = (len(reported) == 4 and all(e in present for e in reported if e != "NUL")
+               and all(v in reported for v in present if len(v) == 1))
+    if valid or as_read:
+        elements = reported
+    else:
+        best = max(VECTOR_SETS, key=lambda v: sum(e in present for e in v))
+        scalar = next((e for e in SCALAR if e in present), "F")
+        elements = [*best, scalar]
+    left_out = [v for v in present if v not in elements and len(v) == 1]
+    return list(elements), left_out
+
+
 def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
     """Write a dataset as IAGA-2002.
 
@@ -488,11 +541,8 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
     if "time" not in ds.dims:
         msg = f"dataset has no 'time' dimension (dims: {tuple(ds.dims)})"
         raise ValidationError(msg)
-    attrs = ds.attrs
-    elements = _split_reported(str(attrs.get("reported", "")))
-    if not elements or any(e != "NUL" and e not in ds.data_vars for e in elements):
-        elements = [str(v) for v in ds.data_vars if ds[v].dims == ("time",)]
-        elements += ["NUL"] * max(0, 4 - len(elements))
+    elements, left_out = iaga_element_set(ds)
+    attrs = {**ds.attrs, "reported": "".join(elements)}
     code = str(attrs.get("iaga_code", "")).strip()
     # What was read is written back as it was; a new dataset gets every mandatory record.
     keys = [k for k in str(attrs.get("iaga_header_keys", "")).split("|") if k]
@@ -500,6 +550,9 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
         keys = list(HEADER_KEYS)
     header = [_format_record(k, str(attrs.get(_attr_name(k), ""))) for k in keys]
     comments = str(attrs["comments"]).split("\n") if attrs.get("comments") else []
+    if left_out:
+        extra_comments = [*extra_comments, f"Elements {','.join(left_out)} are not part of a "
+                          "valid IAGA-2002 element set and are not written here."]
     for text in extra_comments:
         comments.extend(textwrap.wrap(text, 65) or [""])
     header += [_format_comment(c) for c in comments]
@@ -518,8 +571,8 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
     doy = times.day_of_year
     cols = []
     for e in elements:
-        if e == "NUL":
-            cols.append(np.full(len(times), MISSING))
+        if e not in ds:  # NUL, or an element of the set that the data lack
+            cols.append(np.full(len(times), NOT_RECORDED if e in SCALAR else MISSING))
             continue
         fill = float(ds[e].attrs.get("iaga_fill_value", MISSING))
         v = np.asarray(ds[e].values, dtype=np.float64)

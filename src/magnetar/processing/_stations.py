@@ -10,8 +10,25 @@ from ..errors import ValidationError
 __all__ = ["align_stations", "split_stations"]
 
 
-def align_stations(stations, *, components=None):
-    """Align per-station datasets on one regular time axis.
+def _common_span(stations, step, min_overlap):
+    """First and last time every station covers; refuses too little overlap, naming spans."""
+    spans = {name: (ds["time"].values[0], ds["time"].values[-1])
+             for name, ds in stations.items()}
+    start = max(a for a, _ in spans.values())
+    stop = min(b for _, b in spans.values())
+    n_common = int((stop - start) // step) + 1 if stop >= start else 0
+    if n_common < min_overlap:
+        listed = "; ".join(f"{name} {np.datetime_as_string(a, unit='s')} to "
+                           f"{np.datetime_as_string(b, unit='s')}"
+                           for name, (a, b) in spans.items())
+        msg = (f"the stations overlap by {max(n_common, 0)} samples, fewer than the "
+               f"{min_overlap} needed: {listed}")
+        raise ValidationError(msg)
+    return start, stop
+
+
+def align_stations(stations, *, components=None, min_overlap=60):
+    """Align per-station datasets on their common span, one regular time axis.
 
     Parameters
     ----------
@@ -19,12 +36,16 @@ def align_stations(stations, *, components=None):
         One dataset per station (dimension ``time``), all with the same sampling period.
     components : sequence of str, optional
         Components to keep; default: those every station has.
+    min_overlap : int
+        Fewest samples the stations must share (the cleaning compares stations sample by
+        sample, so only the common span can be cleaned); less is refused, naming each
+        station's span.
 
     Returns
     -------
     xarray.Dataset
-        Dimensions (station, time) spanning the union of the records; gaps and samples outside
-        a station's record are NaN.
+        Dimensions (station, time) spanning the time every station covers (from the latest
+        first sample to the earliest last one); gaps inside it are NaN.
     """
     if not stations:
         msg = "no stations given"
@@ -38,7 +59,9 @@ def align_stations(stations, *, components=None):
     if components is None:
         common = set.intersection(*(set(ds.data_vars) for ds in stations.values()))
         first = next(iter(stations.values()))
-        components = [v for v in first.data_vars if v in common]
+        # an element no station recorded (e.g. F written as 88888) is not a component to align
+        components = [v for v in first.data_vars if v in common and any(
+            bool(np.isfinite(ds[v].values).any()) for ds in stations.values())]
         if not components:
             have = {name: list(ds.data_vars) for name, ds in stations.items()}
             msg = f"the stations share no component: {have}"
@@ -48,9 +71,13 @@ def align_stations(stations, *, components=None):
         if missing:
             msg = f"station {name} lacks component(s) {missing}; it has {list(ds.data_vars)}"
             raise ValidationError(msg)
+    empty = [f"{name} {c}" for name, ds in stations.items() for c in components
+             if not np.isfinite(ds[c].values).any()]
+    if empty:
+        msg = f"no valid values (all missing): {', '.join(empty)}; leave them out with components"
+        raise ValidationError(msg)
     step = np.timedelta64(int(round(period * 1e9)), "ns")
-    start = min(ds["time"].values[0] for ds in stations.values())
-    stop = max(ds["time"].values[-1] for ds in stations.values())
+    start, stop = _common_span(stations, step, min_overlap)
     axis = np.arange(start, stop + step, step).astype("datetime64[ns]")
     parts = [ds[list(components)].reindex(time=axis) for ds in stations.values()]
     out = xr.concat(parts, dim="station", coords="minimal", compat="override", join="override")
