@@ -9,7 +9,6 @@ from magnetar.processing._peer import (
     peer_events,
     peer_prediction,
     robust_sigma,
-    sliding_mad_sigma,
     spike_statistic,
 )
 
@@ -51,7 +50,7 @@ def test_mad_sigma_is_robust_to_dense_spikes():
     assert np.std(spiky) > 10 * 2.0  # a plain std is ruined
     assert np.nanmedian(local) == pytest.approx(2.0, rel=0.2)
     with pytest.raises(ValidationError, match="at least 3"):
-        sliding_mad_sigma(x, window=1)
+        robust_sigma(x, window=1)
 
 
 def test_peer_prediction_recovers_a_lagged_gain():

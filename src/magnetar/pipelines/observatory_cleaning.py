@@ -121,7 +121,7 @@ class CleaningConfig:
     fit_block_s : float
         Peer rule: the prediction is refitted every this many seconds (at least 60 samples).
     mad_window : int
-        Peer rule: sliding MAD window (samples) of the robust sigma.
+        Peer rule: block length (samples) of the MAD behind the robust sigma.
     incoherence : float
         Peer rule: where the residual's local sigma exceeds this multiple of its sigma the
         peers do not predict the station; spikes there are flagged, not replaced.
@@ -505,7 +505,7 @@ def _step_assemble(ctx, *, config):
                 ("station", "time"), ctx["local_sigma"][i].astype(np.float32),
                 {"units": ds[comp].attrs.get("units", "nT"),
                  "long_name": f"local noise sigma of {comp}'s peer-prediction residual "
-                              f"(sliding MAD, {config.mad_window} samples)"},
+                              f"(MAD in blocks of {config.mad_window} samples)"},
             )
     sigma = xr.DataArray(
         ctx["sigma"], dims=("component", "station"),
