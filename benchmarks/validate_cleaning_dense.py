@@ -15,6 +15,7 @@ rule runs on the corrupted data (sigma estimated from it, as in real use). Score
 Writes benchmarks/results/cleaning_dense.json. Run: .venv/bin/python benchmarks/validate_cleaning_dense.py
 """
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -114,14 +115,19 @@ def score(flags, spikes, natural, station, disturbed):
     return out, touched
 
 
-def main():
-    methods = [*RULES]
-    try:
-        import magpy  # noqa: F401
-
-        methods.append("magpy")
-    except ImportError:
-        pass
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="peer,published,sharp,magpy",
+                        help="comma-separated: peer, published, sharp, magpy")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"
+                                             / "cleaning_dense.json"))
+    args = parser.parse_args(argv)
+    methods = args.methods.split(",")
+    if "magpy" in methods:
+        try:
+            import magpy  # noqa: F401
+        except ImportError:
+            methods.remove("magpy")
     totals = {m: {"recall": {}, "natural_touched": 0, "natural_total": 0,
                   "untouched_replaced": 0, "untouched_flagged": 0, "runtime_s": 0.0}
               for m in methods}
@@ -171,7 +177,7 @@ def main():
             "runtime_s": round(tot["runtime_s"], 2),
         }
     result["config_peer"] = dataclasses.asdict(CleaningConfig())
-    path = Path(__file__).parent / "results" / "cleaning_dense.json"
+    path = Path(args.out)
     path.write_text(json.dumps(result, indent=1))
     print(json.dumps(result["methods"], indent=1))  # noqa: T201
 
