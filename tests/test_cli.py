@@ -348,3 +348,35 @@ def test_iar_train_schedule_edge_weight_and_init_from_reach_the_training_config(
     assert seen["train"].lr_schedule == "cosine"
     assert seen["train"].edge_weight == 2.5
     assert seen["train"].init_from == str(start)
+
+
+def test_clean_reads_and_writes_imagcdf(tmp_path, capsys):
+    pytest.importorskip("cdflib")
+    from magnetar.io import read_iaga2002, read_imagcdf, write_imagcdf
+
+    cdfs = []
+    for path in _write_inputs(tmp_path):
+        ds = read_iaga2002(path)
+        cdfs.append(write_imagcdf(ds, path.with_suffix(".cdf")))
+    before = [p.read_bytes() for p in cdfs]
+    out = tmp_path / "out"
+    code = main(["clean", *map(str, cdfs), "--out", str(out), "--format", "imagcdf,iaga2002",
+                 "--no-figures"])
+    assert code == 0
+    assert [p.read_bytes() for p in cdfs] == before
+    written = sorted(out.glob("aaa_*_2.cdf"))
+    assert [p.name for p in written] == ["aaa_20240301_000000_2.cdf"]
+    cleaned = read_imagcdf(written[0])
+    original = read_imagcdf(cdfs[0])
+    assert cleaned.sizes["time"] == original.sizes["time"]
+    assert (out / "aaa20240301clean.sec").is_file()
+    # the injected spikes (20 nT at samples 1000 and 5000 of AAA's X) are gone
+    assert abs(cleaned["X"].values[1000] - original["X"].values[1000]) > 10
+
+
+def test_clean_refuses_unknown_format_before_reading(tmp_path, capsys):
+    paths = _write_inputs(tmp_path)
+    code = main(["clean", *map(str, paths), "--out", str(tmp_path / "o"), "--format", "csv"])
+    assert code == 2
+    assert "--format must be among iaga2002, imagcdf; got csv" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

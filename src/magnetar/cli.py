@@ -216,12 +216,19 @@ def build_parser():
 
     clean = sub.add_parser(
         "clean", help="clean magnetograms of several observatories (coincidence rule)",
-        description="Read IAGA-2002 files of two or more stations, detect spikes "
-                    "(|high-passed| > k sigma), keep those seen at several stations (natural), "
-                    "replace those seen at one (interference) from the clean stations, and "
-                    "write cleaned IAGA-2002 files, cleaned.nc (with originals and flags), "
-                    "events.csv, summary.csv and figures. Input files are never modified.")
-    clean.add_argument("files", nargs="+", help="IAGA-2002 files (.min/.sec, .gz, .zip)")
+        description="Read IAGA-2002 or ImagCDF files of two or more stations, aligned on "
+                    "their common span; find one-station spikes (default: the peer rule, "
+                    "which predicts each station from the others and keeps what they also "
+                    "see; --rule published for the paper's coincidence rule), replace them, "
+                    "and write cleaned IAGA-2002 and/or ImagCDF files, cleaned.nc (with "
+                    "originals, flags and the noise sigma over time), events.csv, summary.csv "
+                    "and figures. Input files are never modified.")
+    clean.add_argument("files", nargs="+",
+                       help="IAGA-2002 files (.min/.sec, .gz, .zip) or ImagCDF files (.cdf)")
+    clean.add_argument("--format", dest="formats", default="iaga2002",
+                       type=lambda s: tuple(s.split(",")),
+                       help="per-station output formats, comma-separated: iaga2002, imagcdf "
+                            "(default iaga2002)")
     clean.add_argument("--out", required=True, help="output folder")
     clean.add_argument("--config", help="TOML file with a [clean] table of options")
     clean.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -511,7 +518,7 @@ def _cmd_clean(args):
         "zero_phase", "apply_sync")}
     config = load_config(CleaningConfig, args.config, overrides=overrides, section="clean")
     result, written = run_clean(args.files, args.out, config, figures=not args.no_figures,
-                                progress=sys.stderr.isatty())
+                                progress=sys.stderr.isatty(), formats=args.formats)
     for line in summary_lines(result):
         print(line)  # noqa: T201
     print(f"outputs written to {args.out}/ ({len(written)} files)")  # noqa: T201

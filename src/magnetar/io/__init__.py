@@ -11,7 +11,14 @@ from ._grids import (
     write_grid,
     write_png_tile,
 )
-from ._iaga2002 import merge_stations, read_iaga2002, read_stations, write_iaga2002
+from ._iaga2002 import (
+    merge_stations,
+    read_iaga2002,
+    read_magnetogram,
+    read_stations,
+    write_iaga2002,
+)
+from ._imagcdf import read_imagcdf, write_imagcdf
 from ._picks import pick_agreement, read_emag2v3_tile, read_picks
 from ._schumann import read_schumann_spectra
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
@@ -26,6 +33,8 @@ __all__ = [
     "read_emag2v3_tile",
     "read_grid",
     "read_iaga2002",
+    "read_imagcdf",
+    "read_magnetogram",
     "read_label_mask",
     "read_mgd77",
     "read_picks",
@@ -38,6 +47,7 @@ __all__ = [
     "timeseries_from_array",
     "write_grid",
     "write_iaga2002",
+    "write_imagcdf",
     "write_png_tile",
     "write_spectrogram_png",
 ]

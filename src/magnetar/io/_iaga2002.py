@@ -28,7 +28,13 @@ import xarray as xr
 from .._utils import atomic_path, progress_bar
 from ..errors import FileFormatError, ValidationError
 
-__all__ = ["read_iaga2002", "read_stations", "write_iaga2002", "merge_stations"]
+__all__ = [
+    "merge_stations",
+    "read_iaga2002",
+    "read_magnetogram",
+    "read_stations",
+    "write_iaga2002",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -453,18 +459,27 @@ def merge_stations(datasets):
     return out
 
 
+def read_magnetogram(path):
+    """Read one observatory file: ImagCDF (``.cdf``) or IAGA-2002 (anything else)."""
+    if Path(path).suffix.lower() == ".cdf":
+        from ._imagcdf import read_imagcdf
+
+        return read_imagcdf(path)
+    return read_iaga2002(path)
+
+
 def read_stations(paths, *, progress=False):
-    """Read many IAGA-2002 files and merge them per station (see :func:`merge_stations`).
+    """Read many IAGA-2002 or ImagCDF files and merge them per station.
 
     Files holding one element each (as USGS web-service exports) and consecutive days are
-    combined into one dataset per station.
+    combined into one dataset per station (see :func:`merge_stations`).
     """
     paths = [Path(p) for p in paths]
     if not paths:
         msg = "no input files given"
         raise ValidationError(msg)
-    return merge_stations(read_iaga2002(p) for p in progress_bar(
-        paths, enabled=progress, desc="reading IAGA-2002", unit="file"))
+    return merge_stations(read_magnetogram(p) for p in progress_bar(
+        paths, enabled=progress, desc="reading magnetograms", unit="file"))
 
 
 def _format_record(key, value):

@@ -12,7 +12,7 @@ from .. import __version__
 from .._utils import atomic_path, write_text_atomic
 from ..config import save_config
 from ..errors import ValidationError
-from ..io import read_stations, write_iaga2002
+from ..io import read_stations, write_iaga2002, write_imagcdf
 from ..processing import align_stations, highpass, noise_sigma_daily, sampling_period_of
 from .observatory_cleaning import CleaningConfig, clean_observatories
 
@@ -27,12 +27,25 @@ def _write_csv(frame, path, **kwargs):
     return path
 
 
+FORMATS = ("iaga2002", "imagcdf")
+
+
+def _check_formats(formats):
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        msg = f"--format must be among {', '.join(FORMATS)}; got {','.join(formats)}"
+        raise ValidationError(msg)
+
+
 def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures=True,
-                           sigma_daily=None):
+                           sigma_daily=None, formats=("iaga2002",)):
     """Write every output of a cleaning run into ``out_dir``; returns ``{name: path}``.
 
-    Inputs are never overwritten: an output path equal to an input path is an error.
+    Per station a cleaned file in each of ``formats`` ("iaga2002", "imagcdf"), plus the
+    netCDF, tables, figures and the resolved config. Inputs are never overwritten: an output
+    path equal to an input path is an error.
     """
+    _check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {Path(p).resolve() for p in inputs}
@@ -73,9 +86,17 @@ def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures
             "replaced; originals in cleaned.nc."
         )
         start = str(np.datetime_as_string(ds["time"].values[0], unit="D")).replace("-", "")
-        path = _target(f"{name.lower()}{start}clean.{ext}")
-        write_iaga2002(station_ds, path, extra_comments=[note], overwrite=True)
-        written[f"iaga_{name}"] = path
+        if "iaga2002" in formats:
+            path = _target(f"{name.lower()}{start}clean.{ext}")
+            write_iaga2002(station_ds, path, extra_comments=[note], overwrite=True)
+            written[f"iaga_{name}"] = path
+        if "imagcdf" in formats:
+            stamp = np.datetime_as_string(ds["time"].values[0], unit="s").replace("-", "")
+            stamp = stamp.replace("T", "_").replace(":", "")[: 13 if ext == "min" else 15]
+            station_ds.attrs.setdefault("iaga_code", name)
+            path = _target(f"{name.lower()}_{stamp}_2.cdf")  # level 2: spikes removed
+            write_imagcdf(station_ds, path, publication_level="2", overwrite=True)
+            written[f"imagcdf_{name}"] = path
 
     path = _target("cleaned.nc")
     with atomic_path(path, suffix=".nc") as tmp:
@@ -107,13 +128,15 @@ def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures
     return written
 
 
-def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
-    """Read IAGA-2002 files of several stations, clean them, write all outputs.
+def run_clean(paths, out_dir, config=None, *, figures=True, progress=False,
+              formats=("iaga2002",)):
+    """Read IAGA-2002 or ImagCDF files of several stations, clean them, write all outputs.
 
     Parameters
     ----------
     paths : sequence of path-like
-        IAGA-2002 files (one element per file, several days, ``.gz``/``.zip`` all fine).
+        IAGA-2002 files (one element per file, several days, ``.gz``/``.zip`` all fine) or
+        ImagCDF files (``.cdf``).
     out_dir : path-like
         Output folder (created).
     config : CleaningConfig, optional
@@ -121,12 +144,15 @@ def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
         Write PNG figures.
     progress : bool
         Progress bars.
+    formats : sequence of str
+        Per-station output formats: "iaga2002" and/or "imagcdf".
 
     Returns
     -------
     (CleaningResult, dict of written paths)
     """
     config = config or CleaningConfig()
+    _check_formats(formats)
     stations = read_stations(paths, progress=progress)
     if len(stations) < 2:
         msg = (
@@ -144,7 +170,7 @@ def run_clean(paths, out_dir, config=None, *, figures=True, progress=False):
                   zero_phase=config.zero_phase, max_gap=config.max_gap)
     daily = noise_sigma_daily(hp, window=config.sigma_window, trim=config.sigma_trim)
     written = write_cleaning_outputs(result, out_dir, stations=stations, inputs=paths,
-                                     figures=figures, sigma_daily=daily)
+                                     figures=figures, sigma_daily=daily, formats=formats)
     text = result.summary.to_string()
     write_text_atomic(Path(out_dir) / "summary.txt", text + "\n")
     return result, written
