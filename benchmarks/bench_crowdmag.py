@@ -27,7 +27,7 @@ from _machine import describe  # noqa: E402
 
 from magnetar.grids import inpaint  # noqa: E402
 from magnetar.training import corrupt  # noqa: E402
-from magnetar.training.loop import TrainConfig, fit, reconstruct  # noqa: E402
+from magnetar.training.reconstruction import TrainConfig, fit, reconstruct  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 

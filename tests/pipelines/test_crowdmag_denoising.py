@@ -138,7 +138,7 @@ def test_denoise_a_recording_end_to_end(tmp_path):
     pytest.importorskip("ppigrf")
     from magnetar.pipelines.crowdmag_denoising import run_denoise
     from magnetar.processing import igrf_field
-    from magnetar.training.loop import TrainConfig, fit
+    from magnetar.training.reconstruction import TrainConfig, fit
 
     tiles = np.random.default_rng(0).normal(size=(16, 32, 32))
     fit(tiles, tiles[:4], TrainConfig(model_kwargs={"base": 4, "depth": 2}, epochs=1,

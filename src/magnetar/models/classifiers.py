@@ -26,6 +26,8 @@ pretraining on the synthetic seafloor corpus, see ``magnetar.pipelines.lma_class
 from __future__ import annotations
 
 import math
+import pickle
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -166,7 +168,13 @@ class TransferClassifier(nn.Module):
         if not path.is_file():
             msg = f"weights file {path} does not exist"
             raise WeightsUnavailableError(msg)
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        try:  # weights only: a crafted pickle is refused before any of it runs
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, ValueError,
+                zipfile.BadZipFile) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            msg = f"{path} is not a weights file (loaded as weights only): {first}"
+            raise WeightsUnavailableError(msg) from None
         if isinstance(state, dict) and "model_state" in state:  # a magnetar checkpoint
             kwargs = state.get("config", {}).get("model_kwargs", {})
             if state.get("config", {}).get("model") != self.backbone_name and \

@@ -94,8 +94,8 @@ class AEConfig:
         return self.tile_km / self.tile_px
 
     def train_config(self):
-        """The :class:`magnetar.training.loop.TrainConfig` (model input size filled in)."""
-        from ..training.loop import TrainConfig
+        """The :class:`magnetar.training.reconstruction.TrainConfig` (model input size filled in)."""
+        from ..training.reconstruction import TrainConfig
 
         cfg = TrainConfig(**self.train)
         if cfg.model == "dense_ae":
@@ -195,7 +195,7 @@ def build_tile_corpus(config, *, grids=None):
 
 def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
     """Train the configured autoencoder; writes checkpoints, history, config and a figure."""
-    from ..training.loop import fit
+    from ..training.reconstruction import fit
 
     out_dir = Path(out_dir)
     corpus = build_tile_corpus(config) if corpus is None else corpus
@@ -235,7 +235,7 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
     """
     from ..grids import inpaint
     from ..training import corrupt
-    from ..training.loop import CorruptionConfig, reconstruct
+    from ..training.reconstruction import CorruptionConfig, reconstruct
 
     corruption = corruption or CorruptionConfig()
     rows, tiles_metrics = [], {}
@@ -284,7 +284,7 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at 50 % masking)
     and figures. ``tta``: the model's dihedral test-time augmentation."""
     from ..training import corrupt
-    from ..training.loop import load_checkpoint, reconstruct
+    from ..training.reconstruction import load_checkpoint, reconstruct
 
     out_dir = Path(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
@@ -345,7 +345,7 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
     import optuna
 
     from ..training import corrupt, mae
-    from ..training.loop import TrainConfig, fit, reconstruct
+    from ..training.reconstruction import TrainConfig, fit, reconstruct
 
     if sampler not in ("random", "grid"):
         msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
@@ -454,7 +454,7 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     """
     from ..io import read_crowdmag
     from ..processing import crustal_anomaly, noise_level
-    from ..training.loop import load_checkpoint, reconstruct
+    from ..training.reconstruction import load_checkpoint, reconstruct
 
     model, train_cfg, _ = load_checkpoint(checkpoint)
     tile_px = train_cfg.model_kwargs.get("tile", 32)

@@ -190,6 +190,7 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
     ``history.json``, ``threshold.json``, ``iar.config.toml`` and a learning curve.
     """
+    from ..training.checkpoint import update_metadata
     from ..training.segmentation import (
         fit_segmentation,
         load_segmentation,
@@ -217,12 +218,8 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
                                       resume=resume, progress=progress)
     prob = predict_segmentation(model, _inputs(val), batch_size=config.train_config().batch_size)
     threshold, sweep = choose_threshold(prob, val["mask"].values)
-    _, seg_cfg, state = load_segmentation(out / "best.pt")
-    import torch
-
-    state["config"] = {**state["config"], "threshold": threshold}
-    with atomic_path(out / "best.pt", suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    saved = load_segmentation(out / "best.pt")[2]["config"]
+    update_metadata(out / "best.pt", config={**saved, "threshold": threshold})
     write_text_atomic(out / "threshold.json", json.dumps({"threshold": threshold,
                                                           "sweep": sweep}, indent=1))
     save_config(config, out / "iar.config.toml", section="iar")

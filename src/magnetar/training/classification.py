@@ -4,11 +4,11 @@
 binary cross-entropy and Adam (the study's defaults: lr 1e-3, batch 32, 25 epochs), early
 stopping on the validation loss, dihedral augmentation (flips and 90-degree turns, which do
 not change whether a window is lineated), seeded; ``best.pt`` / ``last.pt`` with the config
-and optimiser state through the shared checkpoint path of :mod:`magnetar.training.loop`, so
+and optimiser state through the shared engine (:mod:`magnetar.training.engine`), so
 ``resume=True`` continues a run. When the base is frozen, its features are computed once and
 only the dense head is trained (``cache_features``; augmentation then does not apply: the
-features are those of the unaugmented windows). On CUDA: bfloat16
-autocast and channels-last.
+features are those of the unaugmented windows). The epoch loop is the shared engine's
+(:mod:`magnetar.training.engine`). On CUDA: bfloat16 autocast and channels-last.
 """
 
 from __future__ import annotations
@@ -16,26 +16,23 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import (
-    _autocast,
-    _batched,
-    _best_model,
-    _device,
-    _end_epoch,
-    _load_state,
-    _start,
-)
+from . import engine
+from .checkpoint import load_state
 
-__all__ = ["ClassifierConfig", "fit_classifier", "load_classifier", "predict_proba"]
+__all__ = [
+    "ClassifierConfig",
+    "ClassifierTask",
+    "fit_classifier",
+    "load_classifier",
+    "predict_proba",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,7 +88,7 @@ def _dihedral(x, gen):
 
 def load_classifier(path, *, device="cpu"):
     """``(model, ClassifierConfig, state)`` from a checkpoint of :func:`fit_classifier`."""
-    state = _load_state(path, device=device, kind="classifier")
+    state = load_state(path, device=device, kind="classifier")
     config = ClassifierConfig(**state["config"])
     # the state dict carries every weight: do not fetch pretrained ones again
     kwargs = {**config.model_kwargs}
@@ -102,89 +99,94 @@ def load_classifier(path, *, device="cpu"):
     return model.to(device).eval(), config, state
 
 
+class ClassifierTask(engine.Task):
+    """Windows and 0/1 labels: dihedral augmentation, binary cross-entropy, validation loss
+    and accuracy; with a frozen base, its features computed once and the head trained."""
+
+    kind = "classifier"
+    progress_keys = ("train_loss", "val_accuracy")
+
+    def __init__(self, tx, ty, vx, vy, config):
+        self.tx, self.ty, self.vx, self.vy = tx, ty, vx, vy
+        self.config = config
+        self.cached = False
+
+    def prepare(self, model, device):
+        self.cached = bool(self.config.cache_features and getattr(model, "frozen", False))
+        if self.cached:
+            began = time.perf_counter()
+            model.eval()
+            self.tx, self.vx = (engine.batched(model.features, a, device=device,
+                                               batch_size=4 * self.config.batch_size)
+                                for a in (self.tx, self.vx))
+            LOGGER.info("cached frozen-base features in %.1f s", time.perf_counter() - began)
+
+    def _run(self, model):
+        return model.head if self.cached else model
+
+    def batches(self, model, epoch, generator, device):
+        config = self.config
+        order = torch.randperm(len(self.tx), generator=generator)
+        for i in range(0, len(self.tx), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb, yb = self.tx[idx].to(device), self.ty[idx].to(device)
+            if config.augment and not self.cached:
+                xb = _dihedral(xb, generator)
+            if device.type == "cuda" and not self.cached:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb
+
+    def loss(self, model, batch):
+        xb, yb = batch
+        logits = self._run(model)(xb)
+        logits = logits[:, 0] if self.cached else logits
+        return F.binary_cross_entropy_with_logits(logits.float(), yb)
+
+    def validate(self, model, device):
+        run = self._run(model)
+        run.eval()
+        fn = (lambda f: run(f)[:, 0]) if self.cached else run
+        z = engine.batched(fn, self.vx, device=device, batch_size=4 * self.config.batch_size)
+        loss = float(F.binary_cross_entropy_with_logits(z, self.vy))
+        return {"val_loss": loss,
+                "val_accuracy": float(((z > 0).float() == self.vy).float().mean())}
+
+
 def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=None,
                    resume=False, progress=False):
-    """Train ``config.model`` on (N, H, W) windows in [0, 1] with 0/1 labels.
+    """Train ``config.model`` on windows in [0, 1] with 0/1 labels.
 
-    Returns ``(model, history)``: the best model (eval mode) and per-epoch dicts (epoch,
-    train_loss, val_loss, val_accuracy, seconds); training stops early after
-    ``config.patience`` epochs without improvement.
+    Parameters
+    ----------
+    windows, labels : numpy.ndarray
+        (N, H, W) windows and N labels (1 linear).
+    val_windows, val_labels : numpy.ndarray
+        Validation windows and labels.
+    config : ClassifierConfig
+        Model and training options.
+    out_dir : path-like, optional
+        Checkpoints and history (see :func:`magnetar.training.engine.fit`).
+    resume : bool
+        Continue from ``out_dir/last.pt``.
+    progress : bool
+        Progress bar over epochs.
+
+    Returns
+    -------
+    (model, history)
+        The best model (eval mode) and per-epoch dicts (epoch, lr, train_loss, val_loss,
+        val_accuracy, seconds); training stops early after ``config.patience`` epochs
+        without improvement.
     """
     tx, ty = _check(windows, labels, "training")
     vx, vy = _check(val_windows, val_labels, "validation")
-    device = _device(config.device)
+    device = engine.resolve_device(config.device)
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    out_dir = None if out_dir is None else Path(out_dir)
-    history, start, best, state = _start(out_dir, config, model, optimizer, device,
-                                         resume=resume)
-    if state is not None:
-        gen.set_state(state["augment_rng"])
-    cached = bool(config.cache_features and getattr(model, "frozen", False))
-    if cached:
-        began = time.perf_counter()
-        model.eval()
-        tx, vx = (_batched(model.features, a, device=device, batch_size=4 * config.batch_size)
-                  for a in (tx, vx))
-        LOGGER.info("cached frozen-base features in %.1f s", time.perf_counter() - began)
-    run = model.head if cached else model
-    bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
-                       unit="epoch")
-    for epoch in range(start, config.epochs):
-        if _stalled(history, config.patience):
-            LOGGER.info("early stop at epoch %d", epoch)
-            break
-        began = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(tx), generator=gen)
-        total = 0.0
-        for i in range(0, len(tx), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            xb, yb = tx[idx].to(device), ty[idx].to(device)
-            if config.augment and not cached:
-                xb = _dihedral(xb, gen)
-            if device.type == "cuda" and not cached:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
-                logits = run(xb)
-            logits = logits[:, 0] if cached else logits
-            loss = F.binary_cross_entropy_with_logits(logits.float(), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        val_loss, val_acc = _validate(run, vx, vy, device, cached, config.batch_size)
-        record = {"epoch": epoch, "train_loss": total / len(tx), "val_loss": val_loss,
-                  "val_accuracy": val_acc, "seconds": time.perf_counter() - began}
-        history.append(record)
-        best = _end_epoch(out_dir, model, optimizer, config, history, best,
-                          augment_rng=gen.get_state(), kind="classifier")
-        if bar is not None:
-            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return _best_model(out_dir, model, best, load_classifier, device=device), history
-
-
-def _stalled(history, patience):
-    if not patience or len(history) <= patience:
-        return False
-    losses = [h["val_loss"] for h in history]
-    return min(losses[-patience:]) >= min(losses[:-patience])
-
-
-def _validate(run, vx, vy, device, cached, batch_size):
-    run.eval()
-    z = _batched((lambda f: run(f)[:, 0]) if cached else run, vx, device=device,
-                 batch_size=4 * batch_size)
-    loss = float(F.binary_cross_entropy_with_logits(z, vy))
-    return loss, float(((z > 0).float() == vy).float().mean())
+    task = ClassifierTask(tx, ty, vx, vy, config)
+    return engine.fit(model, task, config, out_dir=out_dir, resume=resume, progress=progress)
 
 
 @torch.no_grad()
@@ -193,6 +195,6 @@ def predict_proba(model, windows, *, batch_size=128, device=None, progress=False
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = torch.as_tensor(np.asarray(windows, np.float32))[:, None]
-    out = _batched(lambda xb: torch.sigmoid(model(xb).float()), x, device=device,
-                   batch_size=batch_size, progress=progress)
+    out = engine.batched(lambda xb: torch.sigmoid(model(xb).float()), x, device=device,
+                         batch_size=batch_size, progress=progress)
     return out.numpy() if out is not None else np.empty(0, np.float32)

@@ -16,31 +16,20 @@ divided by the night's robust spread; NaN (gaps) become 0.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from .._utils import progress_bar
 from ..errors import ValidationError
 from ..models import create_model
-from .loop import (
-    LR_SCHEDULES,
-    _autocast,
-    _batched,
-    _best_model,
-    _device,
-    _end_epoch,
-    _load_state,
-    _set_learning_rate,
-    _start,
-)
+from . import engine
+from .checkpoint import load_state
 
 __all__ = [
     "SegmentationConfig",
+    "SegmentationTask",
     "fit_segmentation",
     "load_segmentation",
     "predict_segmentation",
@@ -48,7 +37,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 
 def standardise_spectrogram(values):
@@ -118,24 +106,17 @@ class SegmentationConfig:
         checks = [(self.loss in ("bce", "bce_dice"),
                    f"loss must be 'bce' or 'bce_dice', got {self.loss!r}"),
                   (self.edge_weight >= 0, f"edge_weight must be >= 0, got {self.edge_weight}"),
-                  (self.optimizer in OPTIMIZERS,
-                   f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
-                  (self.lr_schedule in LR_SCHEDULES,
-                   f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"),
+                  (self.optimizer in engine.OPTIMIZERS,
+                   f"optimizer must be one of {engine.OPTIMIZERS}, got {self.optimizer!r}"),
+                  (self.lr_schedule in engine.LR_SCHEDULES,
+                   f"lr_schedule must be one of {engine.LR_SCHEDULES}, "
+                   f"got {self.lr_schedule!r}"),
                   (self.epochs >= 1 and self.batch_size >= 1 and self.lr > 0,
                    "epochs, batch_size and lr must be positive"),
                   (0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")]
         for ok, msg in checks:
             if not ok:
                 raise ValidationError(msg)
-
-
-def _optimizer(name, params, lr):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    return torch.optim.RMSprop(params, lr=lr)
 
 
 def edge_band(target):
@@ -180,7 +161,7 @@ def _tensor(a):
 
 def load_segmentation(path, *, device="cpu"):
     """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`."""
-    state = _load_state(path, device=device, kind="segmentation")
+    state = load_state(path, device=device, kind="segmentation")
     config = SegmentationConfig(**state["config"])
     model = create_model(config.model, **config.model_kwargs)
     model.load_state_dict(state["model_state"])
@@ -189,8 +170,8 @@ def load_segmentation(path, *, device="cpu"):
 
 def _initialise_from(model, config):
     """Load the weights of ``config.init_from`` into ``model`` (same architecture)."""
-    state = _load_state(config.init_from, device=next(model.parameters()).device,
-                        kind="segmentation")
+    state = load_state(config.init_from, device=next(model.parameters()).device,
+                       kind="segmentation")
     try:
         model.load_state_dict(state["model_state"])
     except RuntimeError as err:
@@ -201,12 +182,69 @@ def _initialise_from(model, config):
         raise ValidationError(msg) from err
 
 
+class SegmentationTask(engine.Task):
+    """Night spectrograms and 0/1 fringe masks: augmented batches, cross-entropy (+ Dice),
+    validation loss and IoU at the config's threshold."""
+
+    kind = "segmentation"
+    progress_keys = ("train_loss", "val_iou")
+
+    def __init__(self, x, y, vx, vy, config):
+        self.tx, self.ty = _tensor(x), _tensor(y)
+        self.vx, self.vy = vx, vy
+        self.config = config
+
+    def batches(self, model, epoch, generator, device):
+        config = self.config
+        order = torch.randperm(len(self.tx), generator=generator)
+        for i in range(0, len(self.tx), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb, yb = self.tx[idx].to(device), self.ty[idx].to(device)
+            if config.augment is not None:
+                xb, yb = _augment(xb, yb, config.augment, generator)
+            if device.type == "cuda":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb
+
+    def loss(self, model, batch):
+        xb, yb = batch
+        return _loss(model(xb).float(), yb, self.config.loss, self.config.edge_weight)
+
+    @torch.no_grad()
+    def validate(self, model, device):
+        prob = predict_segmentation(model, self.vx, batch_size=self.config.batch_size,
+                                    device=device)
+        p = torch.as_tensor(prob).clamp(1e-6, 1 - 1e-6)
+        bce = float(F.binary_cross_entropy(p, torch.as_tensor(self.vy)))
+        pred, truth = prob > self.config.threshold, self.vy > 0.5
+        inter, union = np.sum(pred & truth), np.sum(pred | truth)
+        return {"val_loss": bce, "val_iou": float(inter / union) if union else 1.0}
+
+
 def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=None,
                      resume=False, progress=False):
-    """Train a segmentation model on ``(N, F, T)`` standardised images and 0/1 masks.
+    """Train a segmentation model on standardised night spectrograms.
 
-    Returns ``(model, history)``: the best model (eval mode) and per-epoch dicts
-    (epoch, lr, train_loss, val_loss, val_iou at the 0.5 threshold, seconds).
+    Parameters
+    ----------
+    images, masks : numpy.ndarray
+        (N, F, T) standardised images and their 0/1 fringe masks.
+    val_images, val_masks : numpy.ndarray
+        Validation nights, same layout.
+    config : SegmentationConfig
+        Model and training options.
+    out_dir : path-like, optional
+        Checkpoints and history (see :func:`magnetar.training.engine.fit`).
+    resume : bool
+        Continue from ``out_dir/last.pt``.
+    progress : bool
+        Progress bar over epochs.
+
+    Returns
+    -------
+    (model, history)
+        The best model (eval mode) and per-epoch dicts (epoch, lr, train_loss, val_loss,
+        val_iou at ``config.threshold``, seconds).
     """
     x, y = np.asarray(images, np.float32), np.asarray(masks, np.float32)
     vx, vy = np.asarray(val_images, np.float32), np.asarray(val_masks, np.float32)
@@ -214,67 +252,15 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
         msg = (f"need (N, F, T) images with masks of the same shape; got {x.shape}, {y.shape}"
                f" and validation {vx.shape}, {vy.shape}")
         raise ValidationError(msg)
-    device = _device(config.device)
+    device = engine.resolve_device(config.device)
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
     model = create_model(config.model, **config.model_kwargs).to(device)
     if config.init_from:
         _initialise_from(model, config)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(config.optimizer, model.parameters(), config.lr)
-    out_dir = None if out_dir is None else Path(out_dir)
-    history, start, best, state = _start(out_dir, config, model, optimizer, device,
-                                         resume=resume)
-    if state is not None:
-        gen.set_state(state["augment_rng"])
-    tx, ty = _tensor(x), _tensor(y)
-    bar = progress_bar(enabled=progress, total=config.epochs, initial=start, desc="training",
-                       unit="epoch")
-    for epoch in range(start, config.epochs):
-        began = time.perf_counter()
-        lr = _set_learning_rate(optimizer, config, epoch)
-        model.train()
-        order = torch.randperm(len(tx), generator=gen)
-        total = 0.0
-        for i in range(0, len(tx), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            xb, yb = tx[idx].to(device), ty[idx].to(device)
-            if config.augment is not None:
-                xb, yb = _augment(xb, yb, config.augment, gen)
-            if device.type == "cuda":
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
-                logits = model(xb)
-            loss = _loss(logits.float(), yb, config.loss, config.edge_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        val_loss, val_iou = _validate(model, vx, vy, config, device)
-        record = {"epoch": epoch, "lr": lr, "train_loss": total / len(tx),
-                  "val_loss": val_loss, "val_iou": val_iou,
-                  "seconds": time.perf_counter() - began}
-        history.append(record)
-        best = _end_epoch(out_dir, model, optimizer, config, history, best,
-                          augment_rng=gen.get_state(), kind="segmentation")
-        if bar is not None:
-            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_iou=f"{val_iou:.3f}")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return _best_model(out_dir, model, best, load_segmentation, device=device), history
-
-
-@torch.no_grad()
-def _validate(model, vx, vy, config, device):
-    prob = predict_segmentation(model, vx, batch_size=config.batch_size, device=device)
-    p = torch.as_tensor(prob).clamp(1e-6, 1 - 1e-6)
-    t = torch.as_tensor(vy)
-    bce = float(F.binary_cross_entropy(p, t))
-    pred, truth = prob > 0.5, vy > 0.5
-    inter, union = np.sum(pred & truth), np.sum(pred | truth)
-    return bce, float(inter / union) if union else 1.0
+    task = SegmentationTask(x, y, vx, vy, config)
+    return engine.fit(model, task, config, out_dir=out_dir, resume=resume, progress=progress)
 
 
 @torch.no_grad()
@@ -283,6 +269,6 @@ def predict_segmentation(model, images, *, batch_size=8, device=None, progress=F
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = _tensor(images)
-    out = _batched(lambda xb: torch.sigmoid(model(xb).float())[:, 0], x, device=device,
-                   batch_size=batch_size, progress=progress)
+    out = engine.batched(lambda xb: torch.sigmoid(model(xb).float())[:, 0], x, device=device,
+                         batch_size=batch_size, progress=progress)
     return out.numpy() if out is not None else np.empty((0, *x.shape[2:]), np.float32)

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 from magnetar.errors import ValidationError  # noqa: E402
 from magnetar.training import corrupt, mae  # noqa: E402
-from magnetar.training.loop import (  # noqa: E402
+from magnetar.training.reconstruction import (  # noqa: E402
     TrainConfig,
     fit,
     load_checkpoint,
@@ -117,7 +117,7 @@ def test_bad_training_options():
 
 
 def test_loss_in_nT_weights_each_tile_by_its_scale():
-    from magnetar.training.loop import _inputs, _loss
+    from magnetar.training.reconstruction import _inputs, _loss
 
     quiet = _smooth_tiles(1, 0) / 100  # amplitude 1 nT
     loud = _smooth_tiles(1, 1)  # amplitude 100 nT
