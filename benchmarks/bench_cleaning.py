@@ -27,9 +27,13 @@ import xarray as xr  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
-from magnetar.pipelines import CleaningConfig, StreamingCleaner, clean_observatories  # noqa: E402
-from magnetar.pipelines.cleaning_validation import magpy_flag_outlier  # noqa: E402
 from magnetar.synthetic import synthetic_observatories  # noqa: E402
+from magnetar.workflows.cleaning import (  # noqa: E402
+    CleaningConfig,
+    StreamingCleaner,
+    clean_observatories,
+)
+from magnetar.workflows.cleaning.evaluate import magpy_flag_outlier  # noqa: E402
 
 
 def load_day():

@@ -1,5 +1,5 @@
 """Injection experiment on real Barrow/Deadhorse data, magnetar vs MagPy (see
-magnetar.pipelines.cleaning_validation). Writes benchmarks/results/cleaning_validation.json.
+magnetar.workflows.cleaning.evaluate). Writes benchmarks/results/cleaning_validation.json.
 
 Run: make validate
 """
@@ -13,9 +13,9 @@ from _machine import describe  # noqa: E402
 
 from magnetar import datasets  # noqa: E402
 from magnetar.io import read_stations  # noqa: E402
-from magnetar.pipelines import CleaningConfig  # noqa: E402
-from magnetar.pipelines.cleaning_validation import injection_experiment, summarise_experiment  # noqa: E402
 from magnetar.processing import align_stations  # noqa: E402
+from magnetar.workflows.cleaning import CleaningConfig  # noqa: E402
+from magnetar.workflows.cleaning.evaluate import injection_experiment, summarise_experiment  # noqa: E402
 
 WINDOWS = ("2021-12-17", "2022-02-10", "2022-03-09")
 

@@ -30,9 +30,9 @@ from _machine import describe  # noqa: E402
 
 from magnetar import datasets  # noqa: E402
 from magnetar.io import read_stations  # noqa: E402
-from magnetar.pipelines import CleaningConfig, clean_observatories  # noqa: E402
 from magnetar.processing import align_stations  # noqa: E402
 from magnetar.processing._filters import butter_highpass, highpass_array  # noqa: E402
+from magnetar.workflows.cleaning import CleaningConfig, clean_observatories  # noqa: E402
 
 WINDOWS = ("2021-12-17", "2022-02-10", "2022-03-09")
 COMPS = ("X", "Y", "Z")
@@ -92,7 +92,7 @@ def run_rule(data, y, rule):
 
 
 def run_magpy(data, y):
-    from magnetar.pipelines.cleaning_validation import magpy_flag_outlier
+    from magnetar.workflows.cleaning.evaluate import magpy_flag_outlier
 
     ds = data.copy()
     for i, c in enumerate(COMPS):

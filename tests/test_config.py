@@ -2,7 +2,7 @@ import pytest
 
 from magnetar.config import config_from_dict, config_to_toml, load_config, save_config
 from magnetar.errors import ConfigError, ValidationError
-from magnetar.pipelines import CleaningConfig
+from magnetar.workflows.cleaning import CleaningConfig
 
 
 def test_toml_round_trip(tmp_path):

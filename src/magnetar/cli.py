@@ -10,34 +10,9 @@ import sys
 
 from . import __version__
 from .errors import ConfigError, MagnetarError
+from .workflows.cleaning import cli as cleaning_cli
 
 LOGGER = logging.getLogger("magnetar")
-
-
-def _add_clean_options(parser):
-    group = parser.add_argument_group("method options (override --config)")
-    group.add_argument("--k", type=float, help="detection threshold in multiples of sigma "
-                       "(default 6 for the peer rule, 3 for the published rules; the published "
-                       "study also used 6 and 60)")
-    group.add_argument("--min-stations", type=int, dest="min_stations",
-                       help="an event seen at this many stations is natural (default 2)")
-    group.add_argument("--tolerance", type=int,
-                       help="samples by which peers' detections may differ (default 1)")
-    group.add_argument("--rule", choices=("peer", "published", "sharp"),
-                       help="'peer' (default): each station predicted from its peers, spikes "
-                            "found on the residual by shape and MAD sigma, classified by the "
-                            "peers' amplitude, replaced by the prediction; 'published': the "
-                            "coincidence rule as published; 'sharp': published plus one-station "
-                            "spikes during natural activity")
-    group.add_argument("--cutoff-period", type=float, dest="cutoff_period_s",
-                       help="high-pass cut-off period in seconds (default: max(600 s, 30 samples), "
-                            "i.e. 600 s at 1-second and 1800 s at 1-minute cadence)")
-    group.add_argument("--components", type=lambda s: tuple(s.split(",")),
-                       help="comma-separated components to clean (default: all shared)")
-    group.add_argument("--causal", dest="zero_phase", action="store_false", default=None,
-                       help="causal filter as in streaming (default: zero-phase)")
-    group.add_argument("--apply-sync", dest="apply_sync", action="store_true", default=None,
-                       help="shift stations by the lags the synchronisation check finds")
 
 
 def _int_list(text):
@@ -214,25 +189,7 @@ def build_parser():
                     "write cleaned files, tables and figures.")
     demo.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
 
-    clean = sub.add_parser(
-        "clean", help="clean magnetograms of several observatories (coincidence rule)",
-        description="Read IAGA-2002 or ImagCDF files of two or more stations, aligned on "
-                    "their common span; find one-station spikes (default: the peer rule, "
-                    "which predicts each station from the others and keeps what they also "
-                    "see; --rule published for the paper's coincidence rule), replace them, "
-                    "and write cleaned IAGA-2002 and/or ImagCDF files, cleaned.nc (with "
-                    "originals, flags and the noise sigma over time), events.csv, summary.csv "
-                    "and figures. Input files are never modified.")
-    clean.add_argument("files", nargs="+",
-                       help="IAGA-2002 files (.min/.sec, .gz, .zip) or ImagCDF files (.cdf)")
-    clean.add_argument("--format", dest="formats", default="iaga2002",
-                       type=lambda s: tuple(s.split(",")),
-                       help="per-station output formats, comma-separated: iaga2002, imagcdf "
-                            "(default iaga2002)")
-    clean.add_argument("--out", required=True, help="output folder")
-    clean.add_argument("--config", help="TOML file with a [clean] table of options")
-    clean.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    _add_clean_options(clean)
+    cleaning_cli.add_parser(sub)
 
     lma = sub.add_parser("lma", help="marine linear magnetic anomalies: grids, windows, "
                                      "CNN / transfer classifiers, calibrated maps",
@@ -508,23 +465,6 @@ def _cmd_demo(args):
     return 0
 
 
-def _cmd_clean(args):
-    from .config import load_config
-    from .pipelines.observatory_cleaning import CleaningConfig
-    from .pipelines.run_cleaning import run_clean, summary_lines
-
-    overrides = {key: getattr(args, key) for key in (
-        "k", "min_stations", "tolerance", "rule", "cutoff_period_s", "components",
-        "zero_phase", "apply_sync")}
-    config = load_config(CleaningConfig, args.config, overrides=overrides, section="clean")
-    result, written = run_clean(args.files, args.out, config, figures=not args.no_figures,
-                                progress=sys.stderr.isatty(), formats=args.formats)
-    for line in summary_lines(result):
-        print(line)  # noqa: T201
-    print(f"outputs written to {args.out}/ ({len(written)} files)")  # noqa: T201
-    return 0
-
-
 def _cmd_lma(args, parser):
     from .config import load_config
     from .pipelines.grid_preprocessing import PreprocessConfig, run_preprocess
@@ -785,8 +725,8 @@ def main(argv=None):
     try:
         if args.command == "demo":
             return _cmd_demo(args)
-        if args.command == "clean":
-            return _cmd_clean(args)
+        if getattr(args, "handler", None) is not None:
+            return args.handler(args)
         if args.command == "lma":
             return _cmd_lma(args, parser)
         if args.command == "synth":

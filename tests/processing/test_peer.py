@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from magnetar.errors import ValidationError
-from magnetar.pipelines import CleaningConfig
 from magnetar.processing._peer import (
     peer_events,
     peer_prediction,
     robust_sigma,
     spike_statistic,
 )
+from magnetar.workflows.cleaning import CleaningConfig
 
 
 @pytest.mark.parametrize("width", [1, 2, 3])

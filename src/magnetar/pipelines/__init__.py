@@ -1,7 +1,11 @@
-"""Workflows composed of named steps; each exports build_*_pipeline and run_* functions."""
+"""Workflows composed of named steps; each exports build_*_pipeline and run_* functions.
 
-from ._pipeline import Pipeline
-from .observatory_cleaning import (
+Moving to :mod:`magnetar.workflows` (one folder per workflow); the cleaning workflow has
+moved there and its names are re-exported here for existing code.
+"""
+
+from ..workflows._pipeline import Pipeline
+from ..workflows.cleaning import (
     CleaningConfig,
     CleaningResult,
     StreamingCleaner,

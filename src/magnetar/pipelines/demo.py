@@ -28,8 +28,8 @@ from .. import datasets
 from .._utils import atomic_path, require, write_text_atomic
 from ..errors import DataNotFoundError, MissingDependencyError
 from ..synthetic import inject_coincident, inject_interference, synthetic_observatories
-from .observatory_cleaning import CleaningConfig, clean_observatories
-from .run_cleaning import run_clean, write_cleaning_outputs
+from ..workflows.cleaning import CleaningConfig, clean_observatories, run_clean
+from ..workflows.cleaning.run import write_cleaning_outputs
 
 __all__ = ["run_demo"]
 

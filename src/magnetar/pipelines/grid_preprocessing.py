@@ -19,7 +19,7 @@ from ..config import save_config
 from ..errors import FileFormatError, ValidationError
 from ..grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
 from ..io import read_grid, read_mgd77, read_points, write_grid
-from ._pipeline import Pipeline
+from ..workflows._pipeline import Pipeline
 
 __all__ = ["PreprocessConfig", "build_preprocess_pipeline", "read_any", "run_preprocess",
            "run_synth_seafloor"]

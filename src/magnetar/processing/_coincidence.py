@@ -7,7 +7,7 @@ one seen at ``min_stations`` or more is a natural (ionospheric/magnetospheric) e
 kept untouched.
 
 All kernels work on arrays shaped ``(component, station, time)``; the xarray-facing cleaning
-function lives in :mod:`magnetar.pipelines.observatory_cleaning`.
+function lives in :mod:`magnetar.workflows.cleaning`.
 
 Rules
 -----

@@ -5,9 +5,9 @@ import pytest
 
 from magnetar import datasets
 from magnetar.io import read_stations
-from magnetar.pipelines import CleaningConfig
-from magnetar.pipelines.cleaning_validation import injection_experiment, summarise_experiment
 from magnetar.processing import align_stations
+from magnetar.workflows.cleaning import CleaningConfig
+from magnetar.workflows.cleaning.evaluate import injection_experiment, summarise_experiment
 
 
 @pytest.mark.realdata

@@ -25,10 +25,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..processing._filters import butter_highpass, highpass_array, sampling_period_of
-from ..processing._noise import noise_sigma_array
-from ..synthetic import inject_coincident, inject_interference
-from .observatory_cleaning import CleaningConfig, clean_observatories
+from ...processing._filters import butter_highpass, highpass_array, sampling_period_of
+from ...processing._noise import noise_sigma_array
+from ...synthetic import inject_coincident, inject_interference
+from .config import CleaningConfig
+from .method import clean_observatories
 
 __all__ = ["injection_experiment", "magpy_flag_outlier", "summarise_experiment"]
 
@@ -53,7 +54,7 @@ def magpy_flag_outlier(data, *, threshold=4.0, components=None):
     MagPy flags outliers from the inter-quartile range in sliding windows, station by station;
     it has no notion of coincidence between stations.
     """
-    from .._utils import require
+    from ..._utils import require
 
     require("magpy", extra="compare", feature="The MagPy comparison")
     from magpy.core import flagging
@@ -235,7 +236,7 @@ def injection_experiment(
                                 "per_day_per_series": n_int / days / (len(comps) * len(names))}
     if magpy_threshold is not None:
         mp = magpy_flag_outlier(data, threshold=magpy_threshold, components=comps)
-        from ..processing._coincidence import detect_runs
+        from ...processing._coincidence import detect_runs
 
         runs = detect_runs(np.stack([mp[c] for c in comps]))[0].size
         false_alarms["magpy"] = {"events": runs, "per_day": runs / days,

@@ -5,13 +5,13 @@ import pytest
 import xarray as xr
 
 from magnetar.errors import ValidationError
-from magnetar.pipelines import (
+from magnetar.synthetic import inject_coincident, inject_interference, synthetic_observatories
+from magnetar.workflows.cleaning import (
     CleaningConfig,
     StreamingCleaner,
     clean_observatories,
     restore_original,
 )
-from magnetar.synthetic import inject_coincident, inject_interference, synthetic_observatories
 
 
 @pytest.fixture(name="case", scope="module")

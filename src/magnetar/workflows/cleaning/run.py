@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from .._utils import atomic_path, write_text_atomic
-from ..config import save_config
-from ..errors import ValidationError
-from ..io import read_stations, write_iaga2002, write_imagcdf
-from ..processing import align_stations, highpass, noise_sigma_daily, sampling_period_of
-from .observatory_cleaning import CleaningConfig, clean_observatories
+from ... import __version__
+from ..._utils import atomic_path, write_text_atomic
+from ...config import save_config
+from ...errors import ValidationError
+from ...io import read_stations, write_iaga2002, write_imagcdf
+from ...processing import align_stations, highpass, noise_sigma_daily, sampling_period_of
+from .config import CleaningConfig
+from .method import clean_observatories
 
 __all__ = ["run_clean", "write_cleaning_outputs"]
 
@@ -112,7 +113,7 @@ def write_cleaning_outputs(result, out_dir, *, stations=None, inputs=(), figures
         frame = sigma_daily.to_dataframe().reset_index()
         written["sigma_daily"] = _write_csv(frame, _target("sigma_daily.csv"), index=False)
     if figures:
-        from ..plot import plot_cleaning, plot_sigma_daily, save_figure
+        from ...plot import plot_cleaning, plot_sigma_daily, save_figure
 
         for comp in comps:
             fig = plot_cleaning(cleaned, comp, events=result.events)
