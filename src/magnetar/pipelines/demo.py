@@ -65,7 +65,7 @@ def run_demo(out_dir="demo-output", *, progress=True):
     """Run the demo; returns a dict of what was written and measured."""
     out_dir = Path(out_dir)
     report = {}
-    config = CleaningConfig(k=6.0, rule="sharp")
+    config = CleaningConfig()  # the peer rule
     clean, corrupted, truth, c_starts = _synthetic_case()
     result = clean_observatories(corrupted, config, progress=progress)
     written = write_cleaning_outputs(result, out_dir / "synthetic", figures=True)
@@ -88,12 +88,14 @@ def run_demo(out_dir="demo-output", *, progress=True):
         LOGGER.info("real data not available locally (%s); synthetic demo only", err)
         report["real"] = "skipped: set MAGNETAR_DATA_DIR to the shared data folder"
     else:
-        real, written = run_clean(paths, out_dir / "brw_ded", CleaningConfig(k=6.0, rule="sharp"),
-                                  progress=progress)
+        real, written = run_clean(paths, out_dir / "brw_ded", CleaningConfig(), progress=progress)
+        replaced = sum(int(np.isin(real.cleaned[f"{c}_flag"].values, (1, 2)).sum())
+                       for c in real.sigma["component"].values)
         report["real"] = {
             "outputs": str(out_dir / "brw_ded"),
             "window": REAL_WINDOW,
             "events": real.events["class"].value_counts().to_dict(),
+            "samples_replaced": replaced,
             "figures": [str(p) for k, p in written.items() if k.startswith("figure")],
         }
     report["grids"] = _demo_grids(out_dir / "grids")
