@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import tempfile
 from pathlib import Path
 
-from .errors import FileFormatError, MissingDependencyError
+from .errors import FileFormatError, MissingDependencyError, ValidationError
 
 
 @contextlib.contextmanager
@@ -70,3 +71,66 @@ def existing_file(path):
         msg = "no such file"
         raise FileFormatError(msg, path=path)
     return path
+
+
+def output_folder(path, *, option="--out"):
+    """``path`` as the Path of a folder for outputs; a ValidationError naming ``option``
+    when it exists as a file (a folder is created later, by the writers)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        msg = f"{option} {path} is an existing file, not a folder"
+        raise ValidationError(msg)
+    return path
+
+
+def output_file(path, *, inputs=(), suffixes=None, option="--out"):
+    """``path`` as the Path of an output file, refused (naming ``option``) when it is an
+    existing folder, resolves to one of ``inputs`` (inputs are never overwritten) or does
+    not end in one of ``suffixes``."""
+    path = Path(path)
+    if path.is_dir():
+        msg = f"{option} {path} is an existing folder; give a file name"
+        raise ValidationError(msg)
+    if any(path.resolve() == Path(p).resolve() for p in inputs):
+        msg = f"{option} {path} would overwrite the input {path}; inputs are never modified"
+        raise ValidationError(msg)
+    if suffixes and path.suffix.lower() not in suffixes:
+        msg = f"{option} {path} must end in {' or '.join(suffixes)}"
+        raise ValidationError(msg)
+    return path
+
+
+def check_number(value, *, option, minimum=None, maximum=None, integer=False,
+                 inclusive=True):
+    """``value`` if it is finite and within [minimum, maximum]; a ValidationError naming
+    ``option`` and the allowed range otherwise (None bounds are open)."""
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok and minimum is not None:
+        ok = value >= minimum if inclusive else value > minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
+        bracket = "[" if inclusive else "("
+        kind = "an integer" if integer else "a number"
+        msg = f"{option} must be {kind} in {bracket}{low}, {high}], got {value}"
+        raise ValidationError(msg)
+    return value
+
+
+def unique_stems(paths, *, clean=None):
+    """One output stem per input path (``clean`` maps a name to a file-system-safe stem);
+    a ValidationError naming the inputs when two would write the same outputs."""
+    clean = clean or (lambda name: name)
+    stems = {}
+    for path in paths:
+        stem = clean(Path(path).name)
+        if stem in stems:
+            msg = (f"inputs {stems[stem]} and {path} would both write outputs named "
+                   f"{stem!r}; rename one of them")
+            raise ValidationError(msg)
+        stems[stem] = path
+    return {str(p): s for s, p in stems.items()}

@@ -647,7 +647,7 @@ def _cmd_iar(args, parser):
 
     progress = sys.stderr.isatty()
     if args.action == "spectrogram":
-        start, end = args.night.split(",")
+        start, _, end = args.night.partition(",")
         written = iar.run_spectrogram(args.files, args.out, low=args.band[0],
                                       high=args.band[1], order=args.order,
                                       segment_s=args.segment_s, nfft=args.nfft,

@@ -111,6 +111,29 @@ def config_from_dict(cls, values, *, source="configuration"):
         raise ConfigError(msg) from err
 
 
+def _read_toml(path):
+    """The TOML mapping of ``path``; ConfigError naming it for anything unreadable."""
+    if path.is_dir():
+        msg = f"configuration {path} is a folder, not a TOML file"
+        raise ConfigError(msg)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as err:
+        msg = f"configuration file not found: {path}"
+        raise ConfigError(msg) from err
+    except UnicodeDecodeError as err:
+        msg = f"{path}: not UTF-8 text (byte {err.start}): not a TOML configuration"
+        raise ConfigError(msg) from None
+    except OSError as err:
+        msg = f"{path}: cannot read ({err.strerror})"
+        raise ConfigError(msg) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{path}: not valid TOML: {err}"
+        raise ConfigError(msg) from None
+
+
 def load_config(cls, path=None, *, overrides=None, section=None):
     """Load a config dataclass from a TOML file (optional) and apply overrides.
 
@@ -130,16 +153,13 @@ def load_config(cls, path=None, *, overrides=None, section=None):
     if path is not None:
         path = Path(path)
         source = str(path)
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError as err:
-            msg = f"configuration file not found: {path}"
-            raise ConfigError(msg) from err
-        except tomllib.TOMLDecodeError as err:
-            msg = f"{path}: not valid TOML: {err}"
-            raise ConfigError(msg) from err
+        data = _read_toml(path)
         if section is not None:
+            if data and section not in data:
+                found = ", ".join(f"[{k}]" if isinstance(v, dict) else k
+                                  for k, v in data.items())
+                msg = f"{path}: no [{section}] table (it has {found})"
+                raise ConfigError(msg)
             data = data.get(section, {})
             if not isinstance(data, dict):
                 msg = f"{path}: [{section}] must be a table"

@@ -43,10 +43,12 @@ SPLITS = ("train", "val", "test")
 
 def _check_size(shape, size, stride):
     if size < 2 or stride < 1:
-        msg = f"window size must be >= 2 and stride >= 1, got size={size}, stride={stride}"
+        msg = (f"window size (--size) must be >= 2 and stride (--stride) >= 1, got "
+               f"size={size}, stride={stride}")
         raise ValidationError(msg)
     if size > min(shape):
-        msg = f"window size {size} exceeds the grid {tuple(shape)}"
+        msg = (f"window size (--size) {size} exceeds the grid: {shape[0]} x {shape[1]} "
+               "nodes")
         raise ValidationError(msg)
 
 

@@ -88,6 +88,9 @@ def _undo_week_year(times):
     return times, fixed
 
 
+MAX_FIELD_NT = 10_000_000.0  # 100x any field a phone magnetometer can report: garbage
+
+
 def read_crowdmag(path):
     """Read one CrowdMag CSV export into a point dataset, oldest sample first.
 
@@ -143,7 +146,11 @@ def read_crowdmag(path):
     values = {k: [] for k in numeric}
     times = []
     dropped = Counter()
-    for fields in rows[1:]:
+    body = rows[1:]
+    if body and text and not text.endswith(("\n", "\r")) and len(body) > 1:
+        body = body[:-1]  # the last row has no line end: cut off mid-write (exports end in one)
+        dropped["last row without a line end (truncated file)"] += 1
+    for fields in body:
         if not any(f.strip() for f in fields):
             dropped["blank line"] += 1
             continue
@@ -164,6 +171,9 @@ def read_crowdmag(path):
         needed = ["latitude", "longitude"] + (["x", "y", "z"] if has_xyz else ["total"])
         if any(row[k] is None or not np.isfinite(row[k]) for k in needed):
             dropped["non-numeric or empty value"] += 1
+            continue
+        if any(abs(row[k]) > MAX_FIELD_NT for k in needed[2:]):
+            dropped[f"field beyond {MAX_FIELD_NT:,.0f} nT"] += 1
             continue
         if not (-90 <= row["latitude"] <= 90 and -180 <= row["longitude"] <= 360):
             dropped["position out of range"] += 1

@@ -185,9 +185,17 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
         return _standardise(da, path=path, nodata=nodata, units=units)
     try:
         ds = xr.open_dataset(path, decode_times=False, mask_and_scale=True)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         msg = f"not a readable netCDF grid ({err})"
         raise FileFormatError(msg, path=path) from None
+    try:
+        return _netcdf_grid(ds, path=path, variable=variable, nodata=nodata, units=units)
+    except RuntimeError as err:  # the netCDF library meets corrupted bytes while loading
+        msg = f"corrupted netCDF data ({err})"
+        raise FileFormatError(msg, path=path) from None
+
+
+def _netcdf_grid(ds, *, path, variable, nodata, units):
     with ds:
         if {"x_range", "y_range", "dimension", "z"} <= set(ds.variables):
             return _read_gmt_legacy(ds.load(), path, nodata)
@@ -234,6 +242,19 @@ def write_grid(grid, path, *, title=None):
     return path
 
 
+def _table_line(path, row, has_header):
+    """File line number of data row ``row`` (0-based), skipping blank and comment lines."""
+    with (lzma.open(path, "rt") if path.suffix == ".xz" else open(path)) as fh:
+        seen = -1 if has_header else 0
+        for number, line in enumerate(fh, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if seen == row:
+                return number
+            seen += 1
+    return None
+
+
 def read_points(path, *, columns=None, value="anomaly"):
     """Read a point table (CSV/whitespace, optionally ``.xz``) into a point Dataset.
 
@@ -255,16 +276,26 @@ def read_points(path, *, columns=None, value="anomaly"):
         ``northing``) and ``height`` when present; variable ``value`` in nT.
     """
     path = existing_file(path)
-    with (lzma.open(path, "rt") if path.suffix == ".xz" else open(path)) as fh:
-        first = fh.readline()
+    try:
+        with (lzma.open(path, "rt") if path.suffix == ".xz" else open(path)) as fh:
+            first = fh.readline()
+    except (UnicodeDecodeError, lzma.LZMAError, EOFError) as err:
+        msg = f"not a text point table ({type(err).__name__}: {err})"
+        raise FileFormatError(msg, path=path) from None
     sep = "," if "," in first else r"\s+"
     has_header = any(c.isalpha() for c in first.replace("e+", "").replace("e-", ""))
     try:
         table = pd.read_csv(path, sep=sep, header=0 if has_header else None,
                             comment="#", skipinitialspace=True)
-    except (ValueError, pd.errors.ParserError) as err:
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
         msg = f"not a readable point table ({err})"
         raise FileFormatError(msg, path=path) from None
+    incomplete = np.flatnonzero(table.isna().to_numpy().any(axis=1))
+    if incomplete.size:
+        row = int(incomplete[0])
+        msg = (f"row {row + 1} of the table has missing or extra fields (expected "
+               f"{table.shape[1]} values per row)")
+        raise FileFormatError(msg, path=path, line=_table_line(path, row, has_header))
     if not has_header:
         if table.shape[1] < 3:
             msg = f"expected 3 columns (longitude latitude value), found {table.shape[1]}"
@@ -356,8 +387,14 @@ def read_png_tile(path, *, vmin=-200.0, vmax=200.0, keep_mask=None, nodata_white
     if vmax <= vmin:
         msg = f"vmax ({vmax}) must exceed vmin ({vmin})"
         raise ValidationError(msg)
+    if min(img.shape) < 2:
+        msg = f"a {img.shape[0]} x {img.shape[1]} pixel image is too small for an anomaly tile"
+        raise FileFormatError(msg, path=path)
     data = vmin + img / 255.0 * (vmax - vmin)
     invalid = img >= 255 if nodata_white else np.zeros(img.shape, bool)
+    if invalid.all():
+        msg = "every pixel is white (no data) in this tile"
+        raise FileFormatError(msg, path=path)
     if keep_mask is not None:
         mask = np.asarray(pil.open(keep_mask).convert("L")) < 128
         if mask.shape != img.shape:

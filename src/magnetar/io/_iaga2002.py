@@ -293,6 +293,12 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
     if parsed is None:
         parsed = _parse_checked(data_lines, numbers, width, path)
     times, stamps, doy, values = parsed
+    not_finite = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if not_finite.size:
+        i = int(not_finite[0])
+        msg = (f"non-finite value (inf or nan) in data record {data_lines[i][1].strip()[:60]!r};"
+               " IAGA-2002 marks missing values 99999")
+        raise FileFormatError(msg, path=path, line=numbers[i])
 
     true_doy = pd.DatetimeIndex(times).day_of_year.to_numpy()
     mismatch = np.flatnonzero(true_doy != doy)

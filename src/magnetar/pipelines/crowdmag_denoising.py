@@ -24,9 +24,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, progress_bar, write_text_atomic
+from .._utils import (
+    atomic_path,
+    check_number,
+    output_folder,
+    progress_bar,
+    unique_stems,
+    write_text_atomic,
+)
 from ..config import save_config
-from ..errors import ValidationError
+from ..errors import MagnetarError, ValidationError
 
 __all__ = [
     "AEConfig",
@@ -350,6 +357,8 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
     if sampler not in ("random", "grid"):
         msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
         raise ValidationError(msg)
+    check_number(n_trials, option="--trials", minimum=1, integer=True)
+    check_number(epochs_scale, option="--epochs-scale", minimum=0, maximum=1, inclusive=False)
     out_dir = Path(out_dir)
     grids_by_km = {}
 
@@ -452,61 +461,87 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     corrections and the tile coverage; writes ``denoise_summary.csv`` and per-file figures.
     ``tta``: the model's dihedral test-time augmentation.
     """
-    from ..io import read_crowdmag
-    from ..processing import crustal_anomaly, noise_level
-    from ..training.reconstruction import load_checkpoint, reconstruct
+    from ..training.reconstruction import load_checkpoint
 
+    check_number(tile_km, option="--tile-km", minimum=0, maximum=20000, inclusive=False)
+    out_dir = output_folder(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
     tile_px = train_cfg.model_kwargs.get("tile", 32)
-    out_dir = Path(out_dir)
-    rows = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = unique_stems(files, clean=_safe_stem)
+    rows, failed = [], []
     for path in progress_bar(files, enabled=progress, desc="denoising", unit="file"):
-        points = read_crowdmag(path)
-        anomalies = crustal_anomaly(points, observatories=observatories)
-        values, samples, coords = grid_points_to_tile(anomalies, tile_km=tile_km,
-                                                      tile_px=tile_px)
-        known = samples > 0
-        recon = reconstruct(model, values[None], known[None], tta=tta)[0]
-        dims = ("latitude", "longitude")
-        ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT"}),
-                         "gridded": (dims, values, {"units": "nT"}),
-                         "known": (dims, known.astype(np.int8)),
-                         "samples": (dims, samples.astype(np.int32),
-                                     {"long_name": "measurements averaged in the pixel"})},
-                        coords=coords,
-                        attrs={"source_file": str(path), "tile_km": tile_km,
-                               "checkpoint": str(checkpoint),
-                               "device_offset_nT": anomalies.attrs["device_offset_nT"],
-                               "observatory": anomalies.attrs["observatory"],
-                               "Conventions": "CF-1.8"})
-        stem = Path(path).stem.replace(" ", "_").replace(",", "_")
-        target = out_dir / f"{stem}.nc"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target, suffix=".nc") as tmp:
-            ds.to_netcdf(tmp)
-        raw = anomalies["total"].values
-        noise = noise_level(anomalies["anomaly"].values)
-        n_pixel = float(np.median(samples[known]))
-        rows.append({"file": Path(path).name, "points": anomalies.sizes["point"],
-                     "total_median_nT": float(np.median(raw)),
-                     "core_field_nT": float(np.median(anomalies["core_field"])),
-                     "device_offset_nT": anomalies.attrs["device_offset_nT"],
-                     "observatory": anomalies.attrs["observatory"],
-                     "external_std_nT": float(np.std(anomalies["external"])),
-                     "raw_minus_core_std_nT": float(np.std(raw - anomalies["core_field"])),
-                     "anomaly_std_nT": float(np.std(anomalies["anomaly"])),
-                     "noise_nT": noise,
-                     # a pixel averages n samples: the noise the model meets there
-                     "samples_per_pixel": n_pixel,
-                     "pixel_noise_nT": pixel_noise(noise, samples_per_pixel=n_pixel),
-                     "training_noise_nT": train_cfg.corruption.noise_nT,
-                     "known_pixels": int(known.sum()), "netcdf": str(target)})
         try:
-            from ..plot import plot_crowdmag_tile, save_figure
-        except ImportError:
+            row = _denoise_one(path, out_dir / stems[str(path)], model=model,
+                               train_cfg=train_cfg, tile_km=tile_km, tile_px=tile_px,
+                               observatories=observatories, tta=tta, checkpoint=checkpoint)
+        except MagnetarError as err:
+            failed.append(f"{Path(path).name}: {err}")
+            rows.append({"file": Path(path).name, "status": f"failed: {err}"})
             continue
-        save_figure(plot_crowdmag_tile(anomalies, ds), out_dir / f"{stem}.png")
+        rows.append({"file": Path(path).name, "status": "ok", **row})
     table = pd.DataFrame(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "denoise_summary.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
+    if failed:
+        msg = (f"{len(failed)} of {len(rows)} recordings failed (each file's status is in "
+               f"{out_dir / 'denoise_summary.csv'}); first: {failed[0]}")
+        raise ValidationError(msg)
     return table
+
+
+def _safe_stem(name):
+    return Path(name).stem.replace(" ", "_").replace(",", "_")
+
+
+def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatories, tta,
+                 checkpoint):
+    """One recording: netCDF (and figure) beside ``stem``; returns its summary row."""
+    from ..io import read_crowdmag
+    from ..processing import crustal_anomaly, noise_level
+    from ..training.reconstruction import reconstruct
+
+    points = read_crowdmag(path)
+    if points.sizes["point"] < 2:
+        msg = f"{path}: one usable row; a map needs at least two positions"
+        raise ValidationError(msg)
+    anomalies = crustal_anomaly(points, observatories=observatories)
+    values, samples, coords = grid_points_to_tile(anomalies, tile_km=tile_km, tile_px=tile_px)
+    known = samples > 0
+    recon = reconstruct(model, values[None], known[None], tta=tta)[0]
+    dims = ("latitude", "longitude")
+    ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT"}),
+                     "gridded": (dims, values, {"units": "nT"}),
+                     "known": (dims, known.astype(np.int8)),
+                     "samples": (dims, samples.astype(np.int32),
+                                 {"long_name": "measurements averaged in the pixel"})},
+                    coords=coords,
+                    attrs={"source_file": str(path), "tile_km": tile_km,
+                           "checkpoint": str(checkpoint),
+                           "device_offset_nT": anomalies.attrs["device_offset_nT"],
+                           "observatory": anomalies.attrs["observatory"],
+                           "Conventions": "CF-1.8"})
+    target = stem.with_name(stem.name + ".nc")
+    with atomic_path(target, suffix=".nc") as tmp:
+        ds.to_netcdf(tmp)
+    raw = anomalies["total"].values
+    noise = noise_level(anomalies["anomaly"].values)
+    n_pixel = float(np.median(samples[known]))
+    from ..plot import plot_crowdmag_tile, save_figure
+
+    save_figure(plot_crowdmag_tile(anomalies, ds), stem.with_name(stem.name + ".png"))
+    return {"points": anomalies.sizes["point"],
+            "total_median_nT": float(np.median(raw)),
+            "core_field_nT": float(np.median(anomalies["core_field"])),
+            "device_offset_nT": anomalies.attrs["device_offset_nT"],
+            "observatory": anomalies.attrs["observatory"],
+            "external_std_nT": float(np.std(anomalies["external"])),
+            "raw_minus_core_std_nT": float(np.std(raw - anomalies["core_field"])),
+            "anomaly_std_nT": float(np.std(anomalies["anomaly"])),
+            "noise_nT": noise,
+            # a pixel averages n samples: the noise the model meets there
+            "samples_per_pixel": n_pixel,
+            "pixel_noise_nT": pixel_noise(noise, samples_per_pixel=n_pixel),
+            "training_noise_nT": train_cfg.corruption.noise_nT,
+            "known_pixels": int(known.sum()), "netcdf": str(target)}

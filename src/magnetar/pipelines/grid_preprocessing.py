@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path, existing_file
+from .._utils import atomic_path, check_number, existing_file, output_file, output_folder
 from ..config import save_config
 from ..errors import FileFormatError, ValidationError
 from ..grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
@@ -68,6 +68,38 @@ class PreprocessConfig:
     backend: str = "numpy"
     chunks: int | None = None
 
+    def __post_init__(self):
+        for name in ("outliers", "regrid_spacing", "sigma", "rho", "time", "time_step"):
+            value = getattr(self, name)
+            if value is not None:
+                check_number(value, option=name, minimum=0, inclusive=False)
+        if self.svd_energy is not None:
+            check_number(self.svd_energy, option="svd_energy", minimum=0, maximum=1,
+                         inclusive=False)
+        if self.svd_rank is not None:
+            check_number(self.svd_rank, option="svd_rank", minimum=1, integer=True)
+        if self.chunks is not None:
+            check_number(self.chunks, option="chunks (nodes per Dask chunk)", minimum=16,
+                         integer=True)
+        if self.backend not in ("numpy", "torch"):
+            msg = f"backend must be numpy or torch, got {self.backend!r}"
+            raise ValidationError(msg)
+
+
+MAX_GRID_NODES = 50_000_000  # 400 MB of float64 per grid; the pipeline holds a few
+
+
+def _check_regrid_size(data, spacing, path):
+    """Refuse a spacing that would make a grid too large for memory, with the estimate."""
+    dims = [d for d in ("northing", "easting", "latitude", "longitude") if d in data.coords]
+    extents = [float(data[d].max() - data[d].min()) for d in dims[:2]]
+    nodes = int(np.prod([e / spacing + 1 for e in extents])) if len(extents) == 2 else 0
+    if nodes > MAX_GRID_NODES:
+        msg = (f"--regrid {spacing:g} would grid {path} onto {nodes:,} nodes "
+               f"(~{8 * nodes / 1e9:,.1f} GB per grid; at most {MAX_GRID_NODES:,}): "
+               "give a larger spacing (same units as the coordinates)")
+        raise ValidationError(msg)
+
 
 def read_any(path):
     """A grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
@@ -82,7 +114,7 @@ def read_any(path):
             with xr.open_dataset(path, decode_times=False) as ds:
                 is_cruise = ("time" in ds.dims and "lat" in ds.variables
                              and "mag" in ds.variables)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RuntimeError) as err:
             msg = f"not a readable netCDF file ({err})"
             raise FileFormatError(msg, path=path) from None
         return read_mgd77(path) if is_cruise else read_grid(path)
@@ -164,10 +196,13 @@ def run_preprocess(path, out, config, *, intermediates=False, figure=True):
 
     Returns a dict of written paths. Point input needs ``regrid_spacing`` (first gridded).
     """
+    out = output_file(out, inputs=[path], suffixes=(".nc",))
     data = read_any(path)
     if isinstance(data, xr.Dataset) and config.regrid_spacing is None:
         msg = f"{path} holds points, not a grid: give --regrid SPACING"
         raise ValidationError(msg)
+    if config.regrid_spacing is not None:
+        _check_regrid_size(data, config.regrid_spacing, path)
     ctx = build_preprocess_pipeline(config).run({"grid": data, "original": data})
     out = Path(out)
     written = {"grid": write_grid(ctx["grid"], out)}
@@ -197,7 +232,8 @@ def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None
     from ..synthetic import SeafloorConfig, synthetic_seafloor
 
     config = config or SeafloorConfig()
-    out_dir = Path(out_dir)
+    check_number(n, option="-n (grids)", minimum=1, integer=True)
+    out_dir = output_folder(out_dir)
     written = {}
     grids = []
     for i in range(n):

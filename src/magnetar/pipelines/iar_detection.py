@@ -20,9 +20,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import atomic_path, existing_file, progress_bar, write_text_atomic
+from .._utils import (
+    atomic_path,
+    check_number,
+    existing_file,
+    output_file,
+    output_folder,
+    progress_bar,
+    unique_stems,
+    write_text_atomic,
+)
 from ..config import save_config
-from ..errors import ValidationError
+from ..errors import FileFormatError, ValidationError
 
 __all__ = [
     "IARPipelineConfig",
@@ -138,7 +147,7 @@ def _nights(n, synth, seed, progress=False, workers=1):
     from ..synthetic import synthetic_iar_nights
 
     if n < 1:
-        msg = f"need at least one night, got {n}"
+        msg = f"need at least one night (-n / --nights / --val-nights), got {n}"
         raise ValidationError(msg)
     return synthetic_iar_nights(n, synth, seed=seed, workers=workers, progress=progress)
 
@@ -198,6 +207,8 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     )
 
     config = IARPipelineConfig() if config is None else config
+    config.train_config()  # refuse bad training options before drawing nights
+    out = output_folder(out)
     synth = config.synth_config()
     if config.labelled and train is None and val is None:
         nights = labelled_nights_from_png(labelled_pairs(config.labelled))
@@ -296,8 +307,19 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
     """Resonance parameters of each night of a prediction file: CSV + netCDF (+ PNG)."""
     from ..processing import resonance_parameters
 
-    ds = xr.load_dataset(prediction_path)
-    out_csv = Path(out_csv)
+    prediction_path = existing_file(prediction_path)
+    out_csv = output_file(out_csv, inputs=[prediction_path], suffixes=(".csv",))
+    try:
+        ds = xr.load_dataset(prediction_path)
+    except (OSError, ValueError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        msg = f"not a readable netCDF file ({first})"
+        raise FileFormatError(msg, path=prediction_path) from None
+    missing = [v for v in ("mask", "probability") if v not in ds]
+    if missing:
+        msg = (f"not a prediction of 'magnetar iar predict': no {' or '.join(missing)} "
+               f"variable (it has {', '.join(ds.data_vars) or 'none'})")
+        raise FileFormatError(msg, path=prediction_path)
     nights = [ds] if "night" not in ds.dims else [ds.isel(night=i)
                                                    for i in range(ds.sizes["night"])]
     tables, params = [], []
@@ -488,6 +510,18 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
     return table, best
 
 
+def _check_clock(text, option):
+    """Refuse a time of day that is not HH:MM (00:00-23:59), naming the option."""
+    try:
+        hours, minutes = (int(v) for v in str(text).split(":"))
+        ok = 0 <= hours < 24 and 0 <= minutes < 60
+    except ValueError:
+        ok = False
+    if not ok:
+        msg = f"{option} must be a UT time HH:MM, got {text!r}"
+        raise ValidationError(msg)
+
+
 def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0, nfft=4096,
                     overlap=0.5, fmin=0.5, fmax=10.0, night_start="18:00", night_end="06:00",
                     sampling_rate=None, png=True, progress=False):
@@ -496,10 +530,20 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
     from ..io import read_timeseries, write_spectrogram_png
     from ..processing import bandpass, crop_band, split_nights, welch_spectrogram
 
-    out = Path(out)
+    check_number(segment_s, option="--segment-s", minimum=0, inclusive=False)
+    check_number(nfft, option="--nfft", minimum=16, integer=True)
+    check_number(overlap, option="--overlap", minimum=0, maximum=0.95)
+    check_number(order, option="--order", minimum=1, maximum=12, integer=True)
+    check_number(low, option="--band (low)", minimum=0, inclusive=False)
+    check_number(high, option="--band (high)", minimum=low, inclusive=False)
+    for option, clock in (("--night (start)", night_start), ("--night (end)", night_end)):
+        _check_clock(clock, option)
+    out = output_folder(out)
+    paths = list(paths)
+    stems = unique_stems(paths, clean=lambda name: Path(name).stem.replace(".", "_"))
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in progress_bar(list(paths), enabled=progress, desc="spectrograms", unit="file"):
+    for path in progress_bar(paths, enabled=progress, desc="spectrograms", unit="file"):
         series = read_timeseries(path, sampling_rate=sampling_rate)
         fs = series.attrs["sampling_rate"]
         hi = min(high, 0.45 * fs)
@@ -507,7 +551,7 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
                                  segment_s=segment_s, nfft=nfft, overlap=overlap)
         spec = crop_band(spec, fmin=fmin, fmax=min(fmax, fs / 2))
         spec.attrs["source"] = str(path)
-        stem = Path(path).name.split(".")[0]
+        stem = stems[str(path)]
         target = out / f"{stem}_spectrogram.nc"
         with atomic_path(target, suffix=".nc") as tmp:
             spec.to_dataset(name="spectrogram").to_netcdf(tmp)

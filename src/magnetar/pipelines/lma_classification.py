@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import atomic_path, progress_bar, write_text_atomic
+from .._utils import (
+    atomic_path,
+    check_number,
+    output_file,
+    output_folder,
+    progress_bar,
+    write_text_atomic,
+)
 from ..config import save_config
 from ..errors import ValidationError
 
@@ -209,7 +216,8 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
     from ..io._grids import spacing_of
 
     config = config or LMAConfig()
-    out = Path(out)
+    config.train_config()  # refuse bad training options before building the corpus
+    out = output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "lma.config.toml")
     if grids:
@@ -303,8 +311,16 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     OUT.config.toml and a map PNG; returns the linear percentage."""
     from ..io import read_grid
 
+    out_path = output_file(out_path, inputs=[grid_path], suffixes=(".nc",))
+    if stride is not None:
+        check_number(stride, option="--stride", minimum=1, integer=True)
     grid = read_grid(grid_path)
     model, config = _model_and_config(model_path)
+    if min(grid.shape) < config.size:
+        msg = (f"{grid_path}: the grid is {grid.shape[0]} x {grid.shape[1]} nodes, smaller "
+               f"than the model's {config.size} x {config.size} window; regrid it finer or "
+               "use a model trained on smaller windows")
+        raise ValidationError(msg)
     mask = None
     if mask_path is not None:
         with np.errstate(invalid="ignore"):
@@ -312,7 +328,6 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
                           calibration_mask=mask, progress=progress)
     result["anomaly"] = grid
-    out_path = Path(out_path)
     _write_map(result, out_path)
     save_config(config, out_path.with_suffix(".config.toml"))
     if figure:

@@ -27,6 +27,9 @@ __all__ = [
 EARTH_RADIUS_KM = 6371.0
 
 
+IGRF_VALID = (pd.Timestamp("1900-01-01"), pd.Timestamp("2030-01-01"))  # IGRF-14 span
+
+
 def igrf_field(longitude, latitude, time, *, height_km=0.0):
     """IGRF-14 field (east, north, up in nT) at each point and time.
 
@@ -42,6 +45,11 @@ def igrf_field(longitude, latitude, time, *, height_km=0.0):
     days = pd.DatetimeIndex(np.atleast_1d(np.asarray(time, "datetime64[ns]"))).floor("D")
     if not (lon.shape == lat.shape == days.shape):
         msg = f"longitude, latitude and time must have one shape, got {lon.shape}, {lat.shape}"
+        raise ValidationError(msg)
+    if days.size and (days.min() < IGRF_VALID[0] or days.max() >= IGRF_VALID[1]):
+        msg = (f"times from {days.min().date()} to {days.max().date()} lie outside IGRF-14's "
+               f"validity ({IGRF_VALID[0].date()} to {IGRF_VALID[1].date()}): check the "
+               "recording's dates")
         raise ValidationError(msg)
     out = np.empty((3, lon.size))
     for day in days.unique():

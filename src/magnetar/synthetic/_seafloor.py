@@ -258,12 +258,15 @@ class SeafloorConfig:
     track_maxdist_km: float = 8.0
 
     def __post_init__(self):
+        if not (np.isfinite(self.spacing_km) and self.spacing_km > 0):
+            msg = f"spacing_km (--spacing-km) must be a positive number, got {self.spacing_km}"
+            raise ValidationError(msg)
         unknown = [r for r in self.regimes if r not in REGIMES]
         if unknown:
             msg = f"unknown regime(s) {unknown}; choose from {', '.join(REGIMES)}"
             raise ValidationError(msg)
         if min(self.shape) < 16:
-            msg = f"shape must be at least 16 x 16, got {self.shape}"
+            msg = f"shape (--size) must be at least 16 x 16, got {self.shape}"
             raise ValidationError(msg)
         if self.tracks < 0 or self.track_step < 1 or self.track_maxdist_km <= 0:
             msg = ("tracks must be >= 0, track_step >= 1 and track_maxdist_km > 0; got "

@@ -14,6 +14,8 @@ it executes. Every write is atomic (a temporary file moved into place).
 from __future__ import annotations
 
 import pickle
+import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -26,7 +28,7 @@ __all__ = ["load_state", "save_checkpoint", "update_metadata"]
 
 # what torch.load raises for junk, truncated or code-carrying files
 _LOAD_ERRORS = (pickle.UnpicklingError, EOFError, KeyError, RuntimeError, ValueError,
-                OSError, zipfile.BadZipFile, AttributeError, TypeError)
+                OSError, zipfile.BadZipFile, AttributeError, TypeError, struct.error)
 
 
 def save_checkpoint(path, state):
@@ -79,7 +81,9 @@ def load_state(path, *, device="cpu", kind=None):
         msg = f"no checkpoint at {path}"
         raise ValidationError(msg)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of junk
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=device, weights_only=True)
     except _LOAD_ERRORS as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         msg = (f"not a magnetar checkpoint, or one holding more than weights and plain "

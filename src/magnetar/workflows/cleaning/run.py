@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import __version__
-from ..._utils import atomic_path, write_text_atomic
+from ..._utils import atomic_path, output_folder, write_text_atomic
 from ...config import save_config
 from ...errors import ValidationError
 from ...io import read_stations, write_iaga2002, write_imagcdf
@@ -154,6 +154,7 @@ def run_clean(paths, out_dir, config=None, *, figures=True, progress=False,
     """
     config = config or CleaningConfig()
     _check_formats(formats)
+    output_folder(out_dir)
     stations = read_stations(paths, progress=progress)
     if len(stations) < 2:
         msg = (
