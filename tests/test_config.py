@@ -66,3 +66,23 @@ def test_even_sharp_window_refused():
     # the check sat after a return and never ran
     with pytest.raises(ValidationError, match="sharp_window must be odd"):
         CleaningConfig(rule="sharp", sharp_window=4)
+
+
+def test_nested_table_with_a_misspelt_key_is_refused_at_load(tmp_path):
+    pytest.importorskip("torch")
+    from magnetar.pipelines.lma_classification import LMAConfig
+
+    path = tmp_path / "lma.toml"
+    path.write_text("[lma]\ntrain = {epochz = 3}\n")
+    with pytest.raises(ConfigError, match="table 'train'.*unknown option.*epochz.*epochs"):
+        load_config(LMAConfig, path, section="lma")
+
+
+def test_nested_dataclass_table_is_checked_key_by_key():
+    pytest.importorskip("torch")
+    from magnetar.training.reconstruction import TrainConfig
+
+    with pytest.raises(ConfigError, match="table 'corruption'.*unknown option.*noise"):
+        config_from_dict(TrainConfig, {"corruption": {"noise": 3.0}})
+    cfg = config_from_dict(TrainConfig, {"corruption": {"noise_nT": "3"}})
+    assert cfg.corruption.noise_nT == 3.0  # converted as a flag value would be

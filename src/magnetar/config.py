@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["config_from_dict", "config_to_toml", "load_config", "save_config"]
+__all__ = ["check_table", "config_from_dict", "config_to_toml", "load_config", "save_config"]
 
 
 def _coerce(value, annotation, *, key, source):
@@ -33,13 +33,18 @@ def _coerce(value, annotation, *, key, source):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        nested = None
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, key=key, source=source)
-            except ConfigError:
+            except ConfigError as err:
+                if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                    nested = err  # the table's own problem says more than the union
                 continue
+        if nested is not None:
+            raise nested
         msg = f"{source}: option '{key}' = {value!r} does not fit type {annotation}"
         raise ConfigError(msg)
     if origin is tuple:
@@ -48,6 +53,13 @@ def _coerce(value, annotation, *, key, source):
             raise ConfigError(msg)
         inner = args[0] if args else str
         return tuple(_coerce(v, inner, key=key, source=source) for v in value)
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        if isinstance(value, annotation):
+            return value
+        if isinstance(value, dict):  # a nested table: checked key by key
+            return config_from_dict(annotation, value, source=f"{source}, table '{key}'")
+        msg = f"{source}: option '{key}' must be a table of {annotation.__name__} options"
+        raise ConfigError(msg)
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -76,6 +88,16 @@ def _coerce(value, annotation, *, key, source):
         return value
     msg = f"{source}: option '{key}' = {value!r} is not a valid {annotation.__name__}"
     raise ConfigError(msg)
+
+
+def check_table(cls, values, *, key):
+    """Check a sub-configuration held as a plain dict (e.g. a workflow's ``train`` table)
+    against the dataclass it will build: unknown keys and wrong types raise ConfigError
+    naming ``key`` and the option. Returns the built dataclass."""
+    if not isinstance(values, dict):
+        msg = f"option '{key}' must be a table of {cls.__name__} options, got {values!r}"
+        raise ConfigError(msg)
+    return config_from_dict(cls, values, source=f"table '{key}'")
 
 
 def config_from_dict(cls, values, *, source="configuration"):

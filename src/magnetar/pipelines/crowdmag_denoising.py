@@ -32,7 +32,7 @@ from .._utils import (
     unique_stems,
     write_text_atomic,
 )
-from ..config import save_config
+from ..config import check_table, save_config
 from ..errors import MagnetarError, ValidationError
 
 __all__ = [
@@ -94,6 +94,10 @@ class AEConfig:
             msg = (f"need tile_km > 0, tile_px >= 8 and randomization >= 1; got "
                    f"{self.tile_km}, {self.tile_px}, {self.randomization}")
             raise ValidationError(msg)
+        if self.train:
+            from ..training.reconstruction import TrainConfig
+
+            check_table(TrainConfig, self.train, key="train")
 
     @property
     def spacing_km(self):
@@ -347,24 +351,16 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
 
     ``sampler``: "random" or "grid" (the full grid of :data:`SEARCH_SPACE`, or the first
     ``n_trials`` of it). ``epochs_scale`` shrinks every trial's epochs (quick looks).
-    Writes ``search.csv`` (one row per trial) and ``search.json`` (the best configuration).
+    Writes ``search.csv`` (one row per trial) and ``search.json`` (the best configuration)
+    through :func:`magnetar.training.search.run_search`.
     """
-    import optuna
-
-    from ..training import corrupt, mae
+    from ..training import corrupt, mae, search
     from ..training.reconstruction import TrainConfig, fit, reconstruct
 
-    if sampler not in ("random", "grid"):
-        msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
-        raise ValidationError(msg)
-    check_number(n_trials, option="--trials", minimum=1, integer=True)
     check_number(epochs_scale, option="--epochs-scale", minimum=0, maximum=1, inclusive=False)
-    out_dir = Path(out_dir)
     grids_by_km = {}
 
-    def objective(trial):
-        p = {name: trial.suggest_categorical(name, values)
-             for name, values in SEARCH_SPACE.items()}
+    def objective(p):
         cfg = AEConfig(**{**asdict(config), "tile_km": p["tile_km"],
                           "randomization": p["randomization"]})
         if p["tile_km"] not in grids_by_km:
@@ -383,22 +379,10 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
         c, k = corrupt(corpus["val"], mask_fraction=0.5, noise_nT=10.0, seed=config.seed)
         return mae(corpus["val"], reconstruct(model, c, k))
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if sampler == "grid":
-        chosen = optuna.samplers.GridSampler(SEARCH_SPACE, seed=config.seed)
-    else:
-        chosen = optuna.samplers.RandomSampler(seed=config.seed)
-    study = optuna.create_study(direction="minimize", sampler=chosen)
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
-    table = study.trials_dataframe(attrs=("number", "value", "params", "duration"))
-    table["duration"] = table["duration"].dt.total_seconds()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "search.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    best = {"value_mae_nT_at_50pct": study.best_value, "params": study.best_params,
-            "n_trials": len(study.trials), "sampler": sampler, "epochs_scale": epochs_scale}
-    write_text_atomic(out_dir / "search.json", json.dumps(best, indent=1))
-    return table, best
+    return search.run_search(objective, SEARCH_SPACE, out_dir, n_trials=n_trials,
+                             direction="minimize", sampler=sampler, seed=config.seed,
+                             score_name="value_mae_nT_at_50pct",
+                             extra={"epochs_scale": epochs_scale}, progress=progress)
 
 
 def grid_points_to_tile(anomalies, *, tile_km, tile_px):

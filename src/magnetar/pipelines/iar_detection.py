@@ -30,7 +30,7 @@ from .._utils import (
     unique_stems,
     write_text_atomic,
 )
-from ..config import save_config
+from ..config import check_table, save_config
 from ..errors import FileFormatError, ValidationError
 
 __all__ = [
@@ -84,6 +84,14 @@ class IARPipelineConfig:
         if not 0 < self.val_fraction < 1:
             msg = f"val_fraction must be in (0, 1), got {self.val_fraction}"
             raise ValidationError(msg)
+        if self.synth:
+            from ..synthetic import IARConfig
+
+            check_table(IARConfig, self.synth, key="synth")
+        if self.train:
+            from ..training.segmentation import SegmentationConfig
+
+            check_table(SegmentationConfig, self.train, key="train")
 
     def synth_config(self):
         from ..synthetic import IARConfig
@@ -468,22 +476,19 @@ SEARCH_SPACE = {
 def run_search(out, config=None, *, n_trials=10, sampler="random", progress=False):
     """Optuna search (grid or random sampler) over batch size, dropout, learning rate,
     optimiser and initialiser (the published Table 3) on validation IoU; writes
-    ``search.csv`` and ``search.json``."""
-    import optuna
-
+    ``search.csv`` and ``search.json`` (:func:`magnetar.training.search.run_search`)."""
+    from ..training import search
     from ..training.segmentation import fit_segmentation, predict_segmentation
 
-    if sampler not in ("random", "grid"):
-        msg = f"sampler must be 'random' or 'grid', got {sampler!r}"
-        raise ValidationError(msg)
     config = IARPipelineConfig() if config is None else config
+    config.train_config()
+    check_number(n_trials, option="--trials", minimum=1, integer=True)
     synth = config.synth_config()
     train = _nights(config.n_train, synth, config.seed, progress, config.workers)
     val = _nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
     x, y, vx, vy = _inputs(train), train["mask"].values, _inputs(val), val["mask"].values
 
-    def objective(trial):
-        p = {k: trial.suggest_categorical(k, v) for k, v in SEARCH_SPACE.items()}
+    def objective(p):
         kwargs = {**config.train.get("model_kwargs", {}), "dropout": p["dropout"],
                   "init": p["init"]}
         cfg = config.train_config()
@@ -493,21 +498,9 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
         _, sweep = choose_threshold(predict_segmentation(model, vx), vy)
         return max(r["iou"] for r in sweep)
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    chosen = (optuna.samplers.GridSampler(SEARCH_SPACE, seed=config.seed) if sampler == "grid"
-              else optuna.samplers.RandomSampler(seed=config.seed))
-    study = optuna.create_study(direction="maximize", sampler=chosen)
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
-    table = study.trials_dataframe(attrs=("number", "value", "params", "duration"))
-    table["duration"] = table["duration"].dt.total_seconds()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "search.csv", suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False)
-    best = {"value_iou": study.best_value, "params": study.best_params,
-            "n_trials": len(study.trials), "sampler": sampler}
-    write_text_atomic(out / "search.json", json.dumps(best, indent=1))
-    return table, best
+    return search.run_search(objective, SEARCH_SPACE, out, n_trials=n_trials,
+                             direction="maximize", sampler=sampler, seed=config.seed,
+                             score_name="value_iou", progress=progress)
 
 
 def _check_clock(text, option):

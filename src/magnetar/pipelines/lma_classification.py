@@ -32,7 +32,7 @@ from .._utils import (
     progress_bar,
     write_text_atomic,
 )
-from ..config import save_config
+from ..config import check_table, save_config
 from ..errors import ValidationError
 
 __all__ = [
@@ -106,6 +106,10 @@ class LMAConfig:
         if self.size > self.grid_size:
             msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
             raise ValidationError(msg)
+        if self.train:  # the training table, checked key by key now, not after the corpus
+            from ..training.classification import ClassifierConfig
+
+            check_table(ClassifierConfig, self.train, key="train")
 
     def seafloor_config(self, **override):
         """The :class:`magnetar.synthetic.SeafloorConfig` of the synthetic corpus."""
