@@ -22,7 +22,7 @@ import xarray as xr
 from _machine import best_time, describe
 
 from magnetar.models import create_model
-from magnetar.pipelines.lma_classification import LMAConfig, predict_grid
+from magnetar.workflows.lma.run import LMAConfig, predict_grid
 
 
 def windows_per_second(name, device, n, batch, dtype):

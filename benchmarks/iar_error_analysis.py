@@ -38,12 +38,6 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
-from magnetar.pipelines.iar_detection import (  # noqa: E402
-    TEST_SEED,
-    IARPipelineConfig,
-    _nights,
-    predict_nights,
-)
 from magnetar.pretrained import pretrained_path  # noqa: E402
 from magnetar.synthetic._iar import (  # noqa: E402
     _draw,
@@ -53,6 +47,12 @@ from magnetar.synthetic._iar import (  # noqa: E402
     _label,
 )
 from magnetar.training.segmentation import load_segmentation  # noqa: E402
+from magnetar.workflows.iar.run import (  # noqa: E402
+    TEST_SEED,
+    IARPipelineConfig,
+    _nights,
+    predict_nights,
+)
 
 RESULTS = Path(__file__).parent / "results" / "iar"
 

@@ -93,7 +93,7 @@ def test_demo_runs_on_synthetic_defaults(tmp_path, monkeypatch, capsys):
 def test_demo_marine_and_crowdmag_parts_on_real_data(tmp_path, registered):
     registered("gpts/timescales.txt")
     registered("surveys/britain-magnetic.csv.xz")
-    from magnetar.pipelines.demo import _demo_crowdmag, _demo_lma
+    from magnetar.demo import _demo_crowdmag, _demo_lma
 
     lma = _demo_lma(tmp_path / "lma", progress=False)
     # the shipped coherence classifier against the generator's window labels (70/30 rule)
@@ -243,7 +243,7 @@ def test_crowdmag_train_options_reach_the_config():
 
 def test_crowdmag_train_noise_from_the_device(tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
-    from magnetar.pipelines import crowdmag_denoising as cm
+    from magnetar.workflows.crowdmag import run as cm
 
     rng = np.random.default_rng(1)
     lines = ["Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
@@ -289,7 +289,7 @@ def test_iar_spectrogram_and_synth(tmp_path, capsys):
 
 
 def test_lma_compare_switches_reach_run_compare(tmp_path, monkeypatch, capsys):
-    from magnetar.pipelines import lma_classification as lma
+    from magnetar.workflows.lma import run as lma
 
     seen = {}
 
@@ -333,7 +333,7 @@ def test_iar_train_labelled_folder_errors_are_one_line(tmp_path, capsys):
 
 def test_iar_train_schedule_edge_weight_and_init_from_reach_the_training_config(
         tmp_path, monkeypatch):
-    from magnetar.pipelines import iar_detection as iar
+    from magnetar.workflows.iar import run as iar
 
     seen = {}
 

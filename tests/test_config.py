@@ -70,7 +70,7 @@ def test_even_sharp_window_refused():
 
 def test_nested_table_with_a_misspelt_key_is_refused_at_load(tmp_path):
     pytest.importorskip("torch")
-    from magnetar.pipelines.lma_classification import LMAConfig
+    from magnetar.workflows.lma.run import LMAConfig
 
     path = tmp_path / "lma.toml"
     path.write_text("[lma]\ntrain = {epochz = 3}\n")

@@ -457,7 +457,7 @@ def _configure_logging(verbosity):
 
 
 def _cmd_demo(args):
-    from .pipelines.demo import run_demo
+    from .demo import run_demo
 
     report = run_demo(args.out, progress=sys.stderr.isatty())
     print(json.dumps(report, indent=2, default=str))  # noqa: T201
@@ -467,7 +467,7 @@ def _cmd_demo(args):
 
 def _cmd_lma(args, parser):
     from .config import load_config
-    from .pipelines.grid_preprocessing import PreprocessConfig, run_preprocess
+    from .workflows.lma.preprocess import PreprocessConfig, run_preprocess
 
     if args.action in ("windows", "label-export", "train", "pretrain", "compare", "predict",
                        "sweep", "real-tiles"):
@@ -496,7 +496,7 @@ def _cmd_lma(args, parser):
 
 def _cmd_lma_classification(args):
     from .config import load_config
-    from .pipelines import lma_classification as lma
+    from .workflows.lma import run as lma
 
     if args.action == "windows":
         table = lma.run_windows(args.grid, args.out, size=args.size, stride=args.stride)
@@ -560,8 +560,8 @@ def _cmd_lma_classification(args):
 
 def _cmd_synth(args, parser):
     from .config import load_config
-    from .pipelines.grid_preprocessing import run_synth_seafloor
     from .synthetic import SeafloorConfig
+    from .workflows.lma.preprocess import run_synth_seafloor
 
     if args.action != "seafloor":
         parser.parse_args(["synth", "--help"])
@@ -577,7 +577,7 @@ def _cmd_synth(args, parser):
 
 
 def _crowdmag_config(args):
-    from .pipelines.crowdmag_denoising import AEConfig
+    from .workflows.crowdmag.run import AEConfig
 
     train = {}
     if args.action == "train":
@@ -600,7 +600,7 @@ def _crowdmag_config(args):
 
 
 def _cmd_crowdmag(args, parser):
-    from .pipelines import crowdmag_denoising as cm
+    from .workflows.crowdmag import run as cm
 
     progress = sys.stderr.isatty()
     if args.action == "train":
@@ -643,7 +643,7 @@ def _cmd_crowdmag(args, parser):
 
 
 def _cmd_iar(args, parser):
-    from .pipelines import iar_detection as iar
+    from .workflows.iar import run as iar
 
     progress = sys.stderr.isatty()
     if args.action == "spectrogram":

@@ -2,7 +2,7 @@
 
 The published marine workflow's steps, in order: :func:`iqr_outliers`, :func:`regrid` /
 :func:`fill_gaps` (with :func:`suggest_spacing`), :func:`svd_denoise`,
-:func:`coherence_diffusion`. ``magnetar.pipelines.grid_preprocessing`` chains them.
+:func:`coherence_diffusion`. ``magnetar.workflows.lma.preprocess`` chains them.
 Gap filling of tiles: :func:`inpaint`, :func:`thin_plate_fill`.
 """
 

@@ -19,7 +19,7 @@ and the standard torch hub cache (``$TORCH_HOME/hub/checkpoints``); if they are 
 cached nor downloadable, :class:`WeightsUnavailableError` names the file and the folder to
 put it in (never a silent random init). ``weights_path`` loads a local file: a torchvision
 state dict, or a magnetar checkpoint of a classifier with the same backbone (domain
-pretraining on the synthetic seafloor corpus, see ``magnetar.pipelines.lma_classification``).
+pretraining on the synthetic seafloor corpus, see ``magnetar.workflows.lma.run``).
 ``freeze=True`` (default for transfer) freezes the base and keeps it in eval mode.
 """
 

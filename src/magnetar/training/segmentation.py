@@ -81,7 +81,7 @@ class SegmentationConfig:
         "" starts from the initialiser.
     augment : Augmentation (or dict); ``None`` disables it.
     threshold : probability above which a pixel is a fringe (chosen on validation data
-        by :func:`magnetar.pipelines.iar_detection.choose_threshold`).
+        by :func:`magnetar.workflows.iar.run.choose_threshold`).
     """
 
     model: str = "unet"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import (
+from ..._utils import (
     atomic_path,
     check_number,
     existing_file,
@@ -30,8 +30,8 @@ from .._utils import (
     unique_stems,
     write_text_atomic,
 )
-from ..config import check_table, save_config
-from ..errors import FileFormatError, ValidationError
+from ...config import check_table, save_config
+from ...errors import FileFormatError, ValidationError
 
 __all__ = [
     "IARPipelineConfig",
@@ -85,21 +85,21 @@ class IARPipelineConfig:
             msg = f"val_fraction must be in (0, 1), got {self.val_fraction}"
             raise ValidationError(msg)
         if self.synth:
-            from ..synthetic import IARConfig
+            from ...synthetic import IARConfig
 
             check_table(IARConfig, self.synth, key="synth")
         if self.train:
-            from ..training.segmentation import SegmentationConfig
+            from ...training.segmentation import SegmentationConfig
 
             check_table(SegmentationConfig, self.train, key="train")
 
     def synth_config(self):
-        from ..synthetic import IARConfig
+        from ...synthetic import IARConfig
 
         return IARConfig(**self.synth)
 
     def train_config(self):
-        from ..training.segmentation import SegmentationConfig
+        from ...training.segmentation import SegmentationConfig
 
         return SegmentationConfig(**self.train)
 
@@ -134,7 +134,7 @@ def labelled_nights_from_png(pairs, *, shape=None):
     """
     from skimage.transform import resize
 
-    from ..io import read_label_mask, read_spectrogram_png
+    from ...io import read_label_mask, read_spectrogram_png
 
     specs, masks = [], []
     for image, mask in pairs:
@@ -152,7 +152,7 @@ def labelled_nights_from_png(pairs, *, shape=None):
 
 
 def _nights(n, synth, seed, progress=False, workers=1):
-    from ..synthetic import synthetic_iar_nights
+    from ...synthetic import synthetic_iar_nights
 
     if n < 1:
         msg = f"need at least one night (-n / --nights / --val-nights), got {n}"
@@ -161,7 +161,7 @@ def _nights(n, synth, seed, progress=False, workers=1):
 
 
 def _inputs(nights):
-    from ..training.segmentation import standardise_spectrogram
+    from ...training.segmentation import standardise_spectrogram
 
     return standardise_spectrogram(nights["spectrogram"].values)
 
@@ -182,7 +182,7 @@ def choose_threshold(probability, truth, thresholds=THRESHOLDS):
 def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
     """Write ``n`` labelled synthetic nights to ``out`` (netCDF; PNGs of spectrogram and
     mask per night with ``png``)."""
-    from ..io import write_spectrogram_png
+    from ...io import write_spectrogram_png
 
     config = IARPipelineConfig() if config is None else config
     nights = _nights(n, config.synth_config(), seed, progress)
@@ -207,8 +207,8 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
     ``history.json``, ``threshold.json``, ``iar.config.toml`` and a learning curve.
     """
-    from ..training.checkpoint import update_metadata
-    from ..training.segmentation import (
+    from ...training.checkpoint import update_metadata
+    from ...training.segmentation import (
         fit_segmentation,
         load_segmentation,
         predict_segmentation,
@@ -245,7 +245,7 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     written = {"checkpoint": out / "best.pt", "history": out / "history.json",
                "threshold": threshold}
     try:
-        from ..plot import plot_history, save_figure
+        from ...plot import plot_history, save_figure
     except ImportError:
         return model, history, written
     written["figure"] = save_figure(plot_history(history), out / "learning_curve.png")
@@ -261,7 +261,7 @@ def _as_nights(spec):
 
 def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
     """Probability and mask (Dataset) for a spectrogram with the input's coordinates."""
-    from ..training.segmentation import predict_segmentation, standardise_spectrogram
+    from ...training.segmentation import predict_segmentation, standardise_spectrogram
 
     nights = _as_nights(spec)
     prob = predict_segmentation(model, standardise_spectrogram(nights.values),
@@ -278,7 +278,7 @@ def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
 def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram",
                 batch_size=8, progress=False):
     """Read a spectrogram netCDF, predict fringes, write probability + mask (netCDF)."""
-    from ..training.segmentation import load_segmentation
+    from ...training.segmentation import load_segmentation
 
     spec = _read_spectrogram(spectrogram_path, variable)
     model, cfg, _ = load_segmentation(model_path)
@@ -292,7 +292,7 @@ def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram
 
 
 def _read_spectrogram(path, variable):
-    from ..errors import FileFormatError
+    from ...errors import FileFormatError
 
     path = existing_file(path)
     try:
@@ -313,7 +313,7 @@ def _read_spectrogram(path, variable):
 
 def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, figure=True):
     """Resonance parameters of each night of a prediction file: CSV + netCDF (+ PNG)."""
-    from ..processing import resonance_parameters
+    from ...processing import resonance_parameters
 
     prediction_path = existing_file(prediction_path)
     out_csv = output_file(out_csv, inputs=[prediction_path], suffixes=(".csv",))
@@ -353,7 +353,7 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
     written = {"csv": out_csv, "netcdf": out_csv.with_suffix(".nc")}
     if figure:
         try:
-            from ..plot import plot_iar_night, save_figure
+            from ...plot import plot_iar_night, save_figure
         except ImportError:
             return table, written
         spec = nights[0].get("spectrogram")
@@ -368,8 +368,8 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
 
 def evaluate_nights(model, nights, *, threshold, baseline=True, params=True, batch_size=8):
     """Per-night and pooled metrics of the model (and the baseline) on labelled nights."""
-    from ..processing import peak_detection_mask, resonance_parameters
-    from ..training import segmentation_metrics
+    from ...processing import peak_detection_mask, resonance_parameters
+    from ...training import segmentation_metrics
 
     pred = predict_nights(model, nights["spectrogram"], threshold=threshold,
                           batch_size=batch_size)
@@ -396,7 +396,7 @@ def evaluate_nights(model, nights, *, threshold, baseline=True, params=True, bat
 def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=False):
     """Held-out evaluation: ``n`` nights with seeds from 10,000,000 drawn from ranges widened
     by ``config.test_widen``, and ``n_negative`` nights without IARs (negative control)."""
-    from ..training.segmentation import load_segmentation
+    from ...training.segmentation import load_segmentation
 
     config = IARPipelineConfig() if config is None else config
     model, cfg, _ = load_segmentation(model_path)
@@ -427,8 +427,8 @@ def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=
     write_text_atomic(out / "evaluation.json", json.dumps(summary, indent=1))
     written = {"json": out / "evaluation.json"}
     try:
-        from ..plot import plot_iar_night, save_figure
-        from ..processing import resonance_parameters
+        from ...plot import plot_iar_night, save_figure
+        from ...processing import resonance_parameters
     except ImportError:
         return summary, written
     i = int(np.flatnonzero(test["has_iar"].values)[0]) if test["has_iar"].any() else 0
@@ -445,7 +445,7 @@ def run_crossval(out, config=None, *, k=2, progress=False):
     nights: per-fold IoU at the fold's chosen threshold; writes ``crossval.json``."""
     from sklearn.model_selection import KFold
 
-    from ..training.segmentation import fit_segmentation, predict_segmentation
+    from ...training.segmentation import fit_segmentation, predict_segmentation
 
     config = IARPipelineConfig() if config is None else config
     nights = _nights(config.n_train, config.synth_config(), config.seed, progress, config.workers)
@@ -477,8 +477,8 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
     """Optuna search (grid or random sampler) over batch size, dropout, learning rate,
     optimiser and initialiser (the published Table 3) on validation IoU; writes
     ``search.csv`` and ``search.json`` (:func:`magnetar.training.search.run_search`)."""
-    from ..training import search
-    from ..training.segmentation import fit_segmentation, predict_segmentation
+    from ...training import search
+    from ...training.segmentation import fit_segmentation, predict_segmentation
 
     config = IARPipelineConfig() if config is None else config
     config.train_config()
@@ -520,8 +520,8 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
                     sampling_rate=None, png=True, progress=False):
     """Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
     per night covered; returns the written paths."""
-    from ..io import read_timeseries, write_spectrogram_png
-    from ..processing import bandpass, crop_band, split_nights, welch_spectrogram
+    from ...io import read_timeseries, write_spectrogram_png
+    from ...processing import bandpass, crop_band, split_nights, welch_spectrogram
 
     check_number(segment_s, option="--segment-s", minimum=0, inclusive=False)
     check_number(nfft, option="--nfft", minimum=16, integer=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._utils import (
+from ..._utils import (
     atomic_path,
     check_number,
     output_file,
@@ -32,8 +32,8 @@ from .._utils import (
     progress_bar,
     write_text_atomic,
 )
-from ..config import check_table, save_config
-from ..errors import ValidationError
+from ...config import check_table, save_config
+from ...errors import ValidationError
 
 __all__ = [
     "LMAConfig",
@@ -107,13 +107,13 @@ class LMAConfig:
             msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
             raise ValidationError(msg)
         if self.train:  # the training table, checked key by key now, not after the corpus
-            from ..training.classification import ClassifierConfig
+            from ...training.classification import ClassifierConfig
 
             check_table(ClassifierConfig, self.train, key="train")
 
     def seafloor_config(self, **override):
         """The :class:`magnetar.synthetic.SeafloorConfig` of the synthetic corpus."""
-        from ..synthetic import SeafloorConfig
+        from ...synthetic import SeafloorConfig
 
         return SeafloorConfig(**{
             "shape": (self.grid_size, self.grid_size), "spacing_km": self.spacing_km,
@@ -122,13 +122,13 @@ class LMAConfig:
             "nonlinear_fraction": self.nonlinear_fraction, **override})
 
     def train_config(self, **override):
-        from ..training.classification import ClassifierConfig
+        from ...training.classification import ClassifierConfig
 
         return ClassifierConfig(**{**self.train, **override})
 
 
 def _diffused(grid, config):
-    from ..grids import coherence_diffusion
+    from ...grids import coherence_diffusion
 
     sigma, rho, t = config.diffusion
     return coherence_diffusion(grid, sigma=sigma, rho=rho, time=t)
@@ -136,8 +136,8 @@ def _diffused(grid, config):
 
 def _one_grid(args):
     seed, config = args
-    from ..grids import sliding_windows
-    from ..synthetic import synthetic_seafloor, window_labels
+    from ...grids import sliding_windows
+    from ...synthetic import synthetic_seafloor, window_labels
 
     sea = config.seafloor_config()
     ds = synthetic_seafloor(sea, seed=seed)
@@ -184,9 +184,9 @@ def train_and_test(windows, table, config, *, out_dir=None, train_override=None,
                    resume=False, progress=False):
     """Split (``config.split``), train, and score the test split; returns a dict with the
     test metrics, split sizes, history and the test probabilities."""
-    from ..grids import split_windows
-    from ..training import classification_metrics
-    from ..training.classification import fit_classifier, predict_proba
+    from ...grids import split_windows
+    from ...training import classification_metrics
+    from ...training.classification import fit_classifier, predict_proba
 
     split = split_windows(table, method=config.split, fractions=config.fractions,
                           size=config.size, block=config.block, seed=config.seed)
@@ -215,9 +215,9 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
         Real grids and their label CSVs (:func:`magnetar.grids.read_window_labels`); without
         them the synthetic seafloor corpus is used.
     """
-    from ..grids import attach_labels, read_window_labels, sliding_windows
-    from ..io import read_grid
-    from ..io._grids import spacing_of
+    from ...grids import attach_labels, read_window_labels, sliding_windows
+    from ...io import read_grid
+    from ...io._grids import spacing_of
 
     config = config or LMAConfig()
     config.train_config()  # refuse bad training options before building the corpus
@@ -249,7 +249,7 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
               "split": config.split, "epochs_run": len(result["history"])}
     write_text_atomic(out / "metrics.json", json.dumps(report, indent=2))
     if figure:
-        from ..plot import plot_history, save_figure
+        from ...plot import plot_history, save_figure
 
         save_figure(plot_history(result["history"]), out / "learning_curve.png")
     return report
@@ -259,8 +259,8 @@ def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calib
                  calibration_mask=None, progress=False):
     """Classify every window of ``grid`` at ``stride`` and build the calibrated region map
     (:func:`magnetar.grids.region_map`)."""
-    from ..grids import iter_window_batches, region_map
-    from ..training.classification import predict_proba
+    from ...grids import iter_window_batches, region_map
+    from ...training.classification import predict_proba
 
     config = config or LMAConfig()
     stride = stride or config.predict_stride
@@ -291,8 +291,8 @@ def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calib
 
 
 def _model_and_config(model_path, device=None):
-    from ..config import load_config
-    from ..training.classification import load_classifier
+    from ...config import load_config
+    from ...training.classification import load_classifier
 
     model_path = Path(model_path)
     if device is None:
@@ -313,7 +313,7 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
                 mask_path=None, figure=True, progress=False):
     """Predict a grid file: writes OUT (netCDF: probability, calibrated probability, class),
     OUT.config.toml and a map PNG; returns the linear percentage."""
-    from ..io import read_grid
+    from ...io import read_grid
 
     out_path = output_file(out_path, inputs=[grid_path], suffixes=(".nc",))
     if stride is not None:
@@ -335,7 +335,7 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     _write_map(result, out_path)
     save_config(config, out_path.with_suffix(".config.toml"))
     if figure:
-        from ..plot import plot_lma_map, save_figure
+        from ...plot import plot_lma_map, save_figure
 
         save_figure(plot_lma_map(result), out_path.with_suffix(".png"))
     return {"linear_percentage": result.attrs["linear_percentage"], "out": str(out_path)}
@@ -359,7 +359,7 @@ def _write_map(result, path):
 def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), stride=None,
               figure=True, progress=False):
     """Percentage of the area predicted linear against window size (CSV + figure)."""
-    from ..io import read_grid
+    from ...io import read_grid
 
     grid = read_grid(grid_path)
     model, config = _model_and_config(model_path)
@@ -379,7 +379,7 @@ def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), st
     with atomic_path(out / "sweep.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     if figure and len(table):
-        from ..plot import plot_window_sweep, save_figure
+        from ...plot import plot_window_sweep, save_figure
 
         save_figure(plot_window_sweep(table), out / "sweep.png")
     return table
@@ -388,8 +388,8 @@ def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), st
 def run_windows(grid_path, out_csv, *, size=250, stride=50, min_valid=0.5):
     """Write the windows of a grid (top-left node, centre, valid fraction, label -1) as a
     CSV to be labelled."""
-    from ..grids import sliding_windows
-    from ..io import read_grid
+    from ...grids import sliding_windows
+    from ...io import read_grid
 
     _, table = sliding_windows(read_grid(grid_path), size=size, stride=stride,
                                min_valid=min_valid, normalise=False)
@@ -404,8 +404,8 @@ def run_label_export(grid_path, out_dir, config=None, *, limit=None):
     label; ``windows.csv`` lists file name, centre and an empty label column."""
     from PIL import Image
 
-    from ..grids import sliding_windows
-    from ..io import read_grid
+    from ...grids import sliding_windows
+    from ...io import read_grid
 
     config = config or LMAConfig()
     grid = read_grid(grid_path)
@@ -550,8 +550,8 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None, origin=
     published isochron picks: per tile the linear percentage and
     :func:`magnetar.io.pick_agreement`. Writes one netCDF (+ PNG with the picks) per tile
     and ``real_tiles.json``."""
-    from .. import datasets
-    from ..io import pick_agreement, read_emag2v3_tile, read_picks
+    from ... import datasets
+    from ...io import pick_agreement, read_emag2v3_tile, read_picks
 
     model, config = _model_and_config(model_path)
     picks = pd.concat([read_picks(datasets.fetch(p)) for p in PICK_FILES], ignore_index=True)
@@ -573,7 +573,7 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None, origin=
                               "south": float(lat[0]), "north": float(lat[-1]),
                               "west": float(lon[0]), "east": float(lon[-1]), **agreement}
         if figure:
-            from ..plot import plot_lma_map, save_figure
+            from ...plot import plot_lma_map, save_figure
 
             fig = plot_lma_map(result)
             inside = picks[(picks.lat.between(lat[0], lat[-1]))

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets
-from .._utils import atomic_path, require, write_text_atomic
-from ..errors import DataNotFoundError, MissingDependencyError
-from ..synthetic import inject_coincident, inject_interference, synthetic_observatories
-from ..workflows.cleaning import CleaningConfig, clean_observatories, run_clean
-from ..workflows.cleaning.run import write_cleaning_outputs
+from . import datasets
+from ._utils import atomic_path, require, write_text_atomic
+from .errors import DataNotFoundError, MissingDependencyError
+from .synthetic import inject_coincident, inject_interference, synthetic_observatories
+from .workflows.cleaning import CleaningConfig, clean_observatories, run_clean
+from .workflows.cleaning.run import write_cleaning_outputs
 
 __all__ = ["run_demo"]
 
@@ -112,7 +112,7 @@ def run_demo(out_dir="demo-output", *, progress=True):
 
 def _demo_grids(out_dir):
     """Marine grid workflow: synthetic seafloor (needs the GPTS file) and the NE Brazil grid."""
-    from .grid_preprocessing import PreprocessConfig, run_preprocess, run_synth_seafloor
+    from .workflows.lma.preprocess import PreprocessConfig, run_preprocess, run_synth_seafloor
 
     report = {}
     try:
@@ -146,10 +146,10 @@ def _demo_iar(out_dir, *, progress=True):
     """Synthetic nights -> shipped U-Net -> masks and resonance
     parameters, scored against the generator's truth and the peak-detection baseline."""
     require("torch", extra="ml", feature="The IAR demo")
-    from ..pretrained import pretrained_path
-    from ..synthetic import IARConfig, synthetic_iar_nights
-    from ..training.segmentation import load_segmentation
-    from .iar_detection import evaluate_nights, run_params
+    from .pretrained import pretrained_path
+    from .synthetic import IARConfig, synthetic_iar_nights
+    from .training.segmentation import load_segmentation
+    from .workflows.iar.run import evaluate_nights, run_params
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,12 +178,12 @@ def _demo_lma(out_dir, *, progress=True):
     require("verde", extra="grids", feature="The linear-anomaly demo")
     from dataclasses import replace
 
-    from ..grids import sliding_windows
-    from ..pretrained import pretrained_path
-    from ..synthetic import synthetic_seafloor, window_labels
-    from ..training import classification_metrics
-    from ..training.classification import predict_proba
-    from .lma_classification import _diffused, _model_and_config, _write_map, predict_grid
+    from .grids import sliding_windows
+    from .pretrained import pretrained_path
+    from .synthetic import synthetic_seafloor, window_labels
+    from .training import classification_metrics
+    from .training.classification import predict_proba
+    from .workflows.lma.run import _diffused, _model_and_config, _write_map, predict_grid
 
     timescale = datasets.fetch("gpts/timescales.txt", download=False)
     model, config = _model_and_config(pretrained_path("lma_coherence.pt"), device="cpu")
@@ -206,7 +206,7 @@ def _demo_lma(out_dir, *, progress=True):
     mapped = result["linear"].values >= 0
     figure = None
     if importlib.util.find_spec("matplotlib") is not None:
-        from ..plot import plot_lma_map, save_figure
+        from .plot import plot_lma_map, save_figure
 
         fig = plot_lma_map(result)
         fig.axes[0].contour(ds["easting"], ds["northing"], ds["linear"].astype(float),
@@ -227,8 +227,8 @@ def _demo_crowdmag(out_dir, *, progress=True):
     at 50 % masking, then applied to the CrowdMag recordings of the data folder."""
     require("torch", extra="ml", feature="The CrowdMag demo")
     require("verde", extra="grids", feature="The CrowdMag demo")
-    from .crowdmag_denoising import AEConfig, build_tile_corpus, evaluate_methods, run_denoise
-    from .crowdmag_denoising import run_train as train_ae
+    from .workflows.crowdmag.run import AEConfig, build_tile_corpus, evaluate_methods, run_denoise
+    from .workflows.crowdmag.run import run_train as train_ae
 
     for name in ("surveys/britain-magnetic.csv.xz", "gpts/timescales.txt"):
         datasets.fetch(name, download=False)  # DataNotFoundError -> skipped, no download

@@ -8,14 +8,14 @@ pytest.importorskip("torch")
 
 from magnetar.errors import ValidationError  # noqa: E402
 from magnetar.grids import inpaint  # noqa: E402
-from magnetar.pipelines.crowdmag_denoising import (  # noqa: E402
+from magnetar.training import corrupt, mae  # noqa: E402
+from magnetar.workflows.crowdmag.run import (  # noqa: E402
     AEConfig,
     build_tile_corpus,
     grid_points_to_tile,
     run_evaluate,
     run_train,
 )
-from magnetar.training import corrupt, mae  # noqa: E402
 
 
 def _grids():
@@ -90,7 +90,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
 def test_paired_comparison_against_the_best_baseline():
     import pandas as pd
 
-    from magnetar.pipelines.crowdmag_denoising import paired_comparison
+    from magnetar.workflows.crowdmag.run import paired_comparison
 
     def frame(mae_values, w_values):
         return pd.DataFrame({"mae": mae_values, "wasserstein": w_values})
@@ -136,9 +136,9 @@ def test_points_are_binned_into_the_right_pixels():
 
 def test_denoise_a_recording_end_to_end(tmp_path):
     pytest.importorskip("ppigrf")
-    from magnetar.pipelines.crowdmag_denoising import run_denoise
     from magnetar.processing import igrf_field
     from magnetar.training.reconstruction import TrainConfig, fit
+    from magnetar.workflows.crowdmag.run import run_denoise
 
     tiles = np.random.default_rng(0).normal(size=(16, 32, 32))
     fit(tiles, tiles[:4], TrainConfig(model_kwargs={"base": 4, "depth": 2}, epochs=1,
@@ -188,7 +188,7 @@ def _stationary_recording(path, sigma, n=2000, seed=0):
 
 
 def test_device_noise_from_stationary_recordings_sets_the_pixel_noise(tmp_path):
-    from magnetar.pipelines.crowdmag_denoising import device_noise, pixel_noise
+    from magnetar.workflows.crowdmag.run import device_noise, pixel_noise
 
     files = [_stationary_recording(tmp_path / f"crowdmag_office {i}_iPhone12,1_2021.csv",
                                    sigma, seed=i)

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from magnetar.pipelines.iar_detection import (  # noqa: E402
+from magnetar.workflows.iar.run import (  # noqa: E402
     SEARCH_SPACE,
     THRESHOLDS,
     IARPipelineConfig,
@@ -54,7 +54,7 @@ def test_params_of_nights_with_different_fringe_counts(tmp_path):
     import pandas as pd
     import xarray as xr
 
-    from magnetar.pipelines.iar_detection import run_params
+    from magnetar.workflows.iar.run import run_params
 
     freq = np.arange(0.5, 8.0, 0.025)
     time = np.arange(40) * 100.0
@@ -85,7 +85,7 @@ def test_training_on_hand_labelled_png_nights(tmp_path):
     from PIL import Image
 
     from magnetar.errors import ValidationError
-    from magnetar.pipelines.iar_detection import (
+    from magnetar.workflows.iar.run import (
         labelled_nights_from_png,
         labelled_pairs,
         run_synth,

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path, check_number, existing_file, output_file, output_folder
-from ..config import save_config
-from ..errors import FileFormatError, ValidationError
-from ..grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
-from ..io import read_grid, read_mgd77, read_points, write_grid
-from ..workflows._pipeline import Pipeline
+from ..._utils import atomic_path, check_number, existing_file, output_file, output_folder
+from ...config import save_config
+from ...errors import FileFormatError, ValidationError
+from ...grids import coherence_diffusion, fill_gaps, iqr_outliers, regrid, svd_denoise
+from ...io import read_grid, read_mgd77, read_points, write_grid
+from .._pipeline import Pipeline
 
 __all__ = ["PreprocessConfig", "build_preprocess_pipeline", "read_any", "run_preprocess",
            "run_synth_seafloor"]
@@ -106,7 +106,7 @@ def read_any(path):
     path = existing_file(path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".png":
-        from ..io import read_png_tile
+        from ...io import read_png_tile
 
         return read_png_tile(path)
     if path.suffix.lower() in (".nc", ".grd", ".tif", ".tiff"):
@@ -213,7 +213,7 @@ def run_preprocess(path, out, config, *, intermediates=False, figure=True):
                                           out.with_name(f"{out.stem}.{key}.nc"))
     written["config"] = save_config(config, out.with_name(f"{out.stem}.config.toml"))
     if figure:
-        from ..plot import plot_grid_stages, save_figure
+        from ...plot import plot_grid_stages, save_figure
 
         stages = [("original", ctx["original"] if isinstance(ctx["original"], xr.DataArray)
                    else None)]
@@ -229,7 +229,7 @@ def run_preprocess(path, out, config, *, intermediates=False, figure=True):
 
 def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None):
     """Write ``n`` labelled synthetic seafloor grids (netCDF) and a preview figure."""
-    from ..synthetic import SeafloorConfig, synthetic_seafloor
+    from ...synthetic import SeafloorConfig, synthetic_seafloor
 
     config = config or SeafloorConfig()
     check_number(n, option="-n (grids)", minimum=1, integer=True)
@@ -245,7 +245,7 @@ def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None
         written[f"grid_{i}"] = path
     written["config"] = save_config(config, out_dir / "seafloor.config.toml")
     try:
-        from ..plot import plot_seafloor, save_figure
+        from ...plot import plot_seafloor, save_figure
     except ImportError:  # matplotlib missing: grids are still written
         return written
     written["figure"] = save_figure(plot_seafloor(grids[:4]), out_dir / "seafloor_preview.png")

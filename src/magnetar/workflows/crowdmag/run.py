@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._utils import (
+from ..._utils import (
     atomic_path,
     check_number,
     output_folder,
@@ -32,8 +32,8 @@ from .._utils import (
     unique_stems,
     write_text_atomic,
 )
-from ..config import check_table, save_config
-from ..errors import MagnetarError, ValidationError
+from ...config import check_table, save_config
+from ...errors import MagnetarError, ValidationError
 
 __all__ = [
     "AEConfig",
@@ -95,7 +95,7 @@ class AEConfig:
                    f"{self.tile_km}, {self.tile_px}, {self.randomization}")
             raise ValidationError(msg)
         if self.train:
-            from ..training.reconstruction import TrainConfig
+            from ...training.reconstruction import TrainConfig
 
             check_table(TrainConfig, self.train, key="train")
 
@@ -106,7 +106,7 @@ class AEConfig:
 
     def train_config(self):
         """The :class:`magnetar.training.reconstruction.TrainConfig` (model input size filled in)."""
-        from ..training.reconstruction import TrainConfig
+        from ...training.reconstruction import TrainConfig
 
         cfg = TrainConfig(**self.train)
         if cfg.model == "dense_ae":
@@ -121,9 +121,9 @@ def _local_km(lon, lat, lon0, lat0):
 
 
 def _britain_grid(spacing_km):
-    from .. import datasets
-    from ..grids import regrid
-    from ..io import read_points
+    from ... import datasets
+    from ...grids import regrid
+    from ...io import read_points
 
     pts = read_points(datasets.fetch("surveys/britain-magnetic.csv.xz"))
     lon, lat = pts["longitude"].values, pts["latitude"].values
@@ -134,9 +134,9 @@ def _britain_grid(spacing_km):
 
 
 def _emag2v3_grids(spacing_km):
-    from .. import datasets
-    from ..io import read_png_tile
-    from ..training import resample_grid
+    from ... import datasets
+    from ...io import read_png_tile
+    from ...training import resample_grid
 
     out = []
     for name in EMAG2V3_TILES:
@@ -147,7 +147,7 @@ def _emag2v3_grids(spacing_km):
 
 
 def _seafloor_grids(spacing_km, seed, n=4, size=160):
-    from ..synthetic import SeafloorConfig, synthetic_seafloor
+    from ...synthetic import SeafloorConfig, synthetic_seafloor
 
     cfg = SeafloorConfig(shape=(size, size), spacing_km=spacing_km, noise_nT=0.0)
     return [synthetic_seafloor(cfg, seed=seed + i)["anomaly"].values for i in range(n)]
@@ -175,7 +175,7 @@ def build_tile_corpus(config, *, grids=None):
     ``randomization`` (times the source's ``oversample`` factor) random tiles are drawn
     from each grid's training part and a third as many from its test part.
     """
-    from ..training import cut_tiles, split_columns
+    from ...training import cut_tiles, split_columns
 
     grids = source_grids(config) if grids is None else grids
     px = config.tile_px
@@ -206,7 +206,7 @@ def build_tile_corpus(config, *, grids=None):
 
 def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
     """Train the configured autoencoder; writes checkpoints, history, config and a figure."""
-    from ..training.reconstruction import fit
+    from ...training.reconstruction import fit
 
     out_dir = Path(out_dir)
     corpus = build_tile_corpus(config) if corpus is None else corpus
@@ -215,7 +215,7 @@ def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
     save_config(config, out_dir / "crowdmag.config.toml", section="crowdmag")
     written = {"checkpoint": out_dir / "best.pt", "history": out_dir / "history.json"}
     try:
-        from ..plot import plot_history, save_figure
+        from ...plot import plot_history, save_figure
     except ImportError:
         return model, history, written
     written["figure"] = save_figure(plot_history(history), out_dir / "learning_curve.png")
@@ -224,7 +224,7 @@ def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
 
 def _per_tile_metrics(truth, estimate):
     """Metrics of each tile: a DataFrame with one row per tile."""
-    from ..training import reconstruction_metrics
+    from ...training import reconstruction_metrics
 
     return pd.DataFrame([reconstruction_metrics(t, e)
                          for t, e in zip(truth, estimate, strict=True)])
@@ -244,9 +244,9 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
         One row per (mask_fraction, method); metrics averaged over tiles (KL and Wasserstein
         between each tile's value distribution and its reconstruction's).
     """
-    from ..grids import inpaint
-    from ..training import corrupt
-    from ..training.reconstruction import CorruptionConfig, reconstruct
+    from ...grids import inpaint
+    from ...training import corrupt
+    from ...training.reconstruction import CorruptionConfig, reconstruct
 
     corruption = corruption or CorruptionConfig()
     rows, tiles_metrics = [], {}
@@ -294,8 +294,8 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     """Evaluate a checkpoint against the baselines on held-out tiles; writes
     ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at 50 % masking)
     and figures. ``tta``: the model's dihedral test-time augmentation."""
-    from ..training import corrupt
-    from ..training.reconstruction import load_checkpoint, reconstruct
+    from ...training import corrupt
+    from ...training.reconstruction import load_checkpoint, reconstruct
 
     out_dir = Path(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
@@ -323,7 +323,7 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     write_text_atomic(out_dir / "evaluation.json", json.dumps(summary, indent=1))
     written = {"csv": out_dir / "evaluation.csv", "json": out_dir / "evaluation.json"}
     try:
-        from ..plot import plot_reconstructions, save_figure
+        from ...plot import plot_reconstructions, save_figure
     except ImportError:
         return table, written
     c, k = corrupt(tiles[:4], **{**asdict(train_cfg.corruption), "mask_fraction": 0.5},
@@ -354,8 +354,8 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
     Writes ``search.csv`` (one row per trial) and ``search.json`` (the best configuration)
     through :func:`magnetar.training.search.run_search`.
     """
-    from ..training import corrupt, mae, search
-    from ..training.reconstruction import TrainConfig, fit, reconstruct
+    from ...training import corrupt, mae, search
+    from ...training.reconstruction import TrainConfig, fit, reconstruct
 
     check_number(epochs_scale, option="--epochs-scale", minimum=0, maximum=1, inclusive=False)
     grids_by_km = {}
@@ -417,8 +417,8 @@ def device_noise(files):
     lying still: the "office" files): the median over files of
     :func:`magnetar.processing.noise_level` of the total field. Returns ``(median,
     per_file)``."""
-    from ..io import read_crowdmag
-    from ..processing import noise_level
+    from ...io import read_crowdmag
+    from ...processing import noise_level
 
     if not files:
         msg = "device_noise needs at least one stationary recording"
@@ -445,7 +445,7 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     corrections and the tile coverage; writes ``denoise_summary.csv`` and per-file figures.
     ``tta``: the model's dihedral test-time augmentation.
     """
-    from ..training.reconstruction import load_checkpoint
+    from ...training.reconstruction import load_checkpoint
 
     check_number(tile_km, option="--tile-km", minimum=0, maximum=20000, inclusive=False)
     out_dir = output_folder(out_dir)
@@ -482,9 +482,9 @@ def _safe_stem(name):
 def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatories, tta,
                  checkpoint):
     """One recording: netCDF (and figure) beside ``stem``; returns its summary row."""
-    from ..io import read_crowdmag
-    from ..processing import crustal_anomaly, noise_level
-    from ..training.reconstruction import reconstruct
+    from ...io import read_crowdmag
+    from ...processing import crustal_anomaly, noise_level
+    from ...training.reconstruction import reconstruct
 
     points = read_crowdmag(path)
     if points.sizes["point"] < 2:
@@ -512,7 +512,7 @@ def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatorie
     raw = anomalies["total"].values
     noise = noise_level(anomalies["anomaly"].values)
     n_pixel = float(np.median(samples[known]))
-    from ..plot import plot_crowdmag_tile, save_figure
+    from ...plot import plot_crowdmag_tile, save_figure
 
     save_figure(plot_crowdmag_tile(anomalies, ds), stem.with_name(stem.name + ".png"))
     return {"points": anomalies.sizes["point"],

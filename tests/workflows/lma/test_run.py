@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from magnetar.cli import main
-from magnetar.pipelines.lma_classification import (
+from magnetar.workflows.lma.run import (
     LMAConfig,
     run_label_export,
     run_predict,
@@ -79,7 +79,7 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     import pandas as pd
 
     from magnetar.errors import ValidationError
-    from magnetar.pipelines.lma_classification import run_compare
+    from magnetar.workflows.lma.run import run_compare
 
     config = LMAConfig(**{**SMALL.__dict__, "n_grids": 6, "split": "random"})
     table, summary = run_compare(tmp_path, config, seeds=(0, 1), cnn=False)
@@ -102,7 +102,7 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tm
     import pandas as pd
 
     from magnetar.errors import ValidationError
-    from magnetar.pipelines import lma_classification as lma
+    from magnetar.workflows.lma import run as lma
 
     seen = []
 

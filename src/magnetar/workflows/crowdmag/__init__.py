@@ -1,0 +1,2 @@
+"""CrowdMag denoising: tile corpus, autoencoder training and evaluation, recordings to maps
+(docs/crowdmag.md)."""

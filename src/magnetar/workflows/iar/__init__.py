@@ -1,0 +1,1 @@
+"""IAR detection: spectrograms, U-Net fringe masks, resonance parameters (docs/iar.md)."""
