@@ -221,7 +221,8 @@ def test_crowdmag_errors_are_one_line(tmp_path, capsys):
 
 
 def test_crowdmag_train_options_reach_the_config():
-    from magnetar.cli import _crowdmag_config, build_parser
+    from magnetar.cli import build_parser
+    from magnetar.workflows.crowdmag.cli import _crowdmag_config
 
     parse = build_parser().parse_args
     cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x"]))

@@ -68,7 +68,7 @@ def add_parser(subparsers):
     return clean
 
 
-def run_command(args):
+def run_command(args, parser=None):
     """Resolve the config (file, then options), run the cleaning, print its summary."""
     from ...config import load_config
     from .config import CleaningConfig

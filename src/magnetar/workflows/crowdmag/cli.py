@@ -1,0 +1,209 @@
+"""``magnetar crowdmag``: the CrowdMag denoising workflow's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_parser"]
+
+
+def _float_list_or_none(text):
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"expected comma-separated numbers or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _factors(text):
+    """``"britain=10,emag2v3=2"`` -> ``{"britain": 10.0, "emag2v3": 2.0}``; "none" -> {}."""
+    if text.strip().lower() == "none":
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            msg = f"expected SOURCE=FACTOR[,SOURCE=FACTOR...], got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+    return out
+
+
+def add_parser(sub):
+    """Add ``crowdmag`` to the top-level sub-parsers."""
+    crowd = sub.add_parser(
+        "crowdmag", help="CrowdMag: denoising autoencoder for smartphone magnetometer data",
+        description="Train, evaluate and tune an autoencoder on clean anomaly tiles "
+                    "(Britain survey, EMAG2v3 tiles, synthetic seafloor) corrupted with noise "
+                    "and masking, then reconstruct CrowdMag recordings.")
+    csub = crowd.add_subparsers(dest="action", metavar="ACTION")
+    tr = csub.add_parser("train", help="train an autoencoder (checkpoints, history, figure)",
+                         description="Train on clean tiles corrupted on the fly; resumable.")
+    ev = csub.add_parser("evaluate",
+                         help="model vs nearest/linear/Gaussian/spline/thin-plate gap filling",
+                         description="Metrics (MAE, RMSE, PSNR, SSIM, KL, Wasserstein) on "
+                                     "held-out tiles at 25/50/75 %% masking.")
+    se = csub.add_parser("search", help="Optuna search over the published hyperparameters",
+                         description="Random or grid search (dense AE) over epochs, layers, "
+                                     "loss, optimiser, tile size, encoding, randomization and "
+                                     "masking; writes search.csv and search.json.")
+    de = csub.add_parser("denoise", help="reconstruct CrowdMag recordings",
+                         description="CrowdMag CSV -> anomaly (IGRF, observatory, device "
+                                     "offset) -> sparse tile -> reconstruction (netCDF, PNG).")
+    for p in (tr, ev, se, de):
+        p.add_argument("--out", required=True, help="output folder")
+    for p in (tr, ev, se):
+        p.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
+                       help="tile side in km (default 120)")
+        p.add_argument("--tile-px", type=int, default=32, dest="tile_px",
+                       help="tile side in pixels (default 32)")
+        p.add_argument("--randomization", type=int, default=150,
+                       help="random clean tiles per source grid (default 150)")
+        p.add_argument("--sources", type=lambda v: tuple(v.split(",")),
+                       default=("britain", "emag2v3", "seafloor"),
+                       help="clean tile sources (default britain,emag2v3,seafloor)")
+        p.add_argument("--oversample", type=_factors, default={"britain": 10},
+                       help="SOURCE=FACTOR,... tiles drawn per grid = randomization x factor "
+                            "(default britain=10: the real survey the test region is cut "
+                            "from; 'none' for none)")
+        p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tr.add_argument("--model", default="conv_masked_ae",
+                    help="registered model: conv_masked_ae (default) or dense_ae")
+    tr.add_argument("--epochs", type=int, default=40, help="epochs (default 40)")
+    tr.add_argument("--batch-size", type=int, default=64, dest="batch_size")
+    tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    tr.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    tr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                    dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
+    tr.add_argument("--loss", choices=("mae", "mse"), default="mae")
+    tr.add_argument("--loss-on", choices=("all", "known"), default="all", dest="loss_on",
+                    help="pixels the loss is computed on (default all)")
+    tr.add_argument("--loss-units", choices=("tile", "nT"), default="nT", dest="loss_units",
+                    help="nT (default): errors weighted by each tile's scale, like the "
+                         "evaluation's MAE; tile: in each tile's normalised units")
+    tr.add_argument("--distribution-weight", type=float, default=0.0,
+                    dest="distribution_weight",
+                    help="weight of the 1-D Wasserstein term in the loss (default 0)")
+    tr.add_argument("--mask", type=float, default=0.5, help="masked fraction (default 0.5)")
+    tr.add_argument("--mask-kind", choices=("random", "tracks"), default="random",
+                    dest="mask_kind")
+    tr.add_argument("--noise", type=float, default=10.0,
+                    help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
+                         "averaged over ~100 samples per pixel)")
+    tr.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
+                    help="set --noise from the device: its noise per sample measured on these "
+                         "stationary CrowdMag recordings, divided by sqrt(--samples-per-pixel)")
+    tr.add_argument("--samples-per-pixel", type=float, default=100.0,
+                    dest="samples_per_pixel",
+                    help="measurements averaged in a pixel, for --noise-from (default 100; "
+                         "'crowdmag denoise' reports it per recording)")
+    tr.add_argument("--encoding", type=int, help="dense_ae encoding dimension (default 50)")
+    tr.add_argument("--hidden", type=lambda v: tuple(int(x) for x in v.split(",")),
+                    help="dense_ae hidden widths, e.g. 512 or 512,256")
+    tr.add_argument("--base", type=int, help="conv_masked_ae base channels (default 32)")
+    tr.add_argument("--prior-scales", type=lambda v: tuple(float(x) for x in v.split(",")),
+                    dest="prior_scales",
+                    help="conv_masked_ae normalised-convolution prior widths in pixels, "
+                         "e.g. 1,2,4 (default none)")
+    tr.add_argument("--thin-plate", type=_float_list_or_none, dest="thin_plate",
+                    default=(0.05, 0.5),
+                    help="conv_masked_ae thin-plate smoothing-spline prior weights; the "
+                         "network learns the residual on the first (default 0.05,0.5; "
+                         "'none' for a plain network)")
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ev.add_argument("checkpoint", help="a best.pt or last.pt written by 'crowdmag train'")
+    ev.add_argument("--baselines", type=lambda v: tuple(v.split(",")),
+                    default=("nearest", "linear", "gaussian", "spline", "thin_plate"))
+    ev.add_argument("--eval-source", default="britain", dest="eval_source",
+                    help="held-out source reported (default britain: real survey data)")
+    se.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    se.add_argument("--sampler", choices=("random", "grid"), default="random")
+    se.add_argument("--epochs-scale", type=float, default=1.0, dest="epochs_scale",
+                    help="multiply every trial's epochs (e.g. 0.2 for a quick look)")
+    de.add_argument("files", nargs="+", help="CrowdMag CSV exports")
+    de.add_argument("--checkpoint", required=True, help="trained model (best.pt)")
+    de.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
+                    help="tile side in km (default 120; a walk of a few km needs ~2)")
+    de.add_argument("--observatory", nargs="*", default=(),
+                    help="IAGA-2002 X/Y/Z variation files of nearby observatories")
+    for p in (ev, de):
+        p.add_argument("--no-tta", action="store_false", dest="tta",
+                       help="one model pass per tile instead of the average over its eight "
+                            "rotations and mirror images (test-time augmentation, the "
+                            "default: lower error, 8x the inference time)")
+    crowd.set_defaults(handler=_cmd_crowdmag)
+    return crowd
+
+
+def _crowdmag_config(args):
+    from .run import AEConfig
+
+    train = {}
+    if args.action == "train":
+        kwargs = {k: getattr(args, k) for k in ("encoding", "hidden", "base", "prior_scales")
+                  if getattr(args, k) is not None}
+        if args.model == "conv_masked_ae" and args.thin_plate:
+            kwargs["thin_plate"] = args.thin_plate
+        train = {"model": args.model, "model_kwargs": kwargs, "epochs": args.epochs,
+                 "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+                 "lr_schedule": args.lr_schedule, "loss": args.loss, "loss_on": args.loss_on,
+                 "loss_units": args.loss_units,
+                 "distribution_weight": args.distribution_weight, "seed": args.seed,
+                 "device": args.device,
+                 "corruption": {"mask_fraction": args.mask, "noise_nT": args.noise,
+                                "mask_kind": args.mask_kind}}
+    return AEConfig(tile_km=args.tile_km, tile_px=args.tile_px,
+                    randomization=args.randomization, sources=args.sources,
+                    oversample=args.oversample, seed=args.seed,
+                    eval_source=getattr(args, "eval_source", "britain"), train=train)
+
+
+def _cmd_crowdmag(args, parser):
+    from . import run as cm
+
+    progress = sys.stderr.isatty()
+    if args.action == "train":
+        if args.noise_from:
+            per_sample, _ = cm.device_noise(args.noise_from)
+            args.noise = cm.pixel_noise(per_sample, samples_per_pixel=args.samples_per_pixel)
+            line = (f"device noise {per_sample:.1f} nT per sample -> {args.noise:.2f} nT per "
+                    f"pixel of {args.samples_per_pixel:g} samples")
+            print(line)  # noqa: T201
+        _, history, written = cm.run_train(args.out, _crowdmag_config(args), resume=args.resume,
+                                           progress=progress)
+        best = min(h["val_loss"] for h in history)
+        print(f"{len(history)} epochs, best validation loss {best:.4f}; "  # noqa: T201
+              f"checkpoint {written['checkpoint']}")
+        return 0
+    if args.action == "evaluate":
+        table, written = cm.run_evaluate(args.checkpoint, args.out, _crowdmag_config(args),
+                                         baselines=args.baselines, tta=args.tta)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # noqa: T201
+        return 0
+    if args.action == "search":
+        _, best = cm.run_search(args.out, _crowdmag_config(args), n_trials=args.trials,
+                                sampler=args.sampler, epochs_scale=args.epochs_scale,
+                                progress=progress)
+        print(json.dumps(best, indent=1))  # noqa: T201
+        return 0
+    if args.action == "denoise":
+        observatories = ()
+        if args.observatory:
+            from .io import read_stations
+
+            observatories = tuple(read_stations(args.observatory).values())
+        table = cm.run_denoise(args.files, args.out, checkpoint=args.checkpoint,
+                               tile_km=args.tile_km, observatories=observatories,
+                               tta=args.tta, progress=progress)
+        print(table.drop(columns=["netcdf"]).to_string(index=False))  # noqa: T201
+        return 0
+    parser.parse_args(["crowdmag", "--help"])
+    return 2

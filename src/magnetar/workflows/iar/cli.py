@@ -1,0 +1,155 @@
+"""``magnetar iar``: the IAR detection workflow's commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub):
+    """Add ``iar`` to the top-level sub-parsers."""
+    iar = sub.add_parser(
+        "iar", help="IAR detection: spectrograms, U-Net fringe masks, resonance parameters",
+        description="Ionospheric Alfven Resonance fringes in search-coil spectrograms: "
+                    "band-pass + Welch spectrograms, labelled synthetic nights, U-Net "
+                    "training/prediction, resonance frequencies f_n and spacing delta_f.")
+    isub = iar.add_subparsers(dest="action", metavar="ACTION")
+    ispec = isub.add_parser("spectrogram", help="time series -> spectrogram netCDF/PNG per night",
+                            description="Read miniSEED, IAGA-2002, .npy or text; zero-phase "
+                                        "Butterworth band-pass; Welch per segment; split "
+                                        "into nights.")
+    ispec.add_argument("files", nargs="+", help="time-series files")
+    ispec.add_argument("--out", required=True, help="output folder")
+    ispec.add_argument("--band", type=lambda v: tuple(float(x) for x in v.split(",")),
+                       default=(0.5, 10.0), help="band-pass in Hz (default 0.5,10)")
+    ispec.add_argument("--order", type=int, default=4, help="Butterworth order (default 4)")
+    ispec.add_argument("--segment-s", type=float, default=100.0, dest="segment_s",
+                       help="spectrogram column length in s (default 100: 864 per day)")
+    ispec.add_argument("--nfft", type=int, default=4096, help="FFT length (default 4096)")
+    ispec.add_argument("--overlap", type=float, default=0.5,
+                       help="Welch window overlap fraction (default 0.5)")
+    ispec.add_argument("--night", default="18:00,06:00",
+                       help="night start,end in UT (default 18:00,06:00)")
+    ispec.add_argument("--sampling-rate", type=float, dest="sampling_rate",
+                       help="Hz, for .npy and text files")
+    isyn = isub.add_parser("synth", help="labelled synthetic nights (netCDF, optional PNG)",
+                           description="IAR fringes, 1/f background, Schumann, Pc1, lines, "
+                                       "impulses and gaps, with exact pixel labels and "
+                                       "f_n(t), delta_f(t).")
+    isyn.add_argument("--out", required=True, help="output folder")
+    isyn.add_argument("-n", type=int, default=8, help="number of nights (default 8)")
+    isyn.add_argument("--png", action="store_true", help="also write PNG images and masks")
+    itr = isub.add_parser("train", help="train the U-Net on synthetic or hand-labelled nights",
+                          description="BCE (+ Dice) training with augmentation; threshold "
+                                      "chosen on validation nights; resumable.")
+    itr.add_argument("--out", required=True, help="output folder")
+    itr.add_argument("--nights", type=int, default=178, help="training nights (default 178)")
+    itr.add_argument("--val-nights", type=int, default=32, dest="val_nights")
+    itr.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
+    itr.add_argument("--batch-size", type=int, default=4, dest="batch_size")
+    itr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    itr.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    itr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                     dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
+    itr.add_argument("--loss", choices=("bce", "bce_dice"), default="bce_dice")
+    itr.add_argument("--edge-weight", type=float, default=0.0, dest="edge_weight",
+                     help="extra cross-entropy weight on pixels within one pixel of a fringe "
+                          "edge (default 0: plain)")
+    itr.add_argument("--base", type=int, default=64, help="U-Net base channels (default 64)")
+    itr.add_argument("--depth", type=int, default=4, help="U-Net levels (default 4)")
+    itr.add_argument("--dropout", type=float, default=0.1)
+    itr.add_argument("--init", default="he_normal", help="weight initialiser (default he_normal)")
+    itr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    itr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    itr.add_argument("--init-from", default="", dest="init_from",
+                     help="checkpoint of the same architecture to start from (fine-tuning, "
+                          "e.g. the shipped model on hand-labelled real nights)")
+    itr.add_argument("--labelled", default="",
+                     help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
+                          "white; any size, brought to the first one's): trained on instead of "
+                          "synthetic nights")
+    itr.add_argument("--val-fraction", type=float, default=0.2, dest="val_fraction",
+                     help="share of the labelled nights kept for validation and the threshold "
+                          "(default 0.2)")
+    ipr = isub.add_parser("predict", help="fringe probability and mask for a spectrogram",
+                          description="Batched prediction (GPU with mixed precision when "
+                                      "present) with the input's coordinates.")
+    ipr.add_argument("spectrogram", help="netCDF with a 'spectrogram' (frequency, time)")
+    ipr.add_argument("--model", required=True, help="best.pt written by 'iar train'")
+    ipr.add_argument("--out", required=True, help="output netCDF")
+    ipa = isub.add_parser("params", help="resonance frequencies f_n and spacing delta_f",
+                          description="Per time step fringe centres and spacing (spectral "
+                                      "autocorrelation), smoothed; CSV, netCDF and figure.")
+    ipa.add_argument("prediction", help="netCDF written by 'iar predict'")
+    ipa.add_argument("--out", required=True, help="output CSV (netCDF and PNG beside it)")
+    iev = isub.add_parser("evaluate", help="held-out synthetic evaluation vs the baseline",
+                          description="IoU/Dice/precision/recall of the U-Net and the "
+                                      "peak-detection baseline on nights with other seeds "
+                                      "and wider ranges, negative control, delta_f error.")
+    iev.add_argument("model", help="best.pt written by 'iar train'")
+    iev.add_argument("--out", required=True, help="output folder")
+    iev.add_argument("-n", type=int, default=64, help="test nights (default 64)")
+    iev.add_argument("--negative", type=int, default=32, help="nights without IARs (default 32)")
+    for p in (isyn, itr, iev):
+        p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+        p.add_argument("--workers", type=int, default=1,
+                       help="processes generating synthetic nights (default 1)")
+    iar.set_defaults(handler=_cmd_iar)
+    return iar
+
+
+def _cmd_iar(args, parser):
+    from . import run as iar
+
+    progress = sys.stderr.isatty()
+    if args.action == "spectrogram":
+        start, _, end = args.night.partition(",")
+        written = iar.run_spectrogram(args.files, args.out, low=args.band[0],
+                                      high=args.band[1], order=args.order,
+                                      segment_s=args.segment_s, nfft=args.nfft,
+                                      overlap=args.overlap, night_start=start, night_end=end,
+                                      sampling_rate=args.sampling_rate, progress=progress)
+        for path in written:
+            print(path)  # noqa: T201
+        return 0
+    config = iar.IARPipelineConfig(seed=getattr(args, "seed", 0),
+                                   workers=getattr(args, "workers", 1))
+    if args.action == "synth":
+        print(iar.run_synth(args.out, n=args.n, config=config, seed=args.seed,  # noqa: T201
+                            png=args.png, progress=progress))
+        return 0
+    if args.action == "train":
+        config.n_train, config.n_val = args.nights, args.val_nights
+        config = dataclasses.replace(config, labelled=args.labelled,  # validates
+                                     val_fraction=args.val_fraction)
+        config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                        "optimizer": args.optimizer, "lr_schedule": args.lr_schedule,
+                        "loss": args.loss, "edge_weight": args.edge_weight,
+                        "seed": args.seed, "device": args.device,
+                        "init_from": args.init_from,
+                        "model_kwargs": {"base": args.base, "depth": args.depth,
+                                         "dropout": args.dropout, "init": args.init}}
+        _, history, written = iar.run_train(args.out, config, resume=args.resume,
+                                            progress=progress)
+        print(f"{len(history)} epochs, validation IoU {history[-1]['val_iou']:.3f}, "  # noqa: T201
+              f"threshold {written['threshold']}; checkpoint {written['checkpoint']}")
+        return 0
+    if args.action == "predict":
+        iar.run_predict(args.spectrogram, args.model, args.out, progress=progress)
+        print(args.out)  # noqa: T201
+        return 0
+    if args.action == "params":
+        _, written = iar.run_params(args.prediction, args.out)
+        for path in written.values():
+            print(path)  # noqa: T201
+        return 0
+    if args.action == "evaluate":
+        summary, _ = iar.run_evaluate(args.model, args.out, config, n=args.n,
+                                      n_negative=args.negative, progress=progress)
+        print(json.dumps(summary, indent=1))  # noqa: T201
+        return 0
+    parser.parse_args(["iar", "--help"])
+    return 2
