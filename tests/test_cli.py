@@ -351,6 +351,30 @@ def test_iar_train_schedule_edge_weight_and_init_from_reach_the_training_config(
     assert seen["train"].init_from == str(start)
 
 
+def test_iar_train_config_file_reads_back_and_options_override_it(tmp_path, monkeypatch):
+    from magnetar.config import save_config
+    from magnetar.workflows.iar import run as iar
+
+    seen = []
+
+    def fake(out, config, **kwargs):
+        seen.append(config)
+        return None, [{"val_iou": 0.5}], {"threshold": 0.5, "checkpoint": "x"}
+
+    monkeypatch.setattr(iar, "run_train", fake)
+    written = save_config(iar.IARPipelineConfig(n_train=7, train={"epochs": 2, "lr": 5e-4}),
+                          tmp_path / "iar.config.toml", section="iar")
+    assert main(["iar", "train", "--out", str(tmp_path / "a"), "--config", str(written)]) == 0
+    assert main(["iar", "train", "--out", str(tmp_path / "b"), "--config", str(written),
+                 "--epochs", "3", "--base", "8"]) == 0
+    first, second = (c.train_config() for c in seen)
+    assert (seen[0].n_train, first.epochs, first.lr) == (7, 2, 5e-4)
+    assert (second.epochs, second.lr, second.model_kwargs["base"]) == (3, 5e-4, 8)
+    # no option given: the dataclasses' defaults, not a second copy in the parser
+    assert main(["iar", "train", "--out", str(tmp_path / "c")]) == 0
+    assert seen[2].train_config() == iar.IARPipelineConfig().train_config()
+
+
 def test_clean_reads_and_writes_imagcdf(tmp_path, capsys):
     pytest.importorskip("cdflib")
     from magnetar.io import read_iaga2002, read_imagcdf, write_imagcdf

@@ -46,32 +46,32 @@ def add_parser(sub):
                           description="BCE (+ Dice) training with augmentation; threshold "
                                       "chosen on validation nights; resumable.")
     itr.add_argument("--out", required=True, help="output folder")
-    itr.add_argument("--nights", type=int, default=178, help="training nights (default 178)")
-    itr.add_argument("--val-nights", type=int, default=32, dest="val_nights")
-    itr.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
-    itr.add_argument("--batch-size", type=int, default=4, dest="batch_size")
-    itr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    itr.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
-    itr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    itr.add_argument("--nights", type=int, dest="n_train", help="training nights (default 178)")
+    itr.add_argument("--val-nights", type=int, dest="n_val", help="validation nights (default 32)")
+    itr.add_argument("--epochs", type=int, help="epochs (default 30)")
+    itr.add_argument("--batch-size", type=int, dest="batch_size", help="default 4")
+    itr.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    itr.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), help="default adam")
+    itr.add_argument("--lr-schedule", choices=("constant", "cosine"),
                      dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
-    itr.add_argument("--loss", choices=("bce", "bce_dice"), default="bce_dice")
-    itr.add_argument("--edge-weight", type=float, default=0.0, dest="edge_weight",
+    itr.add_argument("--loss", choices=("bce", "bce_dice"), help="default bce_dice")
+    itr.add_argument("--edge-weight", type=float, dest="edge_weight",
                      help="extra cross-entropy weight on pixels within one pixel of a fringe "
                           "edge (default 0: plain)")
-    itr.add_argument("--base", type=int, default=64, help="U-Net base channels (default 64)")
-    itr.add_argument("--depth", type=int, default=4, help="U-Net levels (default 4)")
-    itr.add_argument("--dropout", type=float, default=0.1)
-    itr.add_argument("--init", default="he_normal", help="weight initialiser (default he_normal)")
-    itr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    itr.add_argument("--base", type=int, help="U-Net base channels (default 64)")
+    itr.add_argument("--depth", type=int, help="U-Net levels (default 4)")
+    itr.add_argument("--dropout", type=float, help="default 0.1")
+    itr.add_argument("--init", help="weight initialiser (default he_normal)")
+    itr.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     itr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    itr.add_argument("--init-from", default="", dest="init_from",
+    itr.add_argument("--init-from", dest="init_from",
                      help="checkpoint of the same architecture to start from (fine-tuning, "
                           "e.g. the shipped model on hand-labelled real nights)")
-    itr.add_argument("--labelled", default="",
+    itr.add_argument("--labelled",
                      help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
                           "white; any size, brought to the first one's): trained on instead of "
                           "synthetic nights")
-    itr.add_argument("--val-fraction", type=float, default=0.2, dest="val_fraction",
+    itr.add_argument("--val-fraction", type=float, dest="val_fraction",
                      help="share of the labelled nights kept for validation and the threshold "
                           "(default 0.2)")
     ipr = isub.add_parser("predict", help="fringe probability and mask for a spectrogram",
@@ -94,11 +94,38 @@ def add_parser(sub):
     iev.add_argument("-n", type=int, default=64, help="test nights (default 64)")
     iev.add_argument("--negative", type=int, default=32, help="nights without IARs (default 32)")
     for p in (isyn, itr, iev):
-        p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-        p.add_argument("--workers", type=int, default=1,
+        p.add_argument("--seed", type=int, help="first seed (default 0)")
+        p.add_argument("--workers", type=int,
                        help="processes generating synthetic nights (default 1)")
+        p.add_argument("--config", help="TOML file with an [iar] table (iar.config.toml of an "
+                                        "earlier run reads back); options override it")
     iar.set_defaults(handler=_cmd_iar)
     return iar
+
+
+_TRAIN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "lr_schedule", "loss", "edge_weight",
+                "device", "init_from")
+_MODEL_FLAGS = ("base", "depth", "dropout", "init")
+
+
+def _iar_config(args):
+    """IARPipelineConfig from --config (an [iar] table), then the options that were given;
+    every default comes from the dataclasses."""
+    from ...config import load_config
+    from .run import IARPipelineConfig
+
+    top = {k: getattr(args, k, None) for k in ("seed", "workers", "n_train", "n_val",
+                                                "labelled", "val_fraction")}
+    config = load_config(IARPipelineConfig, args.config, overrides=top, section="iar")
+    train = dict(config.train)
+    train.update({k: getattr(args, k) for k in _TRAIN_FLAGS
+                  if getattr(args, k, None) is not None})
+    model = {k: getattr(args, k) for k in _MODEL_FLAGS if getattr(args, k, None) is not None}
+    if model:
+        train["model_kwargs"] = {**train.get("model_kwargs", {}), **model}
+    if args.seed is not None:
+        train["seed"] = args.seed
+    return dataclasses.replace(config, train=train)
 
 
 def _cmd_iar(args, parser):
@@ -115,23 +142,12 @@ def _cmd_iar(args, parser):
         for path in written:
             print(path)  # noqa: T201
         return 0
-    config = iar.IARPipelineConfig(seed=getattr(args, "seed", 0),
-                                   workers=getattr(args, "workers", 1))
+    config = _iar_config(args) if args.action in ("synth", "train", "evaluate") else None
     if args.action == "synth":
-        print(iar.run_synth(args.out, n=args.n, config=config, seed=args.seed,  # noqa: T201
+        print(iar.run_synth(args.out, n=args.n, config=config, seed=config.seed,  # noqa: T201
                             png=args.png, progress=progress))
         return 0
     if args.action == "train":
-        config.n_train, config.n_val = args.nights, args.val_nights
-        config = dataclasses.replace(config, labelled=args.labelled,  # validates
-                                     val_fraction=args.val_fraction)
-        config.train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                        "optimizer": args.optimizer, "lr_schedule": args.lr_schedule,
-                        "loss": args.loss, "edge_weight": args.edge_weight,
-                        "seed": args.seed, "device": args.device,
-                        "init_from": args.init_from,
-                        "model_kwargs": {"base": args.base, "depth": args.depth,
-                                         "dropout": args.dropout, "init": args.init}}
         _, history, written = iar.run_train(args.out, config, resume=args.resume,
                                             progress=progress)
         print(f"{len(history)} epochs, validation IoU {history[-1]['val_iou']:.3f}, "  # noqa: T201
