@@ -226,20 +226,38 @@ def test_crowdmag_train_options_reach_the_config():
 
     parse = build_parser().parse_args
     cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x"]))
-    # defaults: the reported configuration
+    # defaults: the reported configuration, the same through the CLI and the Python API
+    from magnetar.workflows.crowdmag.run import AEConfig
+
     assert cfg.oversample == {"britain": 10}
-    assert cfg.train["model_kwargs"] == {"thin_plate": (0.05, 0.5)}
-    assert cfg.train["loss_units"] == "nT"
+    assert cfg.train_config() == AEConfig().train_config()
+    assert cfg.train_config().model_kwargs["thin_plate"] == (0.05, 0.5)
+    assert cfg.train_config().loss_units == "nT"
     cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x", "--thin-plate", "none",
                                   "--oversample", "britain=2,emag2v3=0.5",
                                   "--loss-units", "tile"]))
-    assert cfg.train["model_kwargs"] == {}
-    assert cfg.train["loss_units"] == "tile"
+    assert cfg.train_config().model_kwargs == {"thin_plate": ()}
+    assert cfg.train_config().loss_units == "tile"
     assert cfg.oversample == {"britain": 2.0, "emag2v3": 0.5}
     cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x", "--model", "dense_ae"]))
-    assert "thin_plate" not in cfg.train["model_kwargs"]
+    assert "thin_plate" not in cfg.train_config().model_kwargs
     assert _crowdmag_config(parse(["crowdmag", "search", "--out", "x",
                                    "--oversample", "none"])).oversample == {}
+
+
+def test_crowdmag_config_file_reads_back(tmp_path):
+    from magnetar.cli import build_parser
+    from magnetar.config import save_config
+    from magnetar.workflows.crowdmag.cli import _crowdmag_config
+    from magnetar.workflows.crowdmag.run import AEConfig
+
+    path = save_config(AEConfig(tile_km=60.0, train={"epochs": 3}), tmp_path / "c.toml",
+                       section="crowdmag")
+    parse = build_parser().parse_args
+    cfg = _crowdmag_config(parse(["crowdmag", "train", "--out", "x", "--config", str(path),
+                                  "--lr", "0.002"]))
+    assert cfg.tile_km == 60.0
+    assert (cfg.train_config().epochs, cfg.train_config().lr) == (3, 0.002)
 
 
 def test_crowdmag_train_noise_from_the_device(tmp_path, monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -60,41 +61,41 @@ def add_parser(sub):
     for p in (tr, ev, se, de):
         p.add_argument("--out", required=True, help="output folder")
     for p in (tr, ev, se):
-        p.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
+        p.add_argument("--config", help="TOML file with a [crowdmag] table (crowdmag.config.toml "
+                                        "of an earlier run reads back); options override it")
+        p.add_argument("--tile-km", type=float, dest="tile_km",
                        help="tile side in km (default 120)")
-        p.add_argument("--tile-px", type=int, default=32, dest="tile_px",
+        p.add_argument("--tile-px", type=int, dest="tile_px",
                        help="tile side in pixels (default 32)")
-        p.add_argument("--randomization", type=int, default=150,
+        p.add_argument("--randomization", type=int,
                        help="random clean tiles per source grid (default 150)")
         p.add_argument("--sources", type=lambda v: tuple(v.split(",")),
-                       default=("britain", "emag2v3", "seafloor"),
                        help="clean tile sources (default britain,emag2v3,seafloor)")
-        p.add_argument("--oversample", type=_factors, default={"britain": 10},
+        p.add_argument("--oversample", type=_factors,
                        help="SOURCE=FACTOR,... tiles drawn per grid = randomization x factor "
                             "(default britain=10: the real survey the test region is cut "
                             "from; 'none' for none)")
-        p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    tr.add_argument("--model", default="conv_masked_ae",
+        p.add_argument("--seed", type=int, help="seed (default 0)")
+    tr.add_argument("--model",
                     help="registered model: conv_masked_ae (default) or dense_ae")
-    tr.add_argument("--epochs", type=int, default=40, help="epochs (default 40)")
-    tr.add_argument("--batch-size", type=int, default=64, dest="batch_size")
-    tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    tr.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    tr.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    tr.add_argument("--epochs", type=int, help="epochs (default 40)")
+    tr.add_argument("--batch-size", type=int, dest="batch_size", help="default 64")
+    tr.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    tr.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam")
+    tr.add_argument("--lr-schedule", choices=("constant", "cosine"),
                     dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
-    tr.add_argument("--loss", choices=("mae", "mse"), default="mae")
-    tr.add_argument("--loss-on", choices=("all", "known"), default="all", dest="loss_on",
+    tr.add_argument("--loss", choices=("mae", "mse"), help="default mae")
+    tr.add_argument("--loss-on", choices=("all", "known"), dest="loss_on",
                     help="pixels the loss is computed on (default all)")
-    tr.add_argument("--loss-units", choices=("tile", "nT"), default="nT", dest="loss_units",
+    tr.add_argument("--loss-units", choices=("tile", "nT"), dest="loss_units",
                     help="nT (default): errors weighted by each tile's scale, like the "
                          "evaluation's MAE; tile: in each tile's normalised units")
-    tr.add_argument("--distribution-weight", type=float, default=0.0,
-                    dest="distribution_weight",
+    tr.add_argument("--distribution-weight", type=float, dest="distribution_weight",
                     help="weight of the 1-D Wasserstein term in the loss (default 0)")
-    tr.add_argument("--mask", type=float, default=0.5, help="masked fraction (default 0.5)")
-    tr.add_argument("--mask-kind", choices=("random", "tracks"), default="random",
-                    dest="mask_kind")
-    tr.add_argument("--noise", type=float, default=10.0,
+    tr.add_argument("--mask", type=float, help="masked fraction (default 0.5)")
+    tr.add_argument("--mask-kind", choices=("random", "tracks"), dest="mask_kind",
+                    help="default random")
+    tr.add_argument("--noise", type=float,
                     help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
                          "averaged over ~100 samples per pixel)")
     tr.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
@@ -113,11 +114,10 @@ def add_parser(sub):
                     help="conv_masked_ae normalised-convolution prior widths in pixels, "
                          "e.g. 1,2,4 (default none)")
     tr.add_argument("--thin-plate", type=_float_list_or_none, dest="thin_plate",
-                    default=(0.05, 0.5),
                     help="conv_masked_ae thin-plate smoothing-spline prior weights; the "
                          "network learns the residual on the first (default 0.05,0.5; "
                          "'none' for a plain network)")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     ev.add_argument("checkpoint", help="a best.pt or last.pt written by 'crowdmag train'")
     ev.add_argument("--baselines", type=lambda v: tuple(v.split(",")),
@@ -143,27 +143,39 @@ def add_parser(sub):
     return crowd
 
 
+_TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "lr_schedule", "loss",
+                "loss_on", "loss_units", "distribution_weight", "device")
+_MODEL_FLAGS = ("encoding", "hidden", "base", "prior_scales", "thin_plate")
+_CORRUPTION_FLAGS = {"mask": "mask_fraction", "noise": "noise_nT", "mask_kind": "mask_kind"}
+
+
+def _given(args, names):
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
 def _crowdmag_config(args):
+    """AEConfig from --config (a [crowdmag] table), then the options that were given; every
+    default comes from the dataclasses (AEConfig, TrainConfig, the models' configs)."""
+    from ...config import load_config
     from .run import AEConfig
 
-    train = {}
-    if args.action == "train":
-        kwargs = {k: getattr(args, k) for k in ("encoding", "hidden", "base", "prior_scales")
-                  if getattr(args, k) is not None}
-        if args.model == "conv_masked_ae" and args.thin_plate:
-            kwargs["thin_plate"] = args.thin_plate
-        train = {"model": args.model, "model_kwargs": kwargs, "epochs": args.epochs,
-                 "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-                 "lr_schedule": args.lr_schedule, "loss": args.loss, "loss_on": args.loss_on,
-                 "loss_units": args.loss_units,
-                 "distribution_weight": args.distribution_weight, "seed": args.seed,
-                 "device": args.device,
-                 "corruption": {"mask_fraction": args.mask, "noise_nT": args.noise,
-                                "mask_kind": args.mask_kind}}
-    return AEConfig(tile_km=args.tile_km, tile_px=args.tile_px,
-                    randomization=args.randomization, sources=args.sources,
-                    oversample=args.oversample, seed=args.seed,
-                    eval_source=getattr(args, "eval_source", "britain"), train=train)
+    top = _given(args, ("tile_km", "tile_px", "randomization", "sources", "oversample",
+                        "seed", "eval_source"))
+    config = load_config(AEConfig, getattr(args, "config", None), overrides=top,
+                         section="crowdmag")
+    if args.action != "train":
+        return config
+    train = {**config.train, **_given(args, _TRAIN_FLAGS)}
+    if args.seed is not None:
+        train["seed"] = args.seed
+    model = _given(args, _MODEL_FLAGS)
+    if model:
+        train["model_kwargs"] = {**train.get("model_kwargs", {}), **model}
+    corruption = {dest: getattr(args, flag) for flag, dest in _CORRUPTION_FLAGS.items()
+                  if getattr(args, flag, None) is not None}
+    if corruption:
+        train["corruption"] = {**train.get("corruption", {}), **corruption}
+    return AEConfig(**{**dataclasses.asdict(config), "train": train})
 
 
 def _cmd_crowdmag(args, parser):
@@ -197,7 +209,7 @@ def _cmd_crowdmag(args, parser):
     if args.action == "denoise":
         observatories = ()
         if args.observatory:
-            from .io import read_stations
+            from ...io import read_stations
 
             observatories = tuple(read_stations(args.observatory).values())
         table = cm.run_denoise(args.files, args.out, checkpoint=args.checkpoint,

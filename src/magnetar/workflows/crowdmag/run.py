@@ -56,6 +56,12 @@ EMAG2V3_SPACING_KM = 3.7  # 2 arc-minutes
 KM_PER_DEGREE = 111.195
 
 
+#: The CrowdMag workflow's training defaults: the configuration docs/crowdmag.md reports
+#: (errors weighted in nT like the evaluation's MAE; the thin-plate residual network).
+TRAIN_DEFAULTS = {"loss_units": "nT"}
+THIN_PLATE = (0.05, 0.5)
+
+
 @dataclass
 class AEConfig:
     """The CrowdMag workflow's options (the training options are in ``train``).
@@ -105,12 +111,20 @@ class AEConfig:
         return self.tile_km / self.tile_px
 
     def train_config(self):
-        """The :class:`magnetar.training.reconstruction.TrainConfig` (model input size filled in)."""
+        """The :class:`magnetar.training.reconstruction.TrainConfig` of this workflow.
+
+        ``train`` overrides the workflow's defaults (:data:`TRAIN_DEFAULTS`: errors in nT,
+        the reported configuration) and for ``conv_masked_ae`` the thin-plate prior weights
+        :data:`THIN_PLATE` unless ``model_kwargs`` names its own (``()`` for none); the dense
+        model gets the tile size.
+        """
         from ...training.reconstruction import TrainConfig
 
-        cfg = TrainConfig(**self.train)
+        cfg = TrainConfig(**{**TRAIN_DEFAULTS, **self.train})
         if cfg.model == "dense_ae":
             cfg.model_kwargs = {**cfg.model_kwargs, "tile": self.tile_px}
+        elif cfg.model == "conv_masked_ae" and "thin_plate" not in cfg.model_kwargs:
+            cfg.model_kwargs = {**cfg.model_kwargs, "thin_plate": THIN_PLATE}
         return cfg
 
 
