@@ -423,3 +423,17 @@ def test_clean_refuses_unknown_format_before_reading(tmp_path, capsys):
     assert code == 2
     assert "--format must be among iaga2002, imagcdf; got csv" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_iar_predict_uses_the_shipped_model_by_default(tmp_path, monkeypatch, capsys):
+    from magnetar.pretrained import pretrained_path
+    from magnetar.workflows.iar import run as iar
+
+    seen = {}
+
+    def fake(spectrogram, model, out, **kwargs):
+        seen["model"] = model
+
+    monkeypatch.setattr(iar, "run_predict", fake)
+    assert main(["iar", "predict", str(tmp_path / "s.nc"), "--out", str(tmp_path / "p.nc")]) == 0
+    assert seen["model"] == pretrained_path("iar_unet16.pt")

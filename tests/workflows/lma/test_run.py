@@ -142,3 +142,26 @@ def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tm
         lma.run_compare(tmp_path / "bad_lr", SMALL, seeds=(0,), pretrained_path="pre.pt",
                         unfreeze=True, fine_tune_lr=0.0)
     assert not (tmp_path / "bad_lr").exists()
+
+
+def test_a_diffused_grid_is_never_diffused_twice(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from magnetar.grids import coherence_diffusion
+    from magnetar.io import read_grid, write_grid
+    from magnetar.workflows.lma.run import LMAConfig, _diffused
+
+    n = 48
+    y, x = np.mgrid[0:n, 0:n]
+    grid = xr.DataArray(np.sin(x / 3.0) + 0.3 * np.random.default_rng(0).standard_normal((n, n)),
+                        dims=("northing", "easting"),
+                        coords={"northing": np.arange(n) * 1e3, "easting": np.arange(n) * 1e3},
+                        name="anomaly", attrs={"units": "nT"})
+    once = coherence_diffusion(grid, sigma=1.0, rho=6.0, time=5.0)
+    back = read_grid(write_grid(once, tmp_path / "d.nc"))
+    assert "diffusion" in back.attrs  # preprocess records it, the reader keeps it
+    again = _diffused(back, LMAConfig())
+    np.testing.assert_array_equal(again.values, back.values)
+    fresh = _diffused(grid, LMAConfig())
+    assert not np.allclose(fresh.values, grid.values)  # an undiffused grid is diffused

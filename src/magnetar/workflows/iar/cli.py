@@ -78,7 +78,8 @@ def add_parser(sub):
                           description="Batched prediction (GPU with mixed precision when "
                                       "present) with the input's coordinates.")
     ipr.add_argument("spectrogram", help="netCDF with a 'spectrogram' (frequency, time)")
-    ipr.add_argument("--model", required=True, help="best.pt written by 'iar train'")
+    ipr.add_argument("--model", help="best.pt written by 'iar train' (default: the shipped "
+                                     "iar_unet16.pt)")
     ipr.add_argument("--out", required=True, help="output netCDF")
     ipa = isub.add_parser("params", help="resonance frequencies f_n and spacing delta_f",
                           description="Per time step fringe centres and spacing (spectral "
@@ -154,6 +155,10 @@ def _cmd_iar(args, parser):
               f"threshold {written['threshold']}; checkpoint {written['checkpoint']}")
         return 0
     if args.action == "predict":
+        if args.model is None:
+            from ...pretrained import pretrained_path
+
+            args.model = pretrained_path("iar_unet16.pt")
         iar.run_predict(args.spectrogram, args.model, args.out, progress=progress)
         print(args.out)  # noqa: T201
         return 0

@@ -128,8 +128,14 @@ class LMAConfig:
 
 
 def _diffused(grid, config):
+    """The grid coherence-diffused with the config's parameters, unless its attrs say it
+    already is (``magnetar lma preprocess --diffuse`` records that): never diffused twice."""
     from ...grids import coherence_diffusion
 
+    if "diffusion" in grid.attrs:
+        LOGGER.warning("%s is already diffused (%s); not diffusing it again",
+                       grid.attrs.get("source_file", "the grid"), grid.attrs["diffusion"])
+        return grid
     sigma, rho, t = config.diffusion
     return coherence_diffusion(grid, sigma=sigma, rho=rho, time=t)
 
