@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -136,10 +137,37 @@ def injection_experiment(
         (dict per method), ``sigma`` (noise sigma per component of ``station``).
     """
     config = config or CleaningConfig()
+    setup = _setup(data, station, config)
+    rng = np.random.default_rng(seed)
+    methods = [f"magnetar-{r}" for r in rules] + ([] if magpy_threshold is None else ["magpy"])
+    spikes, coincident = [], []
+    runtime = dict.fromkeys(methods, 0.0)
+    options = {"max_width": max_width, "per_run": per_run, "spacing": spacing,
+               "amplitudes_sigma": amplitudes_sigma, "coincident_sigma": coincident_sigma,
+               "coincident_per_run": coincident_per_run}
+    for run in range(n_runs):
+        corrupted, injected = _inject(setup, rng, seed * 1000 + run * 100, **options)
+        flags = _run_methods(corrupted, setup, config, rules, methods, magpy_threshold,
+                             runtime)
+        more_spikes, more_coincident = _score(setup, injected, flags, run)
+        spikes += more_spikes
+        coincident += more_coincident
+    return {
+        "spikes": pd.DataFrame(spikes),
+        "coincident": pd.DataFrame(coincident, columns=["run", "method", "component",
+                                                         "amplitude_sigma", "width", "removed"]),
+        "false_alarms": _false_alarms(setup, config, rules, methods, magpy_threshold),
+        "runtime_s": runtime,
+        "sigma": dict(zip(setup.comps, setup.sigma[:, setup.s_idx].tolist(), strict=False)),
+        "days": setup.days,
+    }
+
+
+def _setup(data, station, config):
+    """What every run shares: the data, its high-pass, sigma and natural activity."""
     comps = list(config.components or data.data_vars)
     data = data[comps]
     names = [str(s) for s in data["station"].values]
-    s_idx = names.index(station)
     period = sampling_period_of(data)
     cutoff_s = config.cutoff_for(period)
     sos = butter_highpass(cutoff=1 / cutoff_s, sampling_period=period, order=config.order)
@@ -147,109 +175,113 @@ def injection_experiment(
     hp = highpass_array(x, sos=sos, max_gap=config.max_gap,
                         padlen=int(round(cutoff_s / period)))
     sigma = noise_sigma_array(hp, window=config.sigma_window, trim=config.sigma_trim)
-    natural = np.abs(hp) > config.threshold * sigma[..., None]
     reach = int(round(cutoff_s / period))
-    n_t = data.sizes["time"]
-    days = n_t * period / 86400.0
-    rng = np.random.default_rng(seed)
-    methods = [f"magnetar-{r}" for r in rules]
-    if magpy_threshold is not None:
-        methods.append("magpy")
-    spikes, coincident = [], []
-    runtime = dict.fromkeys(methods, 0.0)
-    margin = max(reach, config.sigma_window)
+    return SimpleNamespace(
+        data=data, comps=comps, names=names, station=station, s_idx=names.index(station),
+        x=x, sigma=sigma, natural=np.abs(hp) > config.threshold * sigma[..., None],
+        reach=reach, n_t=data.sizes["time"], days=data.sizes["time"] * period / 86400.0,
+        margin=max(reach, config.sigma_window))
 
-    for run in range(n_runs):
-        starts = _positions(n_t - max_width, per_run, rng=rng, margin=margin, spacing=spacing)
-        widths = rng.integers(1, max_width + 1, size=starts.size)
-        amps = np.resize(np.asarray(amplitudes_sigma, float), starts.size)
-        rng.shuffle(amps)
-        comp_i = rng.integers(0, len(comps), size=starts.size)
-        corrupted = data
-        truth = np.zeros(x.shape, dtype=bool)
-        for j, (a, w, amp, ci) in enumerate(zip(starts, widths, amps, comp_i, strict=False)):
-            corrupted, t_mask, _ = inject_interference(
-                corrupted, station=station, starts=[a], widths=[w],
-                amplitudes=[amp * sigma[ci, s_idx]], components=[comps[ci]],
-                seed=seed * 1000 + run * 100 + j,
-            )
-            truth[ci, s_idx, a:a + w] = True
-        c_starts = _positions(n_t - max_width, coincident_per_run, rng=rng, margin=margin,
-                              spacing=spacing, taken=starts)
-        c_widths = rng.integers(1, max_width + 1, size=c_starts.size)
-        c_amps = rng.choice(np.asarray(coincident_sigma, float), size=c_starts.size)
-        c_comp = rng.integers(0, len(comps), size=c_starts.size)
-        for j, (a, w, amp, ci) in enumerate(zip(c_starts, c_widths, c_amps, c_comp, strict=False)):
-            gains = rng.uniform(0.6, 1.0, size=len(names))
-            corrupted, _, _ = inject_coincident(
-                corrupted, stations=names, starts=[a], widths=[w],
-                amplitudes=[amp * sigma[ci].mean()], gains=gains, components=[comps[ci]],
-                seed=seed * 1000 + run * 100 + 50 + j,
-            )
-        flags = {}
-        for rule, method in zip(rules, methods, strict=False):
-            cfg = dataclasses.replace(config, rule=rule, components=tuple(comps))
-            t0 = time.perf_counter()
-            result = clean_observatories(corrupted, cfg)
-            runtime[method] += time.perf_counter() - t0
-            fl = np.stack([result.cleaned[f"{c}_flag"].transpose("station", "time").values
-                           for c in comps])
-            cleaned = np.stack([result.cleaned[c].transpose("station", "time").values
-                                for c in comps])
-            flags[method] = (np.isin(fl, (1, 2)), cleaned)
-        if magpy_threshold is not None:
-            t0 = time.perf_counter()
-            mp = magpy_flag_outlier(corrupted, threshold=magpy_threshold, components=comps)
-            runtime["magpy"] += time.perf_counter() - t0
-            flags["magpy"] = (np.stack([mp[c] for c in comps]), None)
 
-        for a, w, amp, ci in zip(starts, widths, amps, comp_i, strict=False):
-            others = [p for p in range(len(names)) if p != s_idx]
-            lo, hi = max(a - reach, 0), min(a + w + reach, n_t)
-            disturbed = bool(natural[ci, others, lo:hi].any())
-            for method, (mask, cleaned) in flags.items():
-                hit = bool(mask[ci, s_idx, a:a + w].any())
-                full = bool(mask[ci, s_idx, a:a + w].all())
-                rms = np.nan
-                if cleaned is not None and full:
-                    err = cleaned[ci, s_idx, a:a + w] - x[ci, s_idx, a:a + w]
-                    rms = float(np.sqrt(np.mean(err**2)))
-                spikes.append({
-                    "run": run, "method": method, "component": comps[ci],
-                    "amplitude_sigma": float(amp), "width": int(w), "disturbed": disturbed,
-                    "detected": hit, "fully_replaced": full, "rms_nT": rms,
-                    "rms_sigma": rms / sigma[ci, s_idx],
-                })
-        for a, w, amp, ci in zip(c_starts, c_widths, c_amps, c_comp, strict=False):
-            for method, (mask, _) in flags.items():
-                removed = bool(mask[ci, :, a:a + w].any())
-                coincident.append({"run": run, "method": method, "component": comps[ci],
-                                   "amplitude_sigma": float(amp), "width": int(w),
-                                   "removed": removed})
+def _inject(setup, rng, seed, *, max_width, per_run, spacing, amplitudes_sigma,
+            coincident_sigma, coincident_per_run):
+    """One run's one-station spikes and coincident pulses: the corrupted data and the truth."""
+    n_t, comps, s_idx = setup.n_t, setup.comps, setup.s_idx
+    starts = _positions(n_t - max_width, per_run, rng=rng, margin=setup.margin,
+                        spacing=spacing)
+    widths = rng.integers(1, max_width + 1, size=starts.size)
+    amps = np.resize(np.asarray(amplitudes_sigma, float), starts.size)
+    rng.shuffle(amps)
+    comp_i = rng.integers(0, len(comps), size=starts.size)
+    corrupted = setup.data
+    for j, (a, w, amp, ci) in enumerate(zip(starts, widths, amps, comp_i, strict=False)):
+        corrupted, _, _ = inject_interference(
+            corrupted, station=setup.station, starts=[a], widths=[w],
+            amplitudes=[amp * setup.sigma[ci, s_idx]], components=[comps[ci]], seed=seed + j)
+    c_starts = _positions(n_t - max_width, coincident_per_run, rng=rng, margin=setup.margin,
+                          spacing=spacing, taken=starts)
+    c_widths = rng.integers(1, max_width + 1, size=c_starts.size)
+    c_amps = rng.choice(np.asarray(coincident_sigma, float), size=c_starts.size)
+    c_comp = rng.integers(0, len(comps), size=c_starts.size)
+    for j, (a, w, amp, ci) in enumerate(zip(c_starts, c_widths, c_amps, c_comp, strict=False)):
+        gains = rng.uniform(0.6, 1.0, size=len(setup.names))
+        corrupted, _, _ = inject_coincident(
+            corrupted, stations=setup.names, starts=[a], widths=[w],
+            amplitudes=[amp * setup.sigma[ci].mean()], gains=gains, components=[comps[ci]],
+            seed=seed + 50 + j)
+    injected = {"spikes": list(zip(starts, widths, amps, comp_i, strict=False)),
+                "coincident": list(zip(c_starts, c_widths, c_amps, c_comp, strict=False))}
+    return corrupted, injected
 
-    false_alarms = {}
+
+def _run_methods(corrupted, setup, config, rules, methods, magpy_threshold, runtime):
+    """Each rule (and MagPy) on the corrupted data: method -> (replaced mask, cleaned)."""
+    comps = setup.comps
+    flags = {}
     for rule, method in zip(rules, methods, strict=False):
         cfg = dataclasses.replace(config, rule=rule, components=tuple(comps))
-        result = clean_observatories(data, cfg)
-        n_int = int((result.events["class"] == "interference").sum())
-        false_alarms[method] = {"events": n_int, "per_day": n_int / days,
-                                "per_day_per_series": n_int / days / (len(comps) * len(names))}
+        t0 = time.perf_counter()
+        result = clean_observatories(corrupted, cfg)
+        runtime[method] += time.perf_counter() - t0
+        fl = np.stack([result.cleaned[f"{c}_flag"].transpose("station", "time").values
+                       for c in comps])
+        cleaned = np.stack([result.cleaned[c].transpose("station", "time").values
+                            for c in comps])
+        flags[method] = (np.isin(fl, (1, 2)), cleaned)
     if magpy_threshold is not None:
-        mp = magpy_flag_outlier(data, threshold=magpy_threshold, components=comps)
+        t0 = time.perf_counter()
+        mp = magpy_flag_outlier(corrupted, threshold=magpy_threshold, components=comps)
+        runtime["magpy"] += time.perf_counter() - t0
+        flags["magpy"] = (np.stack([mp[c] for c in comps]), None)
+    return flags
+
+
+def _score(setup, injected, flags, run):
+    """Rows for every injected spike and pulse and every method."""
+    s_idx, x, sigma = setup.s_idx, setup.x, setup.sigma
+    others = [p for p in range(len(setup.names)) if p != s_idx]
+    spikes, coincident = [], []
+    for a, w, amp, ci in injected["spikes"]:
+        lo, hi = max(a - setup.reach, 0), min(a + w + setup.reach, setup.n_t)
+        disturbed = bool(setup.natural[ci, others, lo:hi].any())
+        for method, (mask, cleaned) in flags.items():
+            full = bool(mask[ci, s_idx, a:a + w].all())
+            rms = np.nan
+            if cleaned is not None and full:
+                err = cleaned[ci, s_idx, a:a + w] - x[ci, s_idx, a:a + w]
+                rms = float(np.sqrt(np.mean(err**2)))
+            spikes.append({
+                "run": run, "method": method, "component": setup.comps[ci],
+                "amplitude_sigma": float(amp), "width": int(w), "disturbed": disturbed,
+                "detected": bool(mask[ci, s_idx, a:a + w].any()), "fully_replaced": full,
+                "rms_nT": rms, "rms_sigma": rms / sigma[ci, s_idx],
+            })
+    for a, w, amp, ci in injected["coincident"]:
+        for method, (mask, _) in flags.items():
+            coincident.append({"run": run, "method": method, "component": setup.comps[ci],
+                               "amplitude_sigma": float(amp), "width": int(w),
+                               "removed": bool(mask[ci, :, a:a + w].any())})
+    return spikes, coincident
+
+
+def _false_alarms(setup, config, rules, methods, magpy_threshold):
+    """Interference events per day on the untouched data, per method."""
+    per_series = len(setup.comps) * len(setup.names)
+    out = {}
+    for rule, method in zip(rules, methods, strict=False):
+        cfg = dataclasses.replace(config, rule=rule, components=tuple(setup.comps))
+        result = clean_observatories(setup.data, cfg)
+        n_int = int((result.events["class"] == "interference").sum())
+        out[method] = {"events": n_int, "per_day": n_int / setup.days,
+                       "per_day_per_series": n_int / setup.days / per_series}
+    if magpy_threshold is not None:
         from ...processing._coincidence import detect_runs
 
-        runs = detect_runs(np.stack([mp[c] for c in comps]))[0].size
-        false_alarms["magpy"] = {"events": runs, "per_day": runs / days,
-                                 "per_day_per_series": runs / days / (len(comps) * len(names))}
-    return {
-        "spikes": pd.DataFrame(spikes),
-        "coincident": pd.DataFrame(coincident, columns=["run", "method", "component",
-                                                         "amplitude_sigma", "width", "removed"]),
-        "false_alarms": false_alarms,
-        "runtime_s": runtime,
-        "sigma": dict(zip(comps, sigma[:, s_idx].tolist(), strict=False)),
-        "days": days,
-    }
+        mp = magpy_flag_outlier(setup.data, threshold=magpy_threshold, components=setup.comps)
+        runs = detect_runs(np.stack([mp[c] for c in setup.comps]))[0].size
+        out["magpy"] = {"events": runs, "per_day": runs / setup.days,
+                        "per_day_per_series": runs / setup.days / per_series}
+    return out
 
 
 def summarise_experiment(results):
