@@ -37,6 +37,53 @@ def _factors(text):
     return out
 
 
+def _add_train_arguments(parser):
+    """Options of ``crowdmag train`` (each defaults to None: AEConfig decides)."""
+    parser.add_argument("--model",
+                    help="registered model: conv_masked_ae (default) or dense_ae")
+    parser.add_argument("--epochs", type=int, help="epochs (default 40)")
+    parser.add_argument("--batch-size", type=int, dest="batch_size", help="default 64")
+    parser.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                    dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
+    parser.add_argument("--loss", choices=("mae", "mse"), help="default mae")
+    parser.add_argument("--loss-on", choices=("all", "known"), dest="loss_on",
+                    help="pixels the loss is computed on (default all)")
+    parser.add_argument("--loss-units", choices=("tile", "nT"), dest="loss_units",
+                    help="nT (default): errors weighted by each tile's scale, like the "
+                         "evaluation's MAE; tile: in each tile's normalised units")
+    parser.add_argument("--distribution-weight", type=float, dest="distribution_weight",
+                    help="weight of the 1-D Wasserstein term in the loss (default 0)")
+    parser.add_argument("--mask", type=float, help="masked fraction (default 0.5)")
+    parser.add_argument("--mask-kind", choices=("random", "tracks"), dest="mask_kind",
+                    help="default random")
+    parser.add_argument("--noise", type=float,
+                    help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
+                         "averaged over ~100 samples per pixel)")
+    parser.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
+                    help="set --noise from the device: its noise per sample measured on these "
+                         "stationary CrowdMag recordings, divided by sqrt(--samples-per-pixel)")
+    parser.add_argument("--samples-per-pixel", type=float, default=100.0,
+                    dest="samples_per_pixel",
+                    help="measurements averaged in a pixel, for --noise-from (default 100; "
+                         "'crowdmag denoise' reports it per recording)")
+    parser.add_argument("--encoding", type=int, help="dense_ae encoding dimension (default 50)")
+    parser.add_argument("--hidden", type=lambda v: tuple(int(x) for x in v.split(",")),
+                    help="dense_ae hidden widths, e.g. 512 or 512,256")
+    parser.add_argument("--base", type=int, help="conv_masked_ae base channels (default 32)")
+    parser.add_argument("--prior-scales", type=lambda v: tuple(float(x) for x in v.split(",")),
+                    dest="prior_scales",
+                    help="conv_masked_ae normalised-convolution prior widths in pixels, "
+                         "e.g. 1,2,4 (default none)")
+    parser.add_argument("--thin-plate", type=_float_list_or_none, dest="thin_plate",
+                    help="conv_masked_ae thin-plate smoothing-spline prior weights; the "
+                         "network learns the residual on the first (default 0.05,0.5; "
+                         "'none' for a plain network)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+
+
 def add_parser(sub):
     """Add ``crowdmag`` to the top-level sub-parsers."""
     crowd = sub.add_parser(
@@ -76,49 +123,7 @@ def add_parser(sub):
                             "(default britain=10: the real survey the test region is cut "
                             "from; 'none' for none)")
         p.add_argument("--seed", type=int, help="seed (default 0)")
-    tr.add_argument("--model",
-                    help="registered model: conv_masked_ae (default) or dense_ae")
-    tr.add_argument("--epochs", type=int, help="epochs (default 40)")
-    tr.add_argument("--batch-size", type=int, dest="batch_size", help="default 64")
-    tr.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    tr.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam")
-    tr.add_argument("--lr-schedule", choices=("constant", "cosine"),
-                    dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
-    tr.add_argument("--loss", choices=("mae", "mse"), help="default mae")
-    tr.add_argument("--loss-on", choices=("all", "known"), dest="loss_on",
-                    help="pixels the loss is computed on (default all)")
-    tr.add_argument("--loss-units", choices=("tile", "nT"), dest="loss_units",
-                    help="nT (default): errors weighted by each tile's scale, like the "
-                         "evaluation's MAE; tile: in each tile's normalised units")
-    tr.add_argument("--distribution-weight", type=float, dest="distribution_weight",
-                    help="weight of the 1-D Wasserstein term in the loss (default 0)")
-    tr.add_argument("--mask", type=float, help="masked fraction (default 0.5)")
-    tr.add_argument("--mask-kind", choices=("random", "tracks"), dest="mask_kind",
-                    help="default random")
-    tr.add_argument("--noise", type=float,
-                    help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
-                         "averaged over ~100 samples per pixel)")
-    tr.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
-                    help="set --noise from the device: its noise per sample measured on these "
-                         "stationary CrowdMag recordings, divided by sqrt(--samples-per-pixel)")
-    tr.add_argument("--samples-per-pixel", type=float, default=100.0,
-                    dest="samples_per_pixel",
-                    help="measurements averaged in a pixel, for --noise-from (default 100; "
-                         "'crowdmag denoise' reports it per recording)")
-    tr.add_argument("--encoding", type=int, help="dense_ae encoding dimension (default 50)")
-    tr.add_argument("--hidden", type=lambda v: tuple(int(x) for x in v.split(",")),
-                    help="dense_ae hidden widths, e.g. 512 or 512,256")
-    tr.add_argument("--base", type=int, help="conv_masked_ae base channels (default 32)")
-    tr.add_argument("--prior-scales", type=lambda v: tuple(float(x) for x in v.split(",")),
-                    dest="prior_scales",
-                    help="conv_masked_ae normalised-convolution prior widths in pixels, "
-                         "e.g. 1,2,4 (default none)")
-    tr.add_argument("--thin-plate", type=_float_list_or_none, dest="thin_plate",
-                    help="conv_masked_ae thin-plate smoothing-spline prior weights; the "
-                         "network learns the residual on the first (default 0.05,0.5; "
-                         "'none' for a plain network)")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    _add_train_arguments(tr)
     ev.add_argument("checkpoint", help="a best.pt or last.pt written by 'crowdmag train'")
     ev.add_argument("--baselines", type=lambda v: tuple(v.split(",")),
                     default=("nearest", "linear", "gaussian", "spline", "thin_plate"))

@@ -9,6 +9,39 @@ import sys
 __all__ = ["add_parser"]
 
 
+def _add_train_arguments(parser):
+    """Options of ``iar train`` (each defaults to None: the dataclasses decide)."""
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--nights", type=int, dest="n_train", help="training nights (default 178)")
+    parser.add_argument("--val-nights", type=int, dest="n_val", help="validation nights (default 32)")
+    parser.add_argument("--epochs", type=int, help="epochs (default 30)")
+    parser.add_argument("--batch-size", type=int, dest="batch_size", help="default 4")
+    parser.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    parser.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), help="default adam")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"),
+                     dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
+    parser.add_argument("--loss", choices=("bce", "bce_dice"), help="default bce_dice")
+    parser.add_argument("--edge-weight", type=float, dest="edge_weight",
+                     help="extra cross-entropy weight on pixels within one pixel of a fringe "
+                          "edge (default 0: plain)")
+    parser.add_argument("--base", type=int, help="U-Net base channels (default 64)")
+    parser.add_argument("--depth", type=int, help="U-Net levels (default 4)")
+    parser.add_argument("--dropout", type=float, help="default 0.1")
+    parser.add_argument("--init", help="weight initialiser (default he_normal)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--init-from", dest="init_from",
+                     help="checkpoint of the same architecture to start from (fine-tuning, "
+                          "e.g. the shipped model on hand-labelled real nights)")
+    parser.add_argument("--labelled",
+                     help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
+                          "white; any size, brought to the first one's): trained on instead of "
+                          "synthetic nights")
+    parser.add_argument("--val-fraction", type=float, dest="val_fraction",
+                     help="share of the labelled nights kept for validation and the threshold "
+                          "(default 0.2)")
+
+
 def add_parser(sub):
     """Add ``iar`` to the top-level sub-parsers."""
     iar = sub.add_parser(
@@ -45,35 +78,7 @@ def add_parser(sub):
     itr = isub.add_parser("train", help="train the U-Net on synthetic or hand-labelled nights",
                           description="BCE (+ Dice) training with augmentation; threshold "
                                       "chosen on validation nights; resumable.")
-    itr.add_argument("--out", required=True, help="output folder")
-    itr.add_argument("--nights", type=int, dest="n_train", help="training nights (default 178)")
-    itr.add_argument("--val-nights", type=int, dest="n_val", help="validation nights (default 32)")
-    itr.add_argument("--epochs", type=int, help="epochs (default 30)")
-    itr.add_argument("--batch-size", type=int, dest="batch_size", help="default 4")
-    itr.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    itr.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), help="default adam")
-    itr.add_argument("--lr-schedule", choices=("constant", "cosine"),
-                     dest="lr_schedule", help="cosine: anneal the rate to 0 over the epochs")
-    itr.add_argument("--loss", choices=("bce", "bce_dice"), help="default bce_dice")
-    itr.add_argument("--edge-weight", type=float, dest="edge_weight",
-                     help="extra cross-entropy weight on pixels within one pixel of a fringe "
-                          "edge (default 0: plain)")
-    itr.add_argument("--base", type=int, help="U-Net base channels (default 64)")
-    itr.add_argument("--depth", type=int, help="U-Net levels (default 4)")
-    itr.add_argument("--dropout", type=float, help="default 0.1")
-    itr.add_argument("--init", help="weight initialiser (default he_normal)")
-    itr.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    itr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    itr.add_argument("--init-from", dest="init_from",
-                     help="checkpoint of the same architecture to start from (fine-tuning, "
-                          "e.g. the shipped model on hand-labelled real nights)")
-    itr.add_argument("--labelled",
-                     help="folder of hand-labelled nights, NAME.png with NAME_mask.png (fringes "
-                          "white; any size, brought to the first one's): trained on instead of "
-                          "synthetic nights")
-    itr.add_argument("--val-fraction", type=float, dest="val_fraction",
-                     help="share of the labelled nights kept for validation and the threshold "
-                          "(default 0.2)")
+    _add_train_arguments(itr)
     ipr = isub.add_parser("predict", help="fringe probability and mask for a spectrogram",
                           description="Batched prediction (GPU with mixed precision when "
                                       "present) with the input's coordinates.")

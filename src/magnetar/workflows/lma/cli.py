@@ -19,6 +19,47 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _add_compare_arguments(parser):
+    """Options of ``lma compare``."""
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--pretrained", help="checkpoint from 'magnetar lma pretrain'")
+    parser.add_argument("--pretrained-diffused", dest="pretrained_diffused",
+                     help="checkpoint from 'magnetar lma pretrain --diffuse' for the transfer "
+                          "on diffused grids (default: --pretrained)")
+    parser.add_argument("--imagenet", action="store_true", help="also ImageNet weights")
+    parser.add_argument("--no-cnn", dest="cnn", action="store_false",
+                     help="leave the plain CNN out (it needs a GPU to train in reasonable time)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                     help="leave the structure-tensor coherence baseline out")
+    parser.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
+    parser.add_argument("--batch-norm", action="store_true", dest="batch_norm",
+                     help="the plain CNN with batch normalisation after each convolution "
+                          "(trains in far fewer epochs)")
+    parser.add_argument("--unfreeze", action="store_true",
+                     help="fine-tune the whole backbone in the transfer arms instead of "
+                          "training the head on frozen features")
+    parser.add_argument("--fine-tune-lr", dest="fine_tune_lr", type=float, default=1e-4,
+                     help="Adam learning rate of the fine-tuned transfer arms (1e-4)")
+
+
+def _add_train_arguments(parser):
+    """Options of ``lma train``."""
+    parser.add_argument("--model", default="lma_cnn",
+                    help="registered model: lma_cnn (the study's CNN), lma_coherence (classical "
+                         "structure-tensor baseline, trains in seconds on a CPU), or a "
+                         "backbone: vgg19, resnet18, mobilenet_v2, ... (default lma_cnn)")
+    parser.add_argument("--batch-norm", action="store_true", dest="batch_norm",
+                    help="lma_cnn with batch normalisation after each convolution")
+    parser.add_argument("--grids", nargs="*", help="real grids to train on")
+    parser.add_argument("--labels", nargs="*", help="label CSVs, one per grid")
+    parser.add_argument("--weights", choices=("imagenet",), help="pretrained ImageNet weights")
+    parser.add_argument("--weights-path", dest="weights_path",
+                    help="local weights: torchvision state dict or a magnetar checkpoint "
+                         "(e.g. from 'magnetar lma pretrain')")
+    parser.add_argument("--unfreeze", action="store_true", help="fine-tune the whole backbone")
+    parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+
+
 def _add_lma_classification(lsub):
     win = lsub.add_parser("windows", help="list a grid's sliding windows (CSV to label)",
                           description="Write top-left node, centre coordinates and valid "
@@ -45,20 +86,7 @@ def _add_lma_classification(lsub):
                                      "metrics.json (test accuracy, precision, recall, F1, "
                                      "ROC-AUC, confusion) and learning_curve.png.")
     _lma_common(tr)
-    tr.add_argument("--model", default="lma_cnn",
-                    help="registered model: lma_cnn (the study's CNN), lma_coherence (classical "
-                         "structure-tensor baseline, trains in seconds on a CPU), or a "
-                         "backbone: vgg19, resnet18, mobilenet_v2, ... (default lma_cnn)")
-    tr.add_argument("--batch-norm", action="store_true", dest="batch_norm",
-                    help="lma_cnn with batch normalisation after each convolution")
-    tr.add_argument("--grids", nargs="*", help="real grids to train on")
-    tr.add_argument("--labels", nargs="*", help="label CSVs, one per grid")
-    tr.add_argument("--weights", choices=("imagenet",), help="pretrained ImageNet weights")
-    tr.add_argument("--weights-path", dest="weights_path",
-                    help="local weights: torchvision state dict or a magnetar checkpoint "
-                         "(e.g. from 'magnetar lma pretrain')")
-    tr.add_argument("--unfreeze", action="store_true", help="fine-tune the whole backbone")
-    tr.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    _add_train_arguments(tr)
     pre = lsub.add_parser("pretrain", help="train a backbone on the synthetic corpus",
                           description="Domain pretraining: train a backbone from scratch "
                                       "(all layers) on synthetic seafloor grids; use its "
@@ -71,25 +99,7 @@ def _add_lma_classification(lsub):
                                       "seeds; writes compare.csv and compare.json (mean "
                                       "accuracy with 95 % intervals).")
     _lma_common(cmp)
-    cmp.add_argument("--backbone", default="resnet18")
-    cmp.add_argument("--pretrained", help="checkpoint from 'magnetar lma pretrain'")
-    cmp.add_argument("--pretrained-diffused", dest="pretrained_diffused",
-                     help="checkpoint from 'magnetar lma pretrain --diffuse' for the transfer "
-                          "on diffused grids (default: --pretrained)")
-    cmp.add_argument("--imagenet", action="store_true", help="also ImageNet weights")
-    cmp.add_argument("--no-cnn", dest="cnn", action="store_false",
-                     help="leave the plain CNN out (it needs a GPU to train in reasonable time)")
-    cmp.add_argument("--no-baseline", dest="baseline", action="store_false",
-                     help="leave the structure-tensor coherence baseline out")
-    cmp.add_argument("--seeds", type=_int_list, default=(0, 1, 2), help="e.g. 0,1,2")
-    cmp.add_argument("--batch-norm", action="store_true", dest="batch_norm",
-                     help="the plain CNN with batch normalisation after each convolution "
-                          "(trains in far fewer epochs)")
-    cmp.add_argument("--unfreeze", action="store_true",
-                     help="fine-tune the whole backbone in the transfer arms instead of "
-                          "training the head on frozen features")
-    cmp.add_argument("--fine-tune-lr", dest="fine_tune_lr", type=float, default=1e-4,
-                     help="Adam learning rate of the fine-tuned transfer arms (1e-4)")
+    _add_compare_arguments(cmp)
     prd = lsub.add_parser("predict", help="calibrated linear/non-linear map of a grid",
                           description="Classify every window at --stride, give each "
                                       "prediction to its central cell, calibrate uncertain "
