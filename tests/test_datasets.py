@@ -43,3 +43,27 @@ def test_every_registered_file_is_present_and_intact(registered):
     for name in datasets.list_files("observatory/"):
         path = registered(name)
         assert hashlib.sha256(path.read_bytes()).hexdigest() == datasets.registry()[name].sha256
+
+
+def test_a_download_is_announced_with_origin_size_and_the_offline_variable(
+        tmp_path, monkeypatch, caplog):
+    import pooch
+
+    monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path / "empty"))
+    monkeypatch.delenv(datasets.STRICT_ENV, raising=False)
+    monkeypatch.setattr(pooch, "os_cache", lambda name: tmp_path / "cache")
+    fetched = tmp_path / "cache" / "x"
+
+    def fake_retrieve(**kwargs):
+        fetched.parent.mkdir(parents=True, exist_ok=True)
+        fetched.write_text("x")
+        return str(fetched)
+
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    with caplog.at_level("WARNING", logger="magnetar.datasets"):
+        assert datasets.fetch(NAME) == fetched
+    entry = datasets.registry()[NAME]
+    message = caplog.text
+    assert entry.url in message
+    assert f"{entry.size / 1e6:.1f} MB" in message
+    assert datasets.DATA_DIR_ENV in message

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from . import __version__
-from .errors import MagnetarError
+from .errors import MagnetarError, ValidationError
 from .workflows.cleaning import cli as cleaning_cli
 from .workflows.crowdmag import cli as crowdmag_cli
 from .workflows.iar import cli as iar_cli
@@ -51,7 +51,9 @@ def build_parser():
     for name, text in (("fetch", "download (or find locally) and verify files"),
                        ("path", "print the local path of files")):
         p = dsub.add_parser(name, help=text)
-        p.add_argument("names", nargs="+", help="registered names (see 'datasets list')")
+        p.add_argument("names", nargs="*", help="registered names (see 'datasets list')")
+        p.add_argument("--all", action="store_true",
+                       help="every registered file (prepare an offline data folder)")
     return parser
 
 
@@ -79,7 +81,17 @@ def _cmd_datasets(args, parser):
             print(f"{name}\t{entry.size}\t{mark}\t{entry.repo}@{entry.commit[:10]}")  # noqa: T201
         return 0
     if args.action in ("fetch", "path"):
-        for name in args.names:
+        names = list(args.names)
+        if getattr(args, "all", False):
+            names = datasets.list_files()
+        if not names:
+            msg = "name the files to fetch (see 'magnetar datasets list') or give --all"
+            raise ValidationError(msg)
+        if args.action == "fetch":
+            missing = [n for n in names if not datasets.is_available(n)]
+            total = sum(datasets.registry()[n].size for n in missing if n in datasets.registry())
+            print(f"{len(missing)} of {len(names)} files to download ({total / 1e6:.1f} MB)")  # noqa: T201
+        for name in names:
             path = datasets.fetch(name, download=args.action == "fetch")
             print(path)  # noqa: T201
         return 0

@@ -165,7 +165,12 @@ def fetch(name, *, download=True):
         raise DataNotFoundError(msg)
     import pooch  # imported here: only needed for downloads
 
-    LOGGER.info("downloading %s from %s", name, entry.url)
+    cache = pooch.os_cache("magnetar")
+    if not (Path(cache) / entry.name.replace("/", "__")).is_file():
+        # said once, before anything is fetched: what, from where, how large, and how not to
+        LOGGER.warning("downloading %s (%.1f MB) from %s into %s; set %s to a folder that "
+                       "holds it to work offline ('magnetar datasets fetch --all' prepares "
+                       "one)", name, entry.size / 1e6, entry.url, cache, DATA_DIR_ENV)
     try:
         fetched = pooch.retrieve(
             url=entry.url,
@@ -175,6 +180,7 @@ def fetch(name, *, download=True):
             progressbar=False,
         )
     except (OSError, ValueError) as err:
-        msg = f"could not fetch '{name}' from {entry.url} ({where}): {err}"
+        msg = (f"could not fetch '{name}' from {entry.url} ({where}): {err}; offline, set "
+               f"{DATA_DIR_ENV} to a folder holding it")
         raise DataNotFoundError(msg) from err
     return Path(fetched)
