@@ -12,6 +12,7 @@ __all__ = [
     "plot_grid_stages",
     "plot_history",
     "plot_iar_night",
+    "plot_spectrogram",
     "plot_lma_map",
     "plot_reconstructions",
     "plot_seafloor",
@@ -272,6 +273,24 @@ def plot_crowdmag_tile(anomalies, tile):
     return fig
 
 
+def plot_spectrogram(spectrogram, *, title=None):
+    """A spectrogram (frequency, time) with labelled axes and a colour bar in its units."""
+    plt = _pyplot()
+    spec = spectrogram.transpose("frequency", "time")
+    fig, ax = plt.subplots(figsize=(11, 4))
+    lo, hi = np.nanpercentile(spec.values, [2, 99.5]) if np.isfinite(spec.values).any() \
+        else (0.0, 1.0)
+    mesh = ax.pcolormesh(spec["time"].values, spec["frequency"].values, spec.values,
+                         cmap="viridis", vmin=lo, vmax=hi, shading="auto")
+    fig.colorbar(mesh, ax=ax, label=spec.attrs.get("units", "log10 power"))
+    ax.set_xlabel("time (UT)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(title or f"spectrogram {spec.attrs.get('source', '')}".strip())
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=None):
     """A night's spectrogram, its fringe mask overlaid (with ``truth``: true positive,
     false negative and false positive pixels in distinct colours), and the resonance
@@ -286,7 +305,9 @@ def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=N
     fig, axes = plt.subplots(rows, 1, figsize=(11, 3.2 * rows), sharex=True, squeeze=False)
     axes = axes[:, 0]
     lo, hi = np.nanpercentile(spec.values, [2, 99.5])
-    axes[0].pcolormesh(t, f, spec.values, cmap="viridis", vmin=lo, vmax=hi, shading="auto")
+    mesh = axes[0].pcolormesh(t, f, spec.values, cmap="viridis", vmin=lo, vmax=hi,
+                              shading="auto")
+    fig.colorbar(mesh, ax=axes[0], label=spec.attrs.get("units", "log10 power"))
     axes[0].set_ylabel("frequency (Hz)")
     axes[0].set_title(f"spectrogram ({spec.attrs.get('units', 'log10 power')})")
     axes[1].pcolormesh(t, f, spec.values, cmap="Greys_r", vmin=lo, vmax=hi, shading="auto")

@@ -115,3 +115,25 @@ def test_training_on_hand_labelled_png_nights(tmp_path):
         labelled_pairs(folder)
     with pytest.raises(ValidationError, match="val_fraction"):
         IARPipelineConfig(val_fraction=1.0)
+
+
+@pytest.mark.parametrize(("fs", "high"), [(100.0, 10.0), (10.0, 4.5)])
+def test_flat_band_is_where_the_band_pass_keeps_half_the_power(fs, high):
+    from magnetar.io import timeseries_from_array
+    from magnetar.processing import bandpass
+    from magnetar.workflows.iar.run import flat_band
+
+    lo, hi = flat_band(low=0.5, high=high, order=4, sampling_rate=fs)
+    assert 0.5 < lo < hi < high
+    t = np.arange(int(600 * fs)) / fs
+
+    def kept(freq):  # power ratio of a sinusoid through the band-pass, edges trimmed
+        x = np.sin(2 * np.pi * freq * t)
+        y = bandpass(timeseries_from_array(x, sampling_rate=fs), low=0.5, high=high).values[:, 0]
+        core = slice(len(t) // 4, 3 * len(t) // 4)
+        return np.mean(y[core] ** 2) / np.mean(x[core] ** 2)
+
+    for inside in (lo * 1.05, (lo + hi) / 2, hi * 0.97):
+        assert kept(inside) >= 0.5
+    for outside in (lo * 0.8, min(hi * 1.08, 0.49 * fs)):
+        assert kept(outside) < 0.5

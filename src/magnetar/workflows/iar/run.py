@@ -352,17 +352,19 @@ def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, 
         merged.to_netcdf(tmp)
     written = {"csv": out_csv, "netcdf": out_csv.with_suffix(".nc")}
     if figure:
-        try:
-            from ...plot import plot_iar_night, save_figure
-        except ImportError:
-            return table, written
-        spec = nights[0].get("spectrogram")
-        if spec is not None:
+        from ...plot import plot_iar_night, save_figure
+
+        for i, night in enumerate(nights):  # one figure per night
+            spec = night.get("spectrogram")
+            if spec is None:
+                continue
             # a labelled file (synthetic nights) also shows TP / FN / FP pixels
-            fig = plot_iar_night(spec, nights[0]["mask"], params=params[0],
-                                 truth=nights[0].get("truth"),
-                                 true_delta_f=nights[0].get("true_delta_f"))
-            written["figure"] = save_figure(fig, out_csv.with_suffix(".png"))
+            fig = plot_iar_night(spec, night["mask"], params=params[i],
+                                 truth=night.get("truth"),
+                                 true_delta_f=night.get("true_delta_f"))
+            name = (out_csv.with_suffix(".png") if len(nights) == 1
+                    else out_csv.with_name(f"{out_csv.stem}_night{i}.png"))
+            written[f"figure_{i}" if len(nights) > 1 else "figure"] = save_figure(fig, name)
     return table, written
 
 
@@ -503,6 +505,28 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
                              score_name="value_iou", progress=progress)
 
 
+def flat_band(*, low, high, order, sampling_rate, min_gain=0.5):
+    """The frequencies where the zero-phase band-pass passes at least ``min_gain`` (half) of the
+    power (its squared magnitude, squared again by forward-backward filtering): the band a
+    spectrogram is cropped to, so no row shows the filter's roll-off as if it were data.
+
+    Returns
+    -------
+    (float, float)
+        Lowest and highest flat frequency in Hz.
+    """
+    from scipy import signal
+
+    sos = signal.butter(order, [low, high], btype="bandpass", fs=sampling_rate, output="sos")
+    freq, response = signal.sosfreqz(sos, worN=16384, fs=sampling_rate)
+    flat = freq[np.abs(response) ** 4 >= min_gain]
+    if flat.size == 0:
+        msg = (f"the band-pass {low:g}-{high:g} Hz (order {order}) has no flat part at "
+               f"{sampling_rate:g} Hz; widen --band")
+        raise ValidationError(msg)
+    return float(flat.min()), float(flat.max())
+
+
 def _check_clock(text, option):
     """Refuse a time of day that is not HH:MM (00:00-23:59), naming the option."""
     try:
@@ -542,7 +566,9 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
         hi = min(high, 0.45 * fs)
         spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
                                  segment_s=segment_s, nfft=nfft, overlap=overlap)
-        spec = crop_band(spec, fmin=fmin, fmax=min(fmax, fs / 2))
+        flat_lo, flat_hi = flat_band(low=low, high=hi, order=order, sampling_rate=fs)
+        spec = crop_band(spec, fmin=max(fmin, flat_lo), fmax=min(fmax, flat_hi))
+        spec.attrs["flat_band_hz"] = [flat_lo, flat_hi]
         spec.attrs["source"] = str(path)
         stem = stems[str(path)]
         target = out / f"{stem}_spectrogram.nc"
@@ -555,6 +581,10 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
             with atomic_path(night_path, suffix=".nc") as tmp:
                 night.to_dataset(name="spectrogram").to_netcdf(tmp)
             written.append(night_path)
-            if png:
+            if png:  # the raw image (for labelling) and a figure with axes and colour bar
                 written.append(write_spectrogram_png(night, night_path.with_suffix(".png")))
+                from ...plot import plot_spectrogram, save_figure
+
+                written.append(save_figure(plot_spectrogram(night), night_path.with_name(
+                    f"{night_path.stem}_figure.png")))
     return written
