@@ -437,3 +437,21 @@ def test_iar_predict_uses_the_shipped_model_by_default(tmp_path, monkeypatch, ca
     monkeypatch.setattr(iar, "run_predict", fake)
     assert main(["iar", "predict", str(tmp_path / "s.nc"), "--out", str(tmp_path / "p.nc")]) == 0
     assert seen["model"] == pretrained_path("iar_unet16.pt")
+
+
+def test_crowdmag_search_keeps_the_randomization_it_was_given(tmp_path, monkeypatch):
+    from magnetar.training import search
+    from magnetar.workflows.crowdmag import run as cm
+
+    seen = {}
+
+    def fake_search(objective, space, out_dir, **kwargs):
+        seen["space"] = space
+        return None, {"fixed": kwargs["extra"]["fixed"]}
+
+    monkeypatch.setattr(search, "run_search", fake_search)
+    assert main(["crowdmag", "search", "--out", str(tmp_path), "--randomization", "20"]) == 0
+    assert seen["space"]["randomization"] == [20]
+    assert seen["space"]["tile_km"] == cm.SEARCH_SPACE["tile_km"]  # not given: searched
+    assert main(["crowdmag", "search", "--out", str(tmp_path)]) == 0
+    assert seen["space"]["randomization"] == cm.SEARCH_SPACE["randomization"]

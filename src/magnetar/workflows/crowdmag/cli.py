@@ -206,9 +206,10 @@ def _cmd_crowdmag(args, parser):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # noqa: T201
         return 0
     if args.action == "search":
+        fixed = [k for k in ("tile_km", "randomization") if getattr(args, k) is not None]
         _, best = cm.run_search(args.out, _crowdmag_config(args), n_trials=args.trials,
                                 sampler=args.sampler, epochs_scale=args.epochs_scale,
-                                progress=progress)
+                                fixed=fixed, progress=progress)
         print(json.dumps(best, indent=1))  # noqa: T201
         return 0
     if args.action == "denoise":

@@ -360,13 +360,15 @@ SEARCH_SPACE = {
 
 
 def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1.0,
-               progress=False):
+               fixed=(), progress=False):
     """Optuna search over the published table (dense AE) on validation MAE.
 
     ``sampler``: "random" or "grid" (the full grid of :data:`SEARCH_SPACE`, or the first
     ``n_trials`` of it). ``epochs_scale`` shrinks every trial's epochs (quick looks).
     Writes ``search.csv`` (one row per trial) and ``search.json`` (the best configuration)
-    through :func:`magnetar.training.search.run_search`.
+    through :func:`magnetar.training.search.run_search`. ``fixed`` names parameters of the
+    space ("tile_km", "randomization") the user set: they keep ``config``'s value instead of
+    being searched.
     """
     from ...training import corrupt, mae, search
     from ...training.reconstruction import TrainConfig, fit, reconstruct
@@ -393,10 +395,16 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
         c, k = corrupt(corpus["val"], mask_fraction=0.5, noise_nT=10.0, seed=config.seed)
         return mae(corpus["val"], reconstruct(model, c, k))
 
-    return search.run_search(objective, SEARCH_SPACE, out_dir, n_trials=n_trials,
+    unknown = [k for k in fixed if k not in ("tile_km", "randomization")]
+    if unknown:
+        msg = f"only tile_km and randomization can be fixed in a search, got {unknown}"
+        raise ValidationError(msg)
+    space = {k: ([getattr(config, k)] if k in fixed else v) for k, v in SEARCH_SPACE.items()}
+    return search.run_search(objective, space, out_dir, n_trials=n_trials,
                              direction="minimize", sampler=sampler, seed=config.seed,
                              score_name="value_mae_nT_at_50pct",
-                             extra={"epochs_scale": epochs_scale}, progress=progress)
+                             extra={"epochs_scale": epochs_scale, "fixed": list(fixed)},
+                             progress=progress)
 
 
 def grid_points_to_tile(anomalies, *, tile_km, tile_px):
