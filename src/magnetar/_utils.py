@@ -134,3 +134,15 @@ def unique_stems(paths, *, clean=None):
             raise ValidationError(msg)
         stems[stem] = path
     return {str(p): s for s, p in stems.items()}
+
+
+def import_quietly_configuring(module):
+    """Import a third-party module that reconfigures logging on import (MagPy disables every
+    logger that exists then), and give magnetar's loggers back."""
+    import logging
+
+    loaded = importlib.import_module(module)
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if name.split(".")[0] == "magnetar" and isinstance(logger, logging.Logger):
+            logger.disabled = False
+    return loaded

@@ -122,7 +122,7 @@ def _demo_grids(out_dir):
         return "skipped: set MAGNETAR_DATA_DIR to the shared data folder"
     written = run_synth_seafloor(out_dir / "seafloor", n=3, seed=0, timescale_path=timescale)
     report["seafloor"] = {"outputs": str(out_dir / "seafloor"),
-                          "figure": str(written.get("figure"))}
+                          "figures": [str(v) for k, v in written.items() if k.startswith("figure")]}
     config = PreprocessConfig(outliers=1.5, svd_energy=0.98, diffuse=True, rho=6.0)
     synth = out_dir / "seafloor" / "seafloor_00000.nc"
     try:
@@ -166,7 +166,7 @@ def _demo_iar(out_dir, *, progress=True):
             "nights_with_iar": int(nights["has_iar"].sum()),
             "unet_iou": metrics["unet"]["iou"], "baseline_iou": metrics["baseline"]["iou"],
             "delta_f_median_abs_error_hz": metrics["delta_f_median_abs_error_hz"],
-            "figure": str(written.get("figure"))}
+            "figures": [str(v) for k, v in written.items() if k.startswith("figure")]}
 
 
 def _demo_lma(out_dir, *, progress=True):

@@ -1,6 +1,7 @@
 """EMAG2v3 tile georeferencing and isochron-pick reading."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -12,17 +13,48 @@ pytestmark = pytest.mark.realdata
 
 
 def test_tile_georeference_from_centre_table():
+    from magnetar.io import read_png_tile
+
     path = datasets.fetch("grids/emag2v3_tiles/gts/example_1299.png")
     tile = read_emag2v3_tile(path)
-    # centre row 3893, column 6333, half side 128 -> 512 nodes of 2 arc-minutes
+    # centre row 3893, column 6333, half side 128 -> 512 nodes of 2 arc-minutes; row 0 is
+    # latitude 90, column 0 is Greenwich: the central South Pacific
     assert tile.shape == (512, 512)
-    assert float(tile.latitude.mean()) == pytest.approx(-90 + 3893 / 30, abs=1e-9)
-    assert float(tile.longitude.mean()) == pytest.approx(-180 + 6333 / 30, abs=1e-9)
+    assert float(tile.latitude.mean()) == pytest.approx(90 - 3893 / 30, abs=1e-9)
+    assert float(tile.longitude.mean()) == pytest.approx(6333 / 30 - 360, abs=1e-9)
     assert float(tile.latitude[1] - tile.latitude[0]) == pytest.approx(1 / 30)
-    north = read_emag2v3_tile(path, origin="north")
-    assert float(north.latitude.mean()) == pytest.approx(90 - 3893 / 30, abs=1e-9)
-    # same pixels, read the other way up: south-first row 0 is north-first's last row
-    np.testing.assert_array_equal(tile.values, north.values[::-1])
+    # image row 0 is the northern edge: the same pixels as a north-up image
+    np.testing.assert_array_equal(tile.values, read_png_tile(path).values)
+
+
+def _one_degree_correlation(tile, v2):
+    """Correlation of the tile's 1-degree block means with the EMAG2 v2 grid there."""
+    values = np.where((tile.values > -199) & (tile.values < 199), tile.values, np.nan)
+    lat = np.floor(tile.latitude.values).astype(int)
+    lon = np.floor(((tile.longitude.values + 180) % 360) - 180).astype(int)
+    frame = pd.DataFrame({"lat": np.repeat(lat, lon.size), "lon": np.tile(lon, lat.size),
+                          "v": values.ravel()}).dropna()
+    cells = frame.groupby(["lat", "lon"])["v"].agg(["mean", "size"])
+    cells = cells[cells["size"] > 20]
+    ref = np.array([float(v2.sel(latitude=a + 0.5, longitude=b + 0.5, method="nearest"))
+                    for a, b in cells.index])
+    good = np.isfinite(ref)
+    return float(np.corrcoef(cells["mean"].to_numpy()[good], ref[good])[0, 1])
+
+
+@pytest.mark.parametrize("label", [675, 1164, 1299])
+def test_tile_geometry_agrees_with_emag2_v2(label):
+    """Independent evidence for the geometry: the tile's long wavelengths match the 1-degree
+    EMAG2 v2 grid where the tile is placed, and not where the old reading put it."""
+    from magnetar.io import read_grid
+
+    v2 = read_grid(datasets.fetch("grids/EMAG2_V2_1x1.grd"))
+    tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
+    assert _one_degree_correlation(tile, v2) > 0.15
+    # the reading before session 14: south-up (latitude mirrored) and 180 degrees of longitude
+    old = tile.assign_coords(latitude=-tile.latitude.values[::-1],
+                             longitude=tile.longitude.values + 180)
+    assert abs(_one_degree_correlation(old, v2)) < 0.1
 
 
 def test_read_picks_real_file():

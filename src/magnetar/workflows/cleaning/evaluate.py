@@ -55,11 +55,12 @@ def magpy_flag_outlier(data, *, threshold=4.0, components=None):
     MagPy flags outliers from the inter-quartile range in sliding windows, station by station;
     it has no notion of coincidence between stations.
     """
-    from ..._utils import require
+    from ..._utils import import_quietly_configuring, require
 
     require("magpy", extra="compare", feature="The MagPy comparison")
-    from magpy.core import flagging
-    from magpy.stream import KEYLIST, DataStream
+    flagging = import_quietly_configuring("magpy.core.flagging")
+    stream_module = import_quietly_configuring("magpy.stream")
+    KEYLIST, DataStream = stream_module.KEYLIST, stream_module.DataStream  # noqa: N806
 
     comps = list(components or data.data_vars)
     keymap = dict(zip(comps, ["x", "y", "z", "f"], strict=False))

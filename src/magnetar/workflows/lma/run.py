@@ -550,7 +550,7 @@ PICK_FILES = ("gpts/AtlanticOcean/Merkouriev+DeMets_2008_GJI.gmt",
               "gpts/PacificOcean/Wilder_2003_Thesis.gmt")
 
 
-def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None, origin="south",
+def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None,
                    figure=True, progress=False):
     """Map the georeferenced EMAG2v3 tiles (resampled to 2 arc-minutes) and compare with the
     published isochron picks: per tile the linear percentage and
@@ -565,8 +565,7 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None, origin=
     out.mkdir(parents=True, exist_ok=True)
     report = {}
     for label in tiles:
-        tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"),
-                                 origin=origin)
+        tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
         step = 1 / 30
         lat = np.arange(tile.latitude[0], tile.latitude[-1] + step / 2, step)
         lon = np.arange(tile.longitude[0], tile.longitude[-1] + step / 2, step)
