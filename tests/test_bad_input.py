@@ -549,3 +549,18 @@ def test_quick_refusal(files, capsys, argv, needles):
     inputs = [v for k, v in files.items() if k in ("grid", "junk", "text")]
     _refused(capsys, argv, inputs=inputs, match=needles,
              no_outputs=[files["out_nc"], files["out_csv"]])
+
+
+def test_iar_spectrogram_keeps_good_files_and_reports_each(tmp_path, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).standard_normal(100 * 600))
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros(50))  # far less than one 100 s segment
+    out = tmp_path / "o"
+    _refused(capsys, ["iar", "spectrogram", good, short, "--sampling-rate", "100", "--out", out],
+             inputs=[good, short], match=("1 of 2 files failed", "spectrogram_summary.csv"))
+    summary = pd.read_csv(out / "spectrogram_summary.csv")
+    assert summary["status"].tolist()[0] == "ok"
+    assert summary["status"].tolist()[1].startswith("failed")
+    assert (out / "good_spectrogram.nc").is_file()
+    assert not (out / "short_spectrogram.nc").exists()

@@ -31,7 +31,7 @@ from ..._utils import (
     write_text_atomic,
 )
 from ...config import check_table, save_config
-from ...errors import FileFormatError, ValidationError
+from ...errors import FileFormatError, MagnetarError, ValidationError
 
 __all__ = [
     "IARPipelineConfig",
@@ -544,9 +544,6 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
                     sampling_rate=None, png=True, progress=False):
     """Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
     per night covered; returns the written paths."""
-    from ...io import read_timeseries, write_spectrogram_png
-    from ...processing import bandpass, crop_band, split_nights, welch_spectrogram
-
     check_number(segment_s, option="--segment-s", minimum=0, inclusive=False)
     check_number(nfft, option="--nfft", minimum=16, integer=True)
     check_number(overlap, option="--overlap", minimum=0, maximum=0.95)
@@ -559,32 +556,57 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
     paths = list(paths)
     stems = unique_stems(paths, clean=lambda name: Path(name).stem.replace(".", "_"))
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    options = {"low": low, "high": high, "order": order, "segment_s": segment_s, "nfft": nfft,
+               "overlap": overlap, "fmin": fmin, "fmax": fmax, "night_start": night_start,
+               "night_end": night_end, "sampling_rate": sampling_rate, "png": png}
+    written, rows = [], []
     for path in progress_bar(paths, enabled=progress, desc="spectrograms", unit="file"):
-        series = read_timeseries(path, sampling_rate=sampling_rate)
-        fs = series.attrs["sampling_rate"]
-        hi = min(high, 0.45 * fs)
-        spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
-                                 segment_s=segment_s, nfft=nfft, overlap=overlap)
-        flat_lo, flat_hi = flat_band(low=low, high=hi, order=order, sampling_rate=fs)
-        spec = crop_band(spec, fmin=max(fmin, flat_lo), fmax=min(fmax, flat_hi))
-        spec.attrs["flat_band_hz"] = [flat_lo, flat_hi]
-        spec.attrs["source"] = str(path)
-        stem = stems[str(path)]
-        target = out / f"{stem}_spectrogram.nc"
-        with atomic_path(target, suffix=".nc") as tmp:
-            spec.to_dataset(name="spectrogram").to_netcdf(tmp)
-        written.append(target)
-        for date, night in split_nights(spec, start=night_start, end=night_end,
-                                        min_fraction=0.0).items():
-            night_path = out / f"{stem}_night_{date}.nc"
-            with atomic_path(night_path, suffix=".nc") as tmp:
-                night.to_dataset(name="spectrogram").to_netcdf(tmp)
-            written.append(night_path)
-            if png:  # the raw image (for labelling) and a figure with axes and colour bar
-                written.append(write_spectrogram_png(night, night_path.with_suffix(".png")))
-                from ...plot import plot_spectrogram, save_figure
+        try:  # each file on its own: one bad file does not lose the others
+            files = _spectrogram_one(path, out / stems[str(path)], **options)
+        except MagnetarError as err:
+            rows.append({"file": str(path), "status": f"failed: {err}", "outputs": 0})
+            continue
+        written += files
+        rows.append({"file": str(path), "status": "ok", "outputs": len(files)})
+    with atomic_path(out / "spectrogram_summary.csv", suffix=".csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        msg = (f"{len(failed)} of {len(rows)} files failed (each file's status is in "
+               f"{out / 'spectrogram_summary.csv'}); first: {failed[0]['status'][8:]}")
+        raise ValidationError(msg)
+    return written
 
-                written.append(save_figure(plot_spectrogram(night), night_path.with_name(
-                    f"{night_path.stem}_figure.png")))
+
+def _spectrogram_one(path, stem, *, low, high, order, segment_s, nfft, overlap, fmin, fmax,
+                     night_start, night_end, sampling_rate, png):
+    """One time-series file -> its spectrogram and one netCDF (and PNGs) per night."""
+    from ...io import read_timeseries, write_spectrogram_png
+    from ...processing import bandpass, crop_band, split_nights, welch_spectrogram
+
+    series = read_timeseries(path, sampling_rate=sampling_rate)
+    fs = series.attrs["sampling_rate"]
+    hi = min(high, 0.45 * fs)
+    spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
+                             segment_s=segment_s, nfft=nfft, overlap=overlap)
+    flat_lo, flat_hi = flat_band(low=low, high=hi, order=order, sampling_rate=fs)
+    spec = crop_band(spec, fmin=max(fmin, flat_lo), fmax=min(fmax, flat_hi))
+    spec.attrs["flat_band_hz"] = [flat_lo, flat_hi]
+    spec.attrs["source"] = str(path)
+    target = stem.with_name(f"{stem.name}_spectrogram.nc")
+    with atomic_path(target, suffix=".nc") as tmp:
+        spec.to_dataset(name="spectrogram").to_netcdf(tmp)
+    written = [target]
+    for date, night in split_nights(spec, start=night_start, end=night_end,
+                                    min_fraction=0.0).items():
+        night_path = stem.with_name(f"{stem.name}_night_{date}.nc")
+        with atomic_path(night_path, suffix=".nc") as tmp:
+            night.to_dataset(name="spectrogram").to_netcdf(tmp)
+        written.append(night_path)
+        if png:  # the raw image (for labelling) and a figure with axes and colour bar
+            written.append(write_spectrogram_png(night, night_path.with_suffix(".png")))
+            from ...plot import plot_spectrogram, save_figure
+
+            written.append(save_figure(plot_spectrogram(night), night_path.with_name(
+                f"{night_path.stem}_figure.png")))
     return written
