@@ -24,7 +24,8 @@ def test_tile_georeference_from_centre_table():
     assert float(tile.longitude.mean()) == pytest.approx(6333 / 30 - 360, abs=1e-9)
     assert float(tile.latitude[1] - tile.latitude[0]) == pytest.approx(1 / 30)
     # image row 0 is the northern edge: the same pixels as a north-up image
-    np.testing.assert_array_equal(tile.values, read_png_tile(path).values)
+    mask = datasets.fetch("grids/emag2v3_tiles/gt_keep_masks/example_1299.png")
+    np.testing.assert_array_equal(tile.values, read_png_tile(path, keep_mask=mask).values)
 
 
 def _one_degree_correlation(tile, v2):
@@ -50,7 +51,7 @@ def test_tile_geometry_agrees_with_emag2_v2(label):
 
     v2 = read_grid(datasets.fetch("grids/EMAG2_V2_1x1.grd"))
     tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
-    assert _one_degree_correlation(tile, v2) > 0.15
+    assert _one_degree_correlation(tile, v2) > 0.12  # random places: 95th percentile <= 0.09
     # the reading before session 14: south-up (latitude mirrored) and 180 degrees of longitude
     old = tile.assign_coords(latitude=-tile.latitude.values[::-1],
                              longitude=tile.longitude.values + 180)
@@ -89,3 +90,18 @@ def test_pick_agreement_counts():
     assert out["picks_mapped"] == 3
     assert out["fraction_picks_linear"] == pytest.approx(2 / 3)
     assert out["fraction_area_linear"] == pytest.approx(0.5)
+
+
+def test_saturated_pixels_are_kept_as_the_clip_where_the_keep_mask_has_data():
+    from PIL import Image
+
+    tile_path = datasets.fetch("grids/emag2v3_tiles/gts/example_675.png")
+    mask_path = datasets.fetch("grids/emag2v3_tiles/gt_keep_masks/example_675.png")
+    image = np.asarray(Image.open(tile_path).convert("L"))
+    keep = np.asarray(Image.open(mask_path).convert("L")) >= 128
+    tile = read_emag2v3_tile(tile_path)
+    values = tile.values[::-1]  # back to image rows (row 0 north)
+    saturated = (image == 255) & keep
+    assert tile.attrs["clipped_pixels"] == int(saturated.sum()) > 1000  # about 1.4 %
+    np.testing.assert_array_equal(values[saturated], 200.0)
+    np.testing.assert_array_equal(np.isnan(values), ~keep)

@@ -391,16 +391,20 @@ def read_png_tile(path, *, vmin=-200.0, vmax=200.0, keep_mask=None, nodata_white
         msg = f"a {img.shape[0]} x {img.shape[1]} pixel image is too small for an anomaly tile"
         raise FileFormatError(msg, path=path)
     data = vmin + img / 255.0 * (vmax - vmin)
-    invalid = img >= 255 if nodata_white else np.zeros(img.shape, bool)
+    white = img >= 255
+    clipped = 0
+    if keep_mask is not None:
+        # the keep mask says where data are; white inside it is the +vmax clip, kept as data
+        invalid = np.asarray(pil.open(keep_mask).convert("L")) < 128
+        if invalid.shape != img.shape:
+            msg = f"keep mask {keep_mask} is {invalid.shape}, tile is {img.shape}"
+            raise ValidationError(msg)
+        clipped = int((white & ~invalid).sum())
+    else:
+        invalid = white if nodata_white else np.zeros(img.shape, bool)
     if invalid.all():
         msg = "every pixel is white (no data) in this tile"
         raise FileFormatError(msg, path=path)
-    if keep_mask is not None:
-        mask = np.asarray(pil.open(keep_mask).convert("L")) < 128
-        if mask.shape != img.shape:
-            msg = f"keep mask {keep_mask} is {mask.shape}, tile is {img.shape}"
-            raise ValidationError(msg)
-        invalid |= mask
     data[invalid] = np.nan
     data = data[::-1]  # row 0 of an image is the north edge
     ny, nx = data.shape
@@ -414,7 +418,7 @@ def read_png_tile(path, *, vmin=-200.0, vmax=200.0, keep_mask=None, nodata_white
         dims = GEOGRAPHIC
     return xr.DataArray(data, coords=coords, dims=dims, name="anomaly",
                         attrs={"units": "nT", "source_file": str(path), "valid_min": vmin,
-                               "valid_max": vmax})
+                               "valid_max": vmax, "clipped_pixels": clipped})
 
 
 def write_png_tile(grid, path, *, vmin=-200.0, vmax=200.0):

@@ -10,8 +10,8 @@ square's first grid row.
 Geometry, proven against independent data (docs/lma.md): grid row ``r`` is latitude
 ``90 - r / 30`` (row 0 north, so image row 0 is the tile's northern edge) and column ``c`` is
 longitude ``c / 30`` east of Greenwich (0-360). Each tile low-passed to 1 degree correlates
-with the independent 1-degree EMAG2 v2 grid at that place (tiles 675, 1164, 1299: r = 0.22,
-0.18, 0.28 against 0.06-0.09 at the 95th percentile of random places; 782: 0.05, a quiet
+with the independent 1-degree EMAG2 v2 grid at that place (tiles 675, 1164, 1299: r = 0.23,
+0.15, 0.28 against 0.07-0.09 at the 95th percentile of random places; 782: -0.03, a quiet
 craton) and a blind search over every place and orientation finds 675 and 1164 there first;
 read south-up from -180 degrees, as until session 14, none correlates anywhere (|r| < 0.1).
 
@@ -50,6 +50,20 @@ def _centres(path):
     return table.astype(int).set_index("label")
 
 
+def _keep_mask(path, label):
+    """The tile's keep mask (beside it in ``../gt_keep_masks`` or registered), or None."""
+    beside = Path(path).parent.parent / "gt_keep_masks" / f"example_{label}.png"
+    if beside.is_file():
+        return beside
+    from ..datasets import is_available, local_path
+
+    name = f"grids/emag2v3_tiles/gt_keep_masks/example_{label}.png"
+    try:
+        return local_path(name) if is_available(name) else None
+    except ValidationError:  # not a registered tile
+        return None
+
+
 def read_emag2v3_tile(path, *, label=None, centres=None):
     """An EMAG2v3 PNG tile as a (latitude, longitude) grid in nT (module docstring: geometry).
 
@@ -67,6 +81,9 @@ def read_emag2v3_tile(path, *, label=None, centres=None):
     xarray.DataArray
         (latitude, longitude) ascending, longitude in [-180, 180) (a tile across the
         antimeridian keeps increasing values past 180); attrs name the label and spacing.
+        With the tile's keep mask (found beside it), no data is where the mask is black and
+        white pixels inside the kept area are the +200 nT clip, kept as data
+        (``attrs["clipped_pixels"]``); without it every white pixel is no data.
     """
     path = Path(path)
     if label is None:
@@ -84,7 +101,7 @@ def read_emag2v3_tile(path, *, label=None, centres=None):
         msg = f"region label {label} is not in {centres}"
         raise ValidationError(msg)
     row, col, half = (int(v) for v in table.loc[label, ["row", "col", "half"]])
-    tile = read_png_tile(path)
+    tile = read_png_tile(path, keep_mask=_keep_mask(path, label))
     values = tile.values[::-1]  # read_png_tile puts image row 0 last: back to row 0 first
     n = values.shape[0]
     side = max(2 * half, n)  # grid nodes the tile covers
