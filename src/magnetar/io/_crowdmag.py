@@ -91,6 +91,83 @@ def _undo_week_year(times):
 MAX_FIELD_NT = 10_000_000.0  # 100x any field a phone magnetometer can report: garbage
 
 
+def _read_text(path):
+    """The file's text: UTF-8 (with or without BOM), else Latin-1."""
+    try:
+        return path.read_text(encoding="utf-8-sig", errors="strict")
+    except (OSError, UnicodeDecodeError):
+        try:
+            return path.read_text(encoding="latin-1")
+        except OSError as err:
+            msg = f"cannot read ({err})"
+            raise FileFormatError(msg, path=path) from None
+
+
+def _check_header(rows, path):
+    """Header keys, their column index and whether the layout is X/Y/Z; refusals name line 1."""
+    if not rows:
+        msg = "empty file"
+        raise FileFormatError(msg, path=path, line=1)
+    header = [_header_key(h) for h in rows[0]]
+    unknown = [h.strip() for h, k in zip(rows[0], header, strict=True) if k is None and h.strip()]
+    if unknown:
+        msg = (f"unknown column(s) {unknown} in the header; expected CrowdMag columns "
+               "(Time, Latitude, Longitude, X/Y/Z or Total Field/Horizontal/Vertical)")
+        raise FileFormatError(msg, path=path, line=1)
+    missing = [c for c in _REQUIRED if c not in header]
+    has_xyz = {"x", "y", "z"} <= set(header)
+    if missing or not (has_xyz or "total" in header):
+        msg = (f"missing column(s) {missing or ['X, Y, Z or Total Field']}; found "
+               f"{[h.strip() for h in rows[0]]}")
+        raise FileFormatError(msg, path=path, line=1)
+    return header, {k: i for i, k in enumerate(header) if k is not None}, has_xyz
+
+
+def _parse_row(fields, header, index, numeric, has_xyz):
+    """``(time, values)`` of one data row, or the reason it is dropped (a str)."""
+    if not any(f.strip() for f in fields):
+        return "blank line"
+    if len(fields) < len(header) - 1:
+        return "too few fields"
+    when = _parse_time(fields[index["time"]])
+    if when is None:
+        return "unreadable time"
+    row = {}
+    for key in numeric:
+        raw = fields[index[key]].strip() if index[key] < len(fields) else ""
+        try:
+            row[key] = float(raw) if raw else np.nan
+        except ValueError:
+            row[key] = None
+    needed = ["latitude", "longitude"] + (["x", "y", "z"] if has_xyz else ["total"])
+    if any(row[k] is None or not np.isfinite(row[k]) for k in needed):
+        return "non-numeric or empty value"
+    if any(abs(row[k]) > MAX_FIELD_NT for k in needed[2:]):
+        return f"field beyond {MAX_FIELD_NT:,.0f} nT"
+    if not (-90 <= row["latitude"] <= 90 and -180 <= row["longitude"] <= 360):
+        return "position out of range"
+    if row["latitude"] == 0 and row["longitude"] == 0:
+        return "no position (0, 0)"
+    return when, row
+
+
+def _parse_rows(body, header, index, has_xyz, dropped):
+    """Times and values of the usable rows; ``dropped`` counts the others by reason."""
+    numeric = [k for k in index if k != "time"]
+    values = {k: [] for k in numeric}
+    times = []
+    for fields in body:
+        parsed = _parse_row(fields, header, index, numeric, has_xyz)
+        if isinstance(parsed, str):
+            dropped[parsed] += 1
+            continue
+        when, row = parsed
+        times.append(when)
+        for key in numeric:
+            values[key].append(np.nan if row[key] is None else row[key])
+    return times, values
+
+
 def read_crowdmag(path):
     """Read one CrowdMag CSV export into a point dataset, oldest sample first.
 
@@ -117,73 +194,15 @@ def read_crowdmag(path):
         row; the message names the file (and the line for header problems).
     """
     path = existing_file(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="strict")
-    except (OSError, UnicodeDecodeError):
-        try:
-            text = path.read_text(encoding="latin-1")
-        except OSError as err:
-            msg = f"cannot read ({err})"
-            raise FileFormatError(msg, path=path) from None
+    text = _read_text(path)
     rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        msg = "empty file"
-        raise FileFormatError(msg, path=path, line=1)
-    header = [_header_key(h) for h in rows[0]]
-    unknown = [h.strip() for h, k in zip(rows[0], header, strict=True) if k is None and h.strip()]
-    if unknown:
-        msg = (f"unknown column(s) {unknown} in the header; expected CrowdMag columns "
-               "(Time, Latitude, Longitude, X/Y/Z or Total Field/Horizontal/Vertical)")
-        raise FileFormatError(msg, path=path, line=1)
-    missing = [c for c in _REQUIRED if c not in header]
-    has_xyz = {"x", "y", "z"} <= set(header)
-    if missing or not (has_xyz or "total" in header):
-        msg = (f"missing column(s) {missing or ['X, Y, Z or Total Field']}; found "
-               f"{[h.strip() for h in rows[0]]}")
-        raise FileFormatError(msg, path=path, line=1)
-    index = {k: i for i, k in enumerate(header) if k is not None}
-    numeric = [k for k in index if k != "time"]
-    values = {k: [] for k in numeric}
-    times = []
-    dropped = Counter()
+    header, index, has_xyz = _check_header(rows, path)
     body = rows[1:]
+    dropped = Counter()
     if body and text and not text.endswith(("\n", "\r")) and len(body) > 1:
         body = body[:-1]  # the last row has no line end: cut off mid-write (exports end in one)
         dropped["last row without a line end (truncated file)"] += 1
-    for fields in body:
-        if not any(f.strip() for f in fields):
-            dropped["blank line"] += 1
-            continue
-        if len(fields) < len(header) - 1:
-            dropped["too few fields"] += 1
-            continue
-        when = _parse_time(fields[index["time"]])
-        if when is None:
-            dropped["unreadable time"] += 1
-            continue
-        row = {}
-        for key in numeric:
-            raw = fields[index[key]].strip() if index[key] < len(fields) else ""
-            try:
-                row[key] = float(raw) if raw else np.nan
-            except ValueError:
-                row[key] = None
-        needed = ["latitude", "longitude"] + (["x", "y", "z"] if has_xyz else ["total"])
-        if any(row[k] is None or not np.isfinite(row[k]) for k in needed):
-            dropped["non-numeric or empty value"] += 1
-            continue
-        if any(abs(row[k]) > MAX_FIELD_NT for k in needed[2:]):
-            dropped[f"field beyond {MAX_FIELD_NT:,.0f} nT"] += 1
-            continue
-        if not (-90 <= row["latitude"] <= 90 and -180 <= row["longitude"] <= 360):
-            dropped["position out of range"] += 1
-            continue
-        if row["latitude"] == 0 and row["longitude"] == 0:
-            dropped["no position (0, 0)"] += 1
-            continue
-        times.append(when)
-        for key in numeric:
-            values[key].append(np.nan if row[key] is None else row[key])
+    times, values = _parse_rows(body, header, index, has_xyz, dropped)
     if not times:
         msg = f"no usable row ({dict(dropped) or 'no data rows'})"
         raise FileFormatError(msg, path=path)
