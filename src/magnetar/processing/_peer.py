@@ -50,6 +50,7 @@ from ._coincidence import (
     EventTable,
     detect_runs,
 )
+from ._noise import _trimmed_stat
 
 __all__ = [
     "peer_events",
@@ -71,7 +72,7 @@ def _median_filter(x, window):
 
 
 def _block_mad_sigma(x, window):
-    """1.4826 x MAD in consecutive blocks of ``window`` samples, held over each block."""
+    """1.4826 x MAD in consecutive blocks of ``window`` samples: shape ``(..., n_blocks)``."""
     n = x.shape[-1]
     n_blocks = -(-n // window)
     padded = np.full(x.shape[:-1] + (n_blocks * window,), np.nan)
@@ -88,7 +89,22 @@ def _block_mad_sigma(x, window):
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing blocks give NaN
             med = np.nanmedian(partial_blocks, axis=-1, keepdims=True)
             mad[~full] = np.nanmedian(np.abs(partial_blocks - med), axis=-1)
-    return np.repeat(MAD_TO_SIGMA * mad, window, axis=-1)[..., :n]
+    return MAD_TO_SIGMA * mad
+
+
+def _series_sigma(x, window, trim):
+    """Per-series sigma (trimmed median of the block sigmas) and the block sigmas."""
+    if not 0 <= trim < 0.5:
+        msg = f"sigma_trim must be in [0, 0.5), got {trim}"
+        raise ValidationError(msg)
+    window = int(window)
+    if window < 3:
+        msg = f"sigma_window must be at least 3 samples, got {window}"
+        raise ValidationError(msg)
+    blocks = _block_mad_sigma(np.asarray(x, dtype=np.float64), window)
+    flat = blocks.reshape(-1, blocks.shape[-1])
+    sigma = np.array([_trimmed_stat(row, trim, "median") for row in flat])
+    return sigma.reshape(blocks.shape[:-1]), blocks
 
 
 def robust_sigma(x, *, window=121, trim=0.3):
@@ -114,23 +130,9 @@ def robust_sigma(x, *, window=121, trim=0.3):
     local : numpy.ndarray
         The local MAD sigma over time (shape of ``x``).
     """
-    if not 0 <= trim < 0.5:
-        msg = f"sigma_trim must be in [0, 0.5), got {trim}"
-        raise ValidationError(msg)
-    window = int(window)
-    if window < 3:
-        msg = f"sigma_window must be at least 3 samples, got {window}"
-        raise ValidationError(msg)
-    x = np.asarray(x, dtype=np.float64)
-    local = _block_mad_sigma(x, window)
-    per_block = local[..., ::window].reshape(-1, local[..., ::window].shape[-1])
-    out = np.full(per_block.shape[0], np.nan)
-    for i, row in enumerate(per_block):
-        v = np.sort(row[np.isfinite(row)])
-        if v.size:
-            lo = int(np.floor(trim * v.size))
-            out[i] = np.median(v[lo:v.size - lo] if v.size - 2 * lo > 0 else v)
-    return out.reshape(local.shape[:-1]), local
+    sigma, blocks = _series_sigma(x, window, trim)
+    local = np.repeat(blocks, int(window), axis=-1)[..., :np.shape(x)[-1]]
+    return sigma, local
 
 
 def _shift(x, offset):
@@ -299,7 +301,7 @@ def _spread(mask_w, n_t):
 
 
 def _zscores(stat, window, trim):
-    sigma, _ = robust_sigma(np.where(np.isfinite(stat), stat, np.nan), window=window, trim=trim)
+    sigma, _ = _series_sigma(np.where(np.isfinite(stat), stat, np.nan), window, trim)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.abs(stat) / sigma[..., None]
 
