@@ -11,31 +11,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
 from magnetar import datasets  # noqa: E402
-from magnetar.io import read_emag2v3_tile, read_grid  # noqa: E402
+from magnetar.io import grid_agreement, read_emag2v3_tile, read_grid  # noqa: E402
 
 TILES = (675, 782, 1164, 1299)
-
-
-def correlation(tile, v2):
-    values = np.where((tile.values > -199) & (tile.values < 199), tile.values, np.nan)
-    lat = np.floor(tile.latitude.values).astype(int)
-    lon = np.floor(((tile.longitude.values + 180) % 360) - 180).astype(int)
-    frame = pd.DataFrame({"lat": np.repeat(lat, lon.size), "lon": np.tile(lon, lat.size),
-                          "v": values.ravel()}).dropna()
-    cells = frame.groupby(["lat", "lon"])["v"].agg(["mean", "size"])
-    cells = cells[cells["size"] > 20]
-    ref = np.array([float(v2.sel(latitude=(a + 90.5) % 180 - 90, longitude=b + 0.5,
-                                 method="nearest")) for a, b in cells.index])
-    good = np.isfinite(ref)
-    if good.sum() < 6:
-        return float("nan")
-    return float(np.corrcoef(cells["mean"].to_numpy()[good], ref[good])[0, 1])
 
 
 def main():
@@ -51,11 +34,11 @@ def main():
             shifted = tile.assign_coords(
                 latitude=np.clip(tile.latitude.values + rng.uniform(-40, 40), -89.9, 89.9),
                 longitude=tile.longitude.values + rng.uniform(-180, 180))
-            null.append(correlation(shifted, v2))
+            null.append(grid_agreement(shifted, v2))
         null = np.array([r for r in null if np.isfinite(r)])
         out["tiles"][str(label)] = {
             "centre_lat": float(tile.latitude.mean()), "centre_lon": float(tile.longitude.mean()),
-            "r_here": correlation(tile, v2), "r_old_reading": correlation(old, v2),
+            "r_here": grid_agreement(tile, v2), "r_old_reading": grid_agreement(old, v2),
             "r_random_median": float(np.median(null)),
             "r_random_95th_percentile": float(np.percentile(null, 95)),
         }

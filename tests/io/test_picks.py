@@ -7,7 +7,7 @@ import xarray as xr
 
 from magnetar import datasets
 from magnetar.errors import FileFormatError
-from magnetar.io import pick_agreement, read_emag2v3_tile, read_picks
+from magnetar.io import grid_agreement, pick_agreement, read_emag2v3_tile, read_picks
 
 pytestmark = pytest.mark.realdata
 
@@ -28,19 +28,21 @@ def test_tile_georeference_from_centre_table():
     np.testing.assert_array_equal(tile.values, read_png_tile(path, keep_mask=mask).values)
 
 
-def _one_degree_correlation(tile, v2):
-    """Correlation of the tile's 1-degree block means with the EMAG2 v2 grid there."""
-    values = np.where((tile.values > -199) & (tile.values < 199), tile.values, np.nan)
-    lat = np.floor(tile.latitude.values).astype(int)
-    lon = np.floor(((tile.longitude.values + 180) % 360) - 180).astype(int)
-    frame = pd.DataFrame({"lat": np.repeat(lat, lon.size), "lon": np.tile(lon, lat.size),
-                          "v": values.ravel()}).dropna()
-    cells = frame.groupby(["lat", "lon"])["v"].agg(["mean", "size"])
-    cells = cells[cells["size"] > 20]
-    ref = np.array([float(v2.sel(latitude=a + 0.5, longitude=b + 0.5, method="nearest"))
-                    for a, b in cells.index])
-    good = np.isfinite(ref)
-    return float(np.corrcoef(cells["mean"].to_numpy()[good], ref[good])[0, 1])
+def test_grid_agreement_of_a_tile_cut_from_the_reference_is_one():
+    lat = np.arange(-10.0, 11.0)
+    lon = np.arange(20.0, 41.0)
+    rng = np.random.default_rng(0)
+    reference = xr.DataArray(rng.normal(0, 50, (lat.size, lon.size)), dims=("latitude", "longitude"),
+                             coords={"latitude": lat, "longitude": lon})
+    fine_lat = np.arange(-5, 5, 1 / 30) + 1 / 60  # 2 arc-minute nodes inside whole-degree cells
+    fine_lon = np.arange(25, 35, 1 / 30) + 1 / 60
+    cell = reference.sel(latitude=np.floor(fine_lat) + 0.5, longitude=np.floor(fine_lon) + 0.5,
+                         method="nearest")
+    tile = xr.DataArray(cell.values, dims=("latitude", "longitude"),
+                        coords={"latitude": fine_lat, "longitude": fine_lon})
+    assert grid_agreement(tile, reference) == pytest.approx(1.0)
+    flipped = tile.assign_coords(latitude=fine_lat[::-1])
+    assert abs(grid_agreement(flipped, reference)) < 0.5
 
 
 @pytest.mark.parametrize("label", [675, 1164, 1299])
@@ -51,11 +53,11 @@ def test_tile_geometry_agrees_with_emag2_v2(label):
 
     v2 = read_grid(datasets.fetch("grids/EMAG2_V2_1x1.grd"))
     tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
-    assert _one_degree_correlation(tile, v2) > 0.12  # random places: 95th percentile <= 0.09
+    assert grid_agreement(tile, v2) > 0.12  # random places: 95th percentile <= 0.09
     # the reading before session 14: south-up (latitude mirrored) and 180 degrees of longitude
     old = tile.assign_coords(latitude=-tile.latitude.values[::-1],
                              longitude=tile.longitude.values + 180)
-    assert abs(_one_degree_correlation(old, v2)) < 0.1
+    assert abs(grid_agreement(old, v2)) < 0.1
 
 
 def test_read_picks_real_file():
@@ -81,7 +83,6 @@ def test_pick_agreement_counts():
     lin[0, :] = -1
     res = xr.Dataset({"linear": (("latitude", "longitude"), lin)},
                      coords={"latitude": lat, "longitude": lon})
-    import pandas as pd
 
     picks = pd.DataFrame({"chron": ["C1"] * 4, "lat": [5.0, 5.0, 5.0, 50.0],
                           "lon": [1.0, 2.0, 8.0, 1.0]})

@@ -19,13 +19,14 @@ from ._iaga2002 import (
     write_iaga2002,
 )
 from ._imagcdf import read_imagcdf, write_imagcdf
-from ._picks import pick_agreement, read_emag2v3_tile, read_picks
+from ._picks import grid_agreement, pick_agreement, read_emag2v3_tile, read_picks
 from ._schumann import read_schumann_spectra
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
 from ._timeseries import read_timeseries, timeseries_from_array
 
 __all__ = [
     "check_grid",
+    "grid_agreement",
     "grid_from_table",
     "merge_stations",
     "pick_agreement",

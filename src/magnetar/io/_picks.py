@@ -30,7 +30,7 @@ import xarray as xr
 from ..errors import FileFormatError, ValidationError
 from ._grids import read_png_tile
 
-__all__ = ["pick_agreement", "read_emag2v3_tile", "read_picks"]
+__all__ = ["grid_agreement", "pick_agreement", "read_emag2v3_tile", "read_picks"]
 
 NODES_PER_DEGREE = 30  # 2 arc-minutes
 GRID_ROWS, GRID_COLS = 5400, 10800  # the EMAG2v3 2 arc-minute grid
@@ -117,6 +117,45 @@ def read_emag2v3_tile(path, *, label=None, centres=None):
                         coords={"latitude": lat[::-1], "longitude": lon}, name="anomaly",
                         attrs={**tile.attrs, "emag2v3_label": int(label),
                                "node_spacing_deg": step})
+
+
+def grid_agreement(tile, reference, *, clip=199.0, min_nodes=20):
+    """Correlation of a geographic tile with a coarser reference grid, cell by cell.
+
+    The tile is averaged over the reference's 1-degree cells (values at or beyond ``clip``,
+    the saturated pixels, left out; cells with fewer than ``min_nodes`` nodes skipped) and
+    correlated with the reference's value there. Independent evidence of where a tile lies:
+    the EMAG2v3 tiles against the 1-degree EMAG2 v2 grid.
+
+    Parameters
+    ----------
+    tile : xarray.DataArray
+        (latitude, longitude) in degrees.
+    reference : xarray.DataArray
+        (latitude, longitude) on whole degrees, longitude in [-180, 180].
+    clip : float
+        Values with ``|v| >= clip`` are left out.
+    min_nodes : int
+        Fewest tile nodes a cell needs.
+
+    Returns
+    -------
+    float
+        Pearson correlation (NaN when fewer than 6 cells have both values).
+    """
+    values = np.where(np.abs(tile.values) < clip, tile.values, np.nan)
+    lat = np.floor(tile["latitude"].values).astype(int)
+    lon = np.floor(((tile["longitude"].values + 180) % 360) - 180).astype(int)
+    frame = pd.DataFrame({"lat": np.repeat(lat, lon.size), "lon": np.tile(lon, lat.size),
+                          "v": values.ravel()}).dropna()
+    cells = frame.groupby(["lat", "lon"])["v"].agg(["mean", "size"])
+    cells = cells[cells["size"] > min_nodes]
+    ref = np.array([float(reference.sel(latitude=(a + 90.5) % 180 - 90, longitude=b + 0.5,
+                                        method="nearest")) for a, b in cells.index])
+    good = np.isfinite(ref)
+    if good.sum() < 6:
+        return float("nan")
+    return float(np.corrcoef(cells["mean"].to_numpy()[good], ref[good])[0, 1])
 
 
 def read_picks(path):
