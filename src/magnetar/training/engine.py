@@ -53,10 +53,13 @@ class Task:
         Written into checkpoints; loading checks it.
     progress_keys : tuple of str
         History keys shown on the progress bar.
+    metadata : dict
+        Plain entries every checkpoint of the task records besides the engine's own.
     """
 
     kind = "task"
     progress_keys = ("train_loss", "val_loss")
+    metadata = {}  # read, never changed, by the engine
 
     def prepare(self, model, device):
         """Called once before the first epoch (e.g. cache a frozen base's features)."""
@@ -159,7 +162,7 @@ class _Run:
         return {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                 "config": asdict(self.config), "kind": self.task.kind, "epoch": epoch,
                 "history": self.history, "torch_rng": torch.get_rng_state(),
-                "generator_rng": generator.get_state(), **getattr(self.task, "metadata", {})}
+                "generator_rng": generator.get_state(), **self.task.metadata}
 
     def resume(self, model, optimizer, generator, device):
         """Restore from ``last.pt``; returns the first epoch to run."""
