@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -104,7 +105,7 @@ def check_number(value, *, option, minimum=None, maximum=None, integer=False,
                  inclusive=True):
     """``value`` if it is finite and within [minimum, maximum]; a ValidationError naming
     ``option`` and the allowed range otherwise (None bounds are open)."""
-    ok = isinstance(value, int | float) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and math.isfinite(value)  # numpy scalars too
     if ok and integer:
         ok = float(value).is_integer()
     if ok and minimum is not None:

@@ -23,7 +23,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["check_table", "config_from_dict", "config_to_toml", "load_config", "save_config"]
+__all__ = [
+    "check_table",
+    "config_from_dict",
+    "config_to_toml",
+    "load_config",
+    "options_given",
+    "save_config",
+]
 
 
 def _coerce(value, annotation, *, key, source):
@@ -88,6 +95,12 @@ def _coerce(value, annotation, *, key, source):
         return value
     msg = f"{source}: option '{key}' = {value!r} is not a valid {annotation.__name__}"
     raise ConfigError(msg)
+
+
+def options_given(args, names):
+    """The command-line options among ``names`` that were given (not None), as a dict: what
+    overrides a config's defaults or its file."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def check_table(cls, values, *, key):

@@ -154,26 +154,22 @@ _MODEL_FLAGS = ("encoding", "hidden", "base", "prior_scales", "thin_plate")
 _CORRUPTION_FLAGS = {"mask": "mask_fraction", "noise": "noise_nT", "mask_kind": "mask_kind"}
 
 
-def _given(args, names):
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
 def _crowdmag_config(args):
     """AEConfig from --config (a [crowdmag] table), then the options that were given; every
     default comes from the dataclasses (AEConfig, TrainConfig, the models' configs)."""
-    from ...config import load_config
+    from ...config import load_config, options_given
     from .run import AEConfig
 
-    top = _given(args, ("tile_km", "tile_px", "randomization", "sources", "oversample",
+    top = options_given(args, ("tile_km", "tile_px", "randomization", "sources", "oversample",
                         "seed", "eval_source"))
     config = load_config(AEConfig, getattr(args, "config", None), overrides=top,
                          section="crowdmag")
     if args.action != "train":
         return config
-    train = {**config.train, **_given(args, _TRAIN_FLAGS)}
+    train = {**config.train, **options_given(args, _TRAIN_FLAGS)}
     if args.seed is not None:
         train["seed"] = args.seed
-    model = _given(args, _MODEL_FLAGS)
+    model = options_given(args, _MODEL_FLAGS)
     if model:
         train["model_kwargs"] = {**train.get("model_kwargs", {}), **model}
     corruption = {dest: getattr(args, flag) for flag, dest in _CORRUPTION_FLAGS.items()

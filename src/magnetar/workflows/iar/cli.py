@@ -117,16 +117,15 @@ _MODEL_FLAGS = ("base", "depth", "dropout", "init")
 def _iar_config(args):
     """IARPipelineConfig from --config (an [iar] table), then the options that were given;
     every default comes from the dataclasses."""
-    from ...config import load_config
+    from ...config import load_config, options_given
     from .run import IARPipelineConfig
 
     top = {k: getattr(args, k, None) for k in ("seed", "workers", "n_train", "n_val",
                                                 "labelled", "val_fraction")}
     config = load_config(IARPipelineConfig, args.config, overrides=top, section="iar")
     train = dict(config.train)
-    train.update({k: getattr(args, k) for k in _TRAIN_FLAGS
-                  if getattr(args, k, None) is not None})
-    model = {k: getattr(args, k) for k in _MODEL_FLAGS if getattr(args, k, None) is not None}
+    train.update(options_given(args, _TRAIN_FLAGS))
+    model = options_given(args, _MODEL_FLAGS)
     if model:
         train["model_kwargs"] = {**train.get("model_kwargs", {}), **model}
     if args.seed is not None:
