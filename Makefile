@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= test,plot,grids,geotiff,ml,crowdmag,iar,compare,cdf
+EXTRAS ?= test,plot,grids,geotiff,ml,crowdmag,iar,compare,cdf,archive
 # Real data is read from here first (see magnetar.datasets); absent is fine for the demo.
 MAGNETAR_DATA_DIR ?= $(abspath ../shared/data)
 export MAGNETAR_DATA_DIR

@@ -5,6 +5,8 @@ import pytest
 
 from magnetar.errors import ValidationError
 from magnetar.processing._peer import (
+    Periods,
+    choose_peers,
     peer_events,
     peer_prediction,
     robust_sigma,
@@ -90,3 +92,60 @@ def test_one_station_spike_replaced_common_pulse_kept():
 def test_peer_events_refuses_nan_threshold():
     with pytest.raises(ValidationError, match="k must be a positive finite number"):
         peer_events(np.zeros((1, 2, 100)), k=float("nan"))
+
+
+def test_periods_follow_utc_days_and_blocks_restart_at_each():
+    times = np.datetime64("2024-03-01T12:00") + np.arange(36) * np.timedelta64(1, "h")
+    periods = Periods.from_times(times, 86400)
+    np.testing.assert_array_equal(periods.starts, [0, 12])  # 12:00 .. 23:00, then day 2
+    assert periods.labels[1] - periods.labels[0] == 1
+    bounds, period, offset = periods.blocks(36, 5)
+    # day 1: 12 samples in blocks of 5 (5, 5, 2); day 2: 24 samples (5, 5, 5, 5, 4)
+    np.testing.assert_array_equal(bounds[:, 1] - bounds[:, 0], [5, 5, 2, 5, 5, 5, 5, 4])
+    np.testing.assert_array_equal(period, [0, 0, 0, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(offset, [0, 5, 10, 0, 5, 10, 15, 20])
+    # a period that began before the array keeps its blocks aligned to its true start
+    late = Periods(np.array([-7, 10]), np.array([0, 1]))
+    bounds, _, offset = late.blocks(20, 5)
+    np.testing.assert_array_equal(bounds[:2], [[0, 3], [3, 8]])
+    np.testing.assert_array_equal(offset[:2], [5, 10])
+
+
+def test_per_period_sigma_follows_each_days_noise():
+    rng = np.random.default_rng(0)
+    day = 20000
+    x = np.r_[rng.normal(0, 1.0, day), rng.normal(0, 3.0, day)][None, None]
+    times = np.datetime64("2024-03-01") + np.arange(2 * day) * np.timedelta64(4320, "ms")
+    found = peer_events(np.repeat(x, 2, axis=1), periods=Periods.from_times(times, 86400),
+                        block=5000)
+    sigma = found["stats"]["sigma_own"]
+    first, second = sorted(sigma)
+    # the spike statistic's sigma scales with the noise: three times larger on day two
+    assert np.all(np.abs(sigma[second] / sigma[first] - 3.0) < 0.2)  # seeds 0-5: within 0.14
+
+
+def test_choose_peers_keeps_the_stations_that_share_the_signal():
+    rng = np.random.default_rng(1)
+    common = rng.normal(0, 5, 3000)
+    series = [common + rng.normal(0, 1, 3000) for _ in range(4)]
+    series += [rng.normal(0, 5, 3000) for _ in range(2)]  # two unrelated stations
+    hp = np.array(series)[None]
+    peers = choose_peers(hp, max_peers=3)[0]
+    for s in range(4):
+        assert set(peers[s]) == set(range(4)) - {s}
+
+
+def test_prediction_from_stored_coefficients_is_identical():
+    rng = np.random.default_rng(2)
+    hp = rng.normal(0, 1, (2, 3, 1200))
+    hp[:, 1] += 0.8 * hp[:, 0]
+    cache = {}
+    first = peer_prediction(hp, block=400, coefficients=cache)
+    assert len(cache) == 3 * 3 * 2  # blocks x stations x components
+    stored = {key: value.copy() for key, value in cache.items()}
+    # with every coefficient stored nothing is refitted: scrambling the targets changes nothing
+    again = peer_prediction(hp, block=400, coefficients=stored, n_iter=0)
+    np.testing.assert_array_equal(first, again)
+    only_near = peer_prediction(hp, block=400, fit_range=(0, 300))
+    assert np.isnan(only_near[:, :, 400:]).all()
+    assert np.isfinite(only_near[:, :, :400]).all()

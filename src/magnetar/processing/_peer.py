@@ -37,6 +37,7 @@ All kernels work on arrays shaped ``(component, station, time)``.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -53,6 +54,7 @@ from ._coincidence import (
 from ._noise import _trimmed_stat
 
 __all__ = [
+    "Periods",
     "peer_events",
     "peer_prediction",
     "robust_sigma",
@@ -71,13 +73,76 @@ def _median_filter(x, window):
     return med
 
 
-def _block_mad_sigma(x, window):
-    """1.4826 x MAD in consecutive blocks of ``window`` samples: shape ``(..., n_blocks)``."""
-    n = x.shape[-1]
-    n_blocks = -(-n // window)
-    padded = np.full(x.shape[:-1] + (n_blocks * window,), np.nan)
-    padded[..., :n] = x
-    blocks = padded.reshape(x.shape[:-1] + (n_blocks, window))
+@dataclass(frozen=True)
+class Periods:
+    """Consecutive periods of the time axis, each with its own statistics.
+
+    The peer rule's noise sigmas, its choice of peers and its fit blocks are estimated per
+    period. One period (the default) is the whole record; the archive path uses UTC days,
+    so that a day processed alone with enough neighbouring data around it gives exactly the
+    decisions of one in-memory run over the whole archive.
+
+    Attributes
+    ----------
+    starts : numpy.ndarray of int
+        First sample of each period, relative to the array (increasing). The first may be
+        negative: that period began before the array does (its blocks stay aligned to its
+        true start).
+    labels : numpy.ndarray of int
+        A label per period (days since 1970 for the archive path).
+    """
+
+    starts: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def single(cls):
+        return cls(np.array([0]), np.array([0]))
+
+    @classmethod
+    def from_times(cls, times, period_s):
+        """Periods of ``period_s`` seconds aligned to 1970-01-01 over a time coordinate."""
+        seconds = np.asarray(times, dtype="datetime64[ns]").astype(np.int64) // 10**9
+        label = np.floor_divide(seconds, int(round(period_s)))
+        change = np.flatnonzero(np.diff(label)) + 1
+        starts = np.r_[0, change]
+        return cls(starts.astype(np.int64), label[starts].astype(np.int64))
+
+    def position(self, n_t):
+        """Period position (0..P-1) of every sample."""
+        pos = np.zeros(n_t, dtype=np.int64)
+        for i, s0 in enumerate(self.starts[1:], start=1):
+            pos[max(int(s0), 0):] = i
+        return pos
+
+    def blocks(self, n_t, window):
+        """Blocks of ``window`` samples restarting at every period start.
+
+        Returns ``(bounds, period, offset)``: bounds (n_blocks, 2) [lo, hi) clipped to the
+        array, each block's period position, and its first sample counted from its
+        period's start (the block's identity whatever array it is seen in).
+        """
+        if self.starts[0] > 0:
+            msg = f"the first period must start at or before sample 0, got {self.starts[0]}"
+            raise ValidationError(msg)
+        ends = np.r_[self.starts[1:], n_t]
+        bounds, period, offset = [], [], []
+        for i, (s0, s1) in enumerate(zip(self.starts, ends, strict=True)):
+            lo = np.arange(int(s0), int(s1), int(window))
+            hi = np.minimum(lo + int(window), int(s1))
+            keep = hi > 0
+            bounds.append(np.column_stack((np.maximum(lo[keep], 0), hi[keep])))
+            period.append(np.full(int(keep.sum()), i))
+            offset.append(lo[keep] - int(s0))
+        return (np.concatenate(bounds).astype(np.int64), np.concatenate(period),
+                np.concatenate(offset))
+
+
+def _block_mad_sigma(x, bounds, window):
+    """1.4826 x MAD of ``x`` in each block ``[lo, hi)``: shape ``(..., n_blocks)``."""
+    idx = bounds[:, :1] + np.arange(int(window))
+    inside = idx < bounds[:, 1:]
+    blocks = np.where(inside, x[..., np.where(inside, idx, 0)], np.nan)
     full = np.isfinite(blocks).all(axis=-1)
     mad = np.full(blocks.shape[:-1], np.nan)
     good = blocks[full]  # complete blocks: the fast median
@@ -92,19 +157,33 @@ def _block_mad_sigma(x, window):
     return MAD_TO_SIGMA * mad
 
 
-def _series_sigma(x, window, trim):
-    """Per-series sigma (trimmed median of the block sigmas) and the block sigmas."""
+def _check_sigma_options(window, trim):
     if not 0 <= trim < 0.5:
         msg = f"sigma_trim must be in [0, 0.5), got {trim}"
         raise ValidationError(msg)
-    window = int(window)
-    if window < 3:
+    if int(window) < 3:
         msg = f"sigma_window must be at least 3 samples, got {window}"
         raise ValidationError(msg)
-    blocks = _block_mad_sigma(np.asarray(x, dtype=np.float64), window)
+
+
+def _period_sigma(x, window, trim, periods):
+    """Per-period sigma (trimmed median of its block sigmas) and the per-sample block sigma.
+
+    Returns ``sigma`` shaped ``x.shape[:-1] + (P,)`` and ``local`` shaped like ``x``.
+    """
+    _check_sigma_options(window, trim)
+    n_t = np.shape(x)[-1]
+    bounds, period, _ = periods.blocks(n_t, window)
+    blocks = _block_mad_sigma(np.asarray(x, dtype=np.float64), bounds, window)
     flat = blocks.reshape(-1, blocks.shape[-1])
-    sigma = np.array([_trimmed_stat(row, trim, "median") for row in flat])
-    return sigma.reshape(blocks.shape[:-1]), blocks
+    sigma = np.full((flat.shape[0], len(periods.starts)), np.nan)
+    for p in range(len(periods.starts)):
+        sel = flat[:, period == p]
+        sigma[:, p] = [_trimmed_stat(row, trim, "median") for row in sel]
+    per_sample = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
+    local = np.full(np.shape(x), np.nan)
+    local[..., bounds[0, 0]:bounds[-1, 1]] = blocks[..., per_sample]
+    return sigma.reshape(blocks.shape[:-1] + (len(periods.starts),)), local
 
 
 def robust_sigma(x, *, window=121, trim=0.3):
@@ -130,20 +209,8 @@ def robust_sigma(x, *, window=121, trim=0.3):
     local : numpy.ndarray
         The local MAD sigma over time (shape of ``x``).
     """
-    sigma, blocks = _series_sigma(x, window, trim)
-    local = np.repeat(blocks, int(window), axis=-1)[..., :np.shape(x)[-1]]
-    return sigma, local
-
-
-def _shift(x, offset):
-    """``out[..., t] = x[..., t + offset]`` with NaN outside the record."""
-    out = np.full(x.shape, np.nan)
-    n = x.shape[-1]
-    if offset >= 0:
-        out[..., : n - offset] = x[..., offset:]
-    else:
-        out[..., -offset:] = x[..., : n + offset]
-    return out
+    sigma, local = _period_sigma(x, window, trim, Periods.single())
+    return sigma[..., 0], local
 
 
 def _flank_kernels(width, flank, degree):
@@ -206,10 +273,56 @@ def spike_statistic(x, *, max_width=3, flank=3, degree=1):
     return np.stack(d_all), np.stack(e_all)
 
 
-def _lag_matrix(regressors, lags):
-    """(time, n_regressors * n_lags) design with NaN replaced by 0."""
-    cols = [_shift(regressors, -lag) for lag in lags]
-    return np.nan_to_num(np.concatenate(cols, axis=0).T)
+def _lag_design(regressors, lags, lo, hi):
+    """Rows ``lo..hi`` of the (time, n_regressors * n_lags + 1) design, NaN replaced by 0.
+
+    Column ``(lag, r)`` holds ``regressors[r, t - lag]`` (0 outside the record); the last
+    column is the constant.
+    """
+    n_r, n_t = regressors.shape
+    design = np.zeros((hi - lo, n_r * len(lags) + 1))
+    for j, lag in enumerate(lags):
+        src_lo, src_hi = max(lo - lag, 0), min(hi - lag, n_t)
+        if src_hi > src_lo:
+            cols = regressors[:, src_lo:src_hi].T
+            design[src_lo + lag - lo:src_hi + lag - lo, j * n_r:(j + 1) * n_r] = cols
+    np.nan_to_num(design, copy=False)
+    design[:, -1] = 1.0
+    return design
+
+
+def choose_peers(hp, *, max_peers, periods=None):
+    """The ``max_peers`` peers that best follow each station, per period.
+
+    The score of a peer is its mean absolute correlation with the station over the
+    components (high-passed series, samples where both are finite).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        (P, station, max_peers) peer indices, ascending within each row.
+    """
+    hp = np.asarray(hp, dtype=np.float64)
+    n_c, n_s, n_t = hp.shape
+    periods = periods or Periods.single()
+    k = min(int(max_peers), n_s - 1)
+    pos = periods.position(n_t)
+    out = np.zeros((len(periods.starts), n_s, max(k, 0)), dtype=np.int64)
+    for p in range(len(periods.starts)):
+        seg = hp[:, :, pos == p]
+        score = np.zeros((n_s, n_s))
+        for c in range(n_c):
+            ok = np.isfinite(seg[c])
+            filled = np.where(ok, seg[c], 0.0)
+            mean = filled.sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+            xc = np.where(ok, filled - mean[:, None], 0.0)
+            cross = xc @ xc.T
+            power = np.sqrt(np.maximum(np.diag(cross), 1e-300))
+            score += np.abs(cross / power[:, None] / power[None, :])
+        np.fill_diagonal(score, -np.inf)
+        for s in range(n_s):
+            out[p, s] = np.sort(np.argsort(-score[s], kind="stable")[:k])
+    return out
 
 
 def _tukey_fit(design, y, n_iter, max_rows):
@@ -239,7 +352,8 @@ def _tukey_fit(design, y, n_iter, max_rows):
     return coef
 
 
-def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_rows=2000):
+def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_rows=2000,
+                    peers=None, periods=None, fit_range=None, coefficients=None):
     """Predict each station's high-passed series from all components of its peers.
 
     Parameters
@@ -250,7 +364,8 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
         Peers' samples from ``-lags`` to ``+lags`` enter the prediction (timing differences,
         the filters of different instruments).
     block : int
-        Refit every ``block`` samples (transfer functions change with the source geometry).
+        Refit every ``block`` samples (transfer functions change with the source geometry);
+        blocks restart at every period start.
     exclude : numpy.ndarray of bool, optional
         Peer samples to replace by a running median before they are used (their own spikes).
     n_iter : int
@@ -258,6 +373,17 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     max_fit_rows : int
         Each block's fit uses at most this many evenly strided samples (all of them at
         1-minute cadence; a tenth of a 3-hour block of 1-second data).
+    peers : numpy.ndarray of int, optional
+        (P, station, K) peers of each station per period (:func:`choose_peers`); default
+        every other station.
+    periods : Periods, optional
+        Periods of the time axis (default: one).
+    fit_range : (int, int), optional
+        Only blocks overlapping these samples are fitted; elsewhere the prediction is NaN.
+    coefficients : dict, optional
+        Fitted coefficients by (period label, block offset, station, component): those found
+        are used instead of fitting, the others are fitted and added (the archive path
+        fits once and predicts again from them).
 
     Returns
     -------
@@ -270,23 +396,31 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
         raise ValidationError(msg)
     hp = np.asarray(hp, dtype=np.float64)
     n_c, n_s, n_t = hp.shape
+    periods = periods or Periods.single()
     source = hp
     if exclude is not None and exclude.any():
         grown = ndimage.binary_dilation(exclude, structure=np.ones((1, 1, 3), dtype=bool))
         source = np.where(grown, _median_filter(hp, 7), hp)
     pred = np.zeros_like(hp)
     lag_list = list(range(-int(lags), int(lags) + 1))
+    bounds, period, offset = periods.blocks(n_t, int(block))
+    lo_fit, hi_fit = fit_range if fit_range is not None else (0, n_t)
+    cache = {} if coefficients is None else coefficients
     for s in range(n_s):
-        peers = [p for p in range(n_s) if p != s]
-        if not peers:
-            continue
-        design = _lag_matrix(source[:, peers].reshape(-1, n_t), lag_list)
-        design = np.column_stack((design, np.ones(n_t)))
-        for c in range(n_c):
-            for b0 in range(0, n_t, int(block)):
-                sl = slice(b0, min(b0 + int(block), n_t))
-                pred[c, s, sl] = design[sl] @ _tukey_fit(design[sl], hp[c, s, sl], n_iter,
-                                                                   max_fit_rows)
+        for (lo, hi), p, off in zip(bounds, period, offset, strict=True):
+            if hi <= lo_fit or lo >= hi_fit:
+                pred[:, s, lo:hi] = np.nan
+                continue
+            mine = (list(peers[p, s]) if peers is not None
+                    else [q for q in range(n_s) if q != s])
+            if not mine:
+                continue
+            design = _lag_design(source[:, mine].reshape(-1, n_t), lag_list, lo, hi)
+            for c in range(n_c):
+                key = (int(periods.labels[p]), int(off), s, c)
+                if key not in cache:
+                    cache[key] = _tukey_fit(design, hp[c, s, lo:hi], n_iter, max_fit_rows)
+                pred[c, s, lo:hi] = design @ cache[key]
     pred[~np.isfinite(hp)] = np.nan
     return pred
 
@@ -300,23 +434,55 @@ def _spread(mask_w, n_t):
     return out
 
 
-def _zscores(stat, window, trim):
-    sigma, _ = _series_sigma(np.where(np.isfinite(stat), stat, np.nan), window, trim)
+def _spikes(x, stats, name, periods, estimate, opts):
+    """Spike statistic of ``x``, its per-period sigma (estimated or known) and the hits."""
+    d, e = spike_statistic(x, max_width=opts["max_width"], flank=opts["flank"],
+                           degree=opts["degree"])
+    sigma = _resolve(stats, name, lambda: _period_sigma(d, opts["window"], opts["trim"],
+                                                        periods)[0], periods, estimate)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(stat) / sigma[..., None]
-
-
-def _spikes(x, *, k, shape_factor, max_width, flank, degree, window, trim):
-    d, e = spike_statistic(x, max_width=max_width, flank=flank, degree=degree)
-    z = _zscores(d, window, trim)
-    with np.errstate(invalid="ignore"):
-        hit = (z > k) & (np.abs(d) > shape_factor * e)
+        z = np.abs(d) / _per_sample(sigma, periods, x.shape[-1])
+        hit = (z > opts["k"]) & (np.abs(d) > opts["shape_factor"] * e)
     return np.nan_to_num(z), hit
+
+
+def _per_sample(by_period, periods, n_t):
+    """(..., P) values -> (..., n_t): each sample gets its period's value."""
+    return by_period[..., periods.position(n_t)]
+
+
+def _resolve(stats, name, compute, periods, estimate):
+    """Per-period values: known ones from ``stats``, the others estimated by ``compute()``.
+
+    ``stats[name]`` (label -> array) supplies what is known and receives what is estimated;
+    only labels in ``estimate`` (all when None) may be estimated, and ``compute`` (returning
+    ``(..., P)``) is called only when one is.
+    """
+    table = stats.setdefault(name, {})
+    labels = periods.labels.tolist()
+    missing = [label for label in labels if label not in table]
+    allowed = [label for label in missing if estimate is None or label in estimate]
+    if len(allowed) < len(missing):
+        bad = sorted(set(missing) - set(allowed))
+        msg = f"no {name} known for period(s) {bad}: estimate them first"
+        raise ValidationError(msg)
+    if missing:
+        out = np.array(compute())
+    else:
+        first = np.asarray(table[labels[0]])
+        out = np.zeros(first.shape + (len(labels),), dtype=first.dtype)
+    for p, label in enumerate(labels):
+        if label in missing:
+            table[label] = np.array(out[..., p])
+        else:
+            out[..., p] = table[label]
+    return out
 
 
 def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3, flank=3,
                 degree=1, lags=2, block=180, sigma_window=121, sigma_trim=0.3,
-                incoherence=3.0, tolerance=1):
+                incoherence=3.0, tolerance=1, max_peers=None, periods=None, stats=None,
+                estimate=None, until=None, core=None, coefficients=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -341,14 +507,36 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
         flagged, not replaced.
     tolerance : int
         Peers' spikes within +-tolerance samples count as the same event.
+    max_peers : int, optional
+        Predict each station from its ``max_peers`` best-correlated peers only
+        (:func:`choose_peers`; cost grows with the network only linearly). Default: all.
+    periods : Periods, optional
+        Sigmas, peers and fit blocks are estimated per period (default: one, the record).
+    stats : dict, optional
+        Per-period statistics by name ("sigma_own", "peers", "sigma_res", "sigma") and
+        label. Those it holds are used (a day processed with its neighbours' data around
+        it); those it lacks are estimated and written into it.
+    estimate : set of int, optional
+        Labels of the periods whose missing statistics may be estimated here (default:
+        all); a missing one of another period is an error.
+    until : {None, "own", "residual"}
+        Stop after estimating the own-series statistics (sigma_own, peers) or also the
+        residual's (sigma_res, sigma), and return ``{"stats": stats}``.
+    core : (int, int), optional
+        Only events starting in these samples are reported and only blocks near them are
+        fitted (the archive path; default: all).
+    coefficients : dict, optional
+        Cache of the prediction's fitted coefficients (:func:`peer_prediction`).
 
     Returns
     -------
     dict
         ``events`` (:class:`EventTable`), ``replace`` (bool mask of samples to replace),
         ``flagged`` (bool mask of samples flagged but kept), ``prediction`` (peers'
-        prediction of ``hp``), ``sigma`` (component, station: robust sigma of the residual),
-        ``local_sigma`` (component, station, time: its block MAD sigma).
+        prediction of ``hp``), ``sigma`` (component, station: robust sigma of the residual,
+        median over periods), ``local_sigma`` (component, station, time: its block MAD
+        sigma), ``sigma_sample`` (component, station, time: the sigma of each sample's
+        period) and ``stats``.
     """
     for name, value in (("k", k), ("shape_factor", shape_factor),
                         ("amplitude_ratio", amplitude_ratio), ("incoherence", incoherence)):
@@ -357,21 +545,39 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
             raise ValidationError(msg)
     hp = np.asarray(hp, dtype=np.float64)
     n_c, n_s, n_t = hp.shape
+    periods = periods or Periods.single()
+    stats = {} if stats is None else stats
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
-    z_own, hit_own = _spikes(hp, **opts)
-    pred = peer_prediction(hp, lags=lags, block=block, exclude=_spread(hit_own, n_t))
+    z_own, hit_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
+    peers = None
+    if max_peers is not None and max_peers < n_s - 1:
+        peers = _resolve(stats, "peers", lambda: choose_peers(
+            hp, max_peers=max_peers, periods=periods).transpose(1, 2, 0), periods,
+            estimate).astype(np.int64)
+        peers = peers.transpose(2, 0, 1)
+    if until == "own":
+        return {"stats": stats}
+    margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
+    fit_range = None if core is None else (core[0] - margin, core[1] + margin)
+    pred = peer_prediction(hp, lags=lags, block=block, exclude=_spread(hit_own, n_t),
+                           peers=peers, periods=periods, fit_range=fit_range,
+                           coefficients=coefficients)
     resid = hp - pred
-    z_res, hit_res = _spikes(resid, **opts)
-    sigma, local = robust_sigma(resid, window=sigma_window, trim=sigma_trim)
+    z_res, hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
+    sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
+    sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
+    if until == "residual":
+        return {"stats": stats}
+    sigma_t = _per_sample(sigma_p, periods, n_t)
 
     # the peers' strongest own spike statistic within +-tolerance, per width
     size = 2 * tolerance + 1
     peer_z = np.zeros_like(z_own)
     for s in range(n_s):
-        peers = [p for p in range(n_s) if p != s]
-        if peers:
-            strongest = z_own[:, :, peers].max(axis=2)
+        others = [p for p in range(n_s) if p != s]
+        if others:
+            strongest = z_own[:, :, others].max(axis=2)
             peer_z[:, :, s] = ndimage.maximum_filter1d(strongest, size, axis=-1)
     lonely = hit_res & (peer_z * amplitude_ratio < z_own)
     if n_s < 2:
@@ -379,19 +585,31 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
     candidate = _spread(hit_res, n_t)
     interference = _spread(lonely, n_t)
     with np.errstate(invalid="ignore"):
-        incoherent = local > incoherence * sigma[..., None]
+        incoherent = local > incoherence * sigma_t
     incoherent = ndimage.maximum_filter1d(incoherent.astype(np.int8), 2 * flank + max_width,
                                           axis=-1).astype(bool)
     replace = interference & ~incoherent
     flagged = interference & incoherent
-    events = _event_table(candidate, interference, flagged, resid, sigma, z_own,
-                          amplitude_ratio, np.isfinite(hp))
+    events = _event_table(candidate, interference, flagged, resid, sigma_t, z_own,
+                          amplitude_ratio, np.isfinite(hp), core)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a station missing in every period
+        sigma = np.nanmedian(sigma_p, axis=-1)
     return {"events": events, "replace": replace, "flagged": flagged, "prediction": pred,
-            "sigma": sigma, "local_sigma": local}
+            "sigma": sigma, "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
 
 
-def _event_table(candidate, interference, flagged, resid, sigma, z_own, ratio, valid):
+def _dependency_margin(sigma_window, flank, max_width, tolerance):
+    """Samples around a decision whose prediction it depends on (block MAD, flanks, spread)."""
+    return int(sigma_window) + 4 * (int(flank) + int(max_width)) + 2 * int(tolerance) + 16
+
+
+def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio, valid,
+                 core=None):
     c, s, start, stop = detect_runs(candidate)
+    if core is not None:
+        keep = (start >= core[0]) & (start < core[1])
+        c, s, start, stop = c[keep], s[keep], start[keep], stop[keep]
     n = c.size
     n_s = candidate.shape[1]
     peak = np.empty(n, dtype=np.int64)
@@ -417,7 +635,7 @@ def _event_table(candidate, interference, flagged, resid, sigma, z_own, ratio, v
             seen[i] = own[c[i], :, seg].max(axis=-1) * ratio >= own[c[i], s[i], seg].max()
             seen[i, s[i]] = True
     with np.errstate(invalid="ignore", divide="ignore"):
-        multiple = np.abs(peak_value) / sigma[c, s]
+        multiple = np.abs(peak_value) / sigma_t[c, s, peak]
     return EventTable(component=c, station=s, start=start, stop=stop, peak=peak,
                       peak_value=peak_value, multiple=multiple, seen=seen,
                       n_seen=seen.sum(axis=1), n_valid=n_valid, klass=klass,

@@ -3,6 +3,7 @@
 See docs/cleaning.md for the method and its measured behaviour on real data.
 """
 
+from .archive import clean_archive
 from .config import RULES, CleaningConfig
 from .method import (
     CleaningResult,
@@ -20,6 +21,7 @@ __all__ = [
     "CleaningResult",
     "StreamingCleaner",
     "build_cleaning_pipeline",
+    "clean_archive",
     "clean_observatories",
     "restore_original",
     "run_clean",

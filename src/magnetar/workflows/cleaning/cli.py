@@ -63,6 +63,15 @@ def add_parser(subparsers):
     clean.add_argument("--config", help="TOML file with a [clean] table of options (a "
                                         "config.toml written by an earlier run reads back)")
     clean.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    scale = clean.add_argument_group(
+        "archive scale (many days: processed day by day on Dask, memory bounded by one day; "
+        "decisions identical to one in-memory run with period_s = 86400)")
+    scale.add_argument("--workers", type=int, default=None,
+                       help="clean day by day on a local Dask cluster of this many worker "
+                            "processes (1: day by day in this process)")
+    scale.add_argument("--scheduler", help="address of an existing Dask scheduler "
+                                           "(e.g. tcp://10.0.0.5:8786); its workers must see "
+                                           "the input files and --out")
     _add_method_options(clean)
     clean.set_defaults(handler=run_command)
     return clean
@@ -76,6 +85,22 @@ def run_command(args, parser=None):
 
     overrides = {key: getattr(args, key) for key in _OVERRIDES}
     config = load_config(CleaningConfig, args.config, overrides=overrides, section="clean")
+    if args.workers is not None or args.scheduler is not None:
+        from .archive import clean_archive
+
+        out = clean_archive(args.files, args.out, config, workers=args.workers or 1,
+                            scheduler=args.scheduler, formats=args.formats,
+                            progress=sys.stderr.isatty())
+        events = out["events"]
+        counts = events["class"].value_counts().to_dict() if len(events) else {}
+        layout = out["layout"]
+        print(f"{len(layout.stations)} stations x {len(layout.days)} days: {len(events)} "  # noqa: T201
+              f"events, {counts.get('interference', 0)} interference (replaced), "
+              f"{counts.get('natural', 0)} natural, {counts.get('undetermined', 0)} "
+              "undetermined (kept)")
+        print(out["summary"].to_string())  # noqa: T201
+        print(f"outputs written to {args.out}/ ({len(out['written'])} files)")  # noqa: T201
+        return 0
     result, written = run_clean(args.files, args.out, config, figures=not args.no_figures,
                                 progress=sys.stderr.isatty(), formats=args.formats)
     for line in summary_lines(result):

@@ -72,6 +72,15 @@ class CleaningConfig:
         Peer rule: the prediction is refitted every this many seconds (at least 60 samples).
     mad_window : int
         Peer rule: block length (samples) of the MAD behind the robust sigma.
+    max_peers : int or None
+        Peer rule: each station is predicted from its this-many best-correlated peers (the
+        nearest, in practice), so the cost grows linearly with the network, not as its
+        square; ``None``: every peer. Networks of up to ``max_peers + 1`` stations are
+        unaffected.
+    period_s : float or None
+        Peer rule: noise sigmas, peer choice and fit blocks are estimated per period of this
+        many seconds aligned to UTC midnight (86400: per day, as the archive path does, so
+        that archive and in-memory runs decide identically); ``None``: over the whole record.
     incoherence : float
         Peer rule: where the residual's local sigma exceeds this multiple of its sigma the
         peers do not predict the station; spikes there are flagged, not replaced.
@@ -108,6 +117,8 @@ class CleaningConfig:
     fit_block_s: float = 10800.0
     mad_window: int = 121
     incoherence: float = 3.0
+    max_peers: int | None = 6
+    period_s: float | None = None
     peer_gain: bool = True
     sync_component: str | None = None
     sync_max_lag: int = 5
@@ -119,7 +130,7 @@ class CleaningConfig:
             msg = f"rule must be one of {', '.join(RULES)}; got {self.rule!r}"
             raise ValidationError(msg)
         positive = ("cutoff_period_s", "k", "amplitude_ratio", "shape_factor", "fit_block_s",
-                    "incoherence")
+                    "incoherence", "period_s")
         for name in positive:
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
@@ -129,6 +140,9 @@ class CleaningConfig:
             if getattr(self, name) < 0:
                 msg = f"{name} must be >= 0, got {getattr(self, name)}"
                 raise ValidationError(msg)
+        if self.max_peers is not None and self.max_peers < 1:
+            msg = f"max_peers must be >= 1 or None, got {self.max_peers}"
+            raise ValidationError(msg)
         for name in ("min_stations", "max_width", "flank", "order"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be >= 1, got {getattr(self, name)}"

@@ -43,7 +43,7 @@ from ...processing._coincidence import (
 )
 from ...processing._filters import butter_highpass, highpass_array, sampling_period_of
 from ...processing._noise import noise_sigma_array
-from ...processing._peer import peer_events
+from ...processing._peer import Periods, peer_events
 from ...processing._sync import apply_shifts, sync_check
 from .._pipeline import Pipeline
 from .config import CleaningConfig
@@ -169,7 +169,7 @@ def _decide(x, hp, sigma, config, *, gains=None, sigma_sharp=None):
     return events, mask, gains, sigma_sharp
 
 
-def _events_frame(events, times, stations, comps, sigma):
+def _events_frame(events, times, stations, comps, sigma, sigma_sample=None):
     if len(events) == 0:
         return pd.DataFrame(
             columns=[
@@ -187,7 +187,8 @@ def _events_frame(events, times, stations, comps, sigma):
             "station": stations[events.station],
             "component": np.asarray(comps, dtype=object)[events.component],
             "peak_value_nT": events.peak_value,
-            "sigma_nT": sigma[events.component, events.station],
+            "sigma_nT": (sigma[events.component, events.station] if sigma_sample is None
+                         else sigma_sample[events.component, events.station, events.peak]),
             "sigma_multiple": events.multiple,
             "class": events.klass,
             "rule": events.rule,
@@ -247,17 +248,27 @@ def _assemble(data, comps, x, cleaned, flags, sigma, config):
     return out
 
 
-def build_cleaning_pipeline(config, *, sigma=None, gains=None, sigma_sharp=None):
-    """The cleaning method as a :class:`Pipeline` of named steps over a context dict."""
+def build_cleaning_pipeline(config, *, sigma=None, gains=None, sigma_sharp=None,
+                            peer_context=None):
+    """The cleaning method as a :class:`Pipeline` of named steps over a context dict.
+
+    ``peer_context`` (the archive path: one day with its neighbours around it) holds the
+    peer rule's known per-period statistics and the samples to decide
+    (:func:`magnetar.processing._peer.peer_events`: periods, stats, estimate, core,
+    coefficients); the synchronisation check is then the archive's, per day.
+    """
     steps = [
         ("validate", partial(_step_validate, config=config)),
         ("sync", partial(_step_sync, config=config)),
         ("highpass", partial(_step_highpass, config=config)),
         ("sigma", partial(_step_sigma, config=config, sigma=sigma)),
-        ("detect", partial(_step_detect, config=config, gains=gains, sigma_sharp=sigma_sharp)),
+        ("detect", partial(_step_detect, config=config, gains=gains, sigma_sharp=sigma_sharp,
+                           peer_context=peer_context)),
         ("replace", partial(_step_replace, config=config)),
         ("assemble", partial(_step_assemble, config=config)),
     ]
+    if peer_context is not None:
+        steps.pop(1)
     return Pipeline(steps)
 
 
@@ -308,16 +319,30 @@ def _step_sigma(ctx, *, config, sigma):
     return {"sigma": sigma}
 
 
-def _step_detect(ctx, *, config, gains, sigma_sharp):
+def _periods(data, config):
+    """The peer rule's statistics periods: the record, or UTC-aligned periods of period_s."""
+    if config.period_s is None:
+        return None
+    return Periods.from_times(data["time"].values, config.period_s)
+
+
+def peer_options(config, period):
+    """The peer rule's options from a config and the sampling period (s)."""
+    return {
+        "k": config.threshold, "shape_factor": config.shape_factor,
+        "amplitude_ratio": config.amplitude_ratio, "max_width": config.max_width,
+        "flank": config.flank, "lags": config.lags,
+        "block": max(60, int(round(config.fit_block_s / period))),
+        "sigma_window": config.mad_window, "sigma_trim": config.sigma_trim,
+        "incoherence": config.incoherence, "tolerance": config.tolerance,
+        "max_peers": config.max_peers,
+    }
+
+
+def _step_detect(ctx, *, config, gains, sigma_sharp, peer_context=None):
     if config.rule == "peer":
-        found = peer_events(
-            ctx["hp"], k=config.threshold, shape_factor=config.shape_factor,
-            amplitude_ratio=config.amplitude_ratio, max_width=config.max_width,
-            flank=config.flank, lags=config.lags,
-            block=max(60, int(round(config.fit_block_s / ctx["period"]))),
-            sigma_window=config.mad_window, sigma_trim=config.sigma_trim,
-            incoherence=config.incoherence, tolerance=config.tolerance,
-        )
+        context = peer_context or {"periods": _periods(ctx["data"], config)}
+        found = peer_events(ctx["hp"], **peer_options(config, ctx["period"]), **context)
         mask = found["replace"]
         if config.pad:
             grow = np.ones((1, 1, 2 * config.pad + 1), dtype=bool)
@@ -325,7 +350,8 @@ def _step_detect(ctx, *, config, gains, sigma_sharp):
         n_c, n_s = ctx["hp"].shape[:2]
         return {"events": found["events"], "mask": mask, "flagged": found["flagged"],
                 "prediction": found["prediction"], "sigma": found["sigma"],
-                "local_sigma": found["local_sigma"], "gains": np.ones((n_c, n_s, n_s)),
+                "local_sigma": found["local_sigma"], "sigma_sample": found["sigma_sample"],
+                "gains": np.ones((n_c, n_s, n_s)),
                 "sigma_sharp": None}
     events, mask, gains, sigma_sharp = _decide(
         ctx["x"], ctx["hp"], ctx["sigma"], config, gains=gains, sigma_sharp=sigma_sharp
@@ -354,7 +380,8 @@ def _step_assemble(ctx, *, config):
     comps = ctx["comps"]
     stations = [str(s) for s in data["station"].values]
     times = data["time"].values
-    events = _events_frame(ctx["events"], times, stations, comps, ctx["sigma"])
+    events = _events_frame(ctx["events"], times, stations, comps, ctx["sigma"],
+                           ctx.get("sigma_sample"))
     ds = _assemble(data, comps, ctx["x"], ctx["cleaned"], ctx["flags"], ctx["sigma"], config)
     if ctx.get("local_sigma") is not None:
         for i, comp in enumerate(comps):

@@ -1,0 +1,549 @@
+"""Archive-scale cleaning on Dask: years of many observatories, one UTC day per task.
+
+``clean_archive`` cleans many days of many stations with the peer rule without holding the
+archive in memory, on a local Dask cluster (``workers``) or an existing one (``scheduler``).
+Dask schedules; nothing here is a scheduler. What is written here is the decomposition, which
+no library knows: how a day must be surrounded by its neighbours so that cleaning it alone
+decides exactly as one in-memory run over the whole archive would
+(:func:`~.method.clean_observatories` with ``period_s=86400``; tested).
+
+1. *Ingest* (one task per input file): IAGA-2002 or ImagCDF files are read once and written
+   as one array per station, day and element into ``out/work`` (read back memory-mapped).
+2. *Own statistics* (one task per day): high-pass, the spike statistic's robust sigma and
+   the choice of peers of that day, and the day's synchronisation check.
+3. *Residual statistics* (per day): the peer prediction (fitted once, its coefficients
+   kept), the residual's sigmas.
+4. *Decisions* (per day): spikes, classes and replacements for the day's samples only,
+   from the statistics of the day and its neighbours and the day's fitted coefficients;
+   per-day outputs written by the worker.
+
+Each day is read with a halo on both sides: two settling lengths of the high-pass filter
+(its slowest pole decays to 1e-13 within one), one prediction block and the spike rule's
+reach. Memory per task is bounded by one day plus its halo, whatever the archive's length.
+Statistics travel between tasks (a few hundred kB per day), data never does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ... import __version__
+from ..._utils import atomic_path, output_folder, write_text_atomic
+from ...config import save_config
+from ...errors import FileFormatError, ValidationError
+from ...processing._peer import Periods, _dependency_margin, peer_events
+from ...processing._sync import sync_check
+from .config import CleaningConfig
+from .method import (
+    _step_highpass,
+    _step_validate,
+    build_cleaning_pipeline,
+    peer_options,
+    summary_table,
+)
+from .run import FORMATS
+
+__all__ = ["ArchiveLayout", "archive_halo", "clean_archive", "open_client"]
+
+LOGGER = logging.getLogger(__name__)
+DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class ArchiveLayout:
+    """The ingested archive: where its arrays are and the time grid they share.
+
+    Attributes
+    ----------
+    work : str
+        Folder of the per-station, per-day arrays (``raw/<station>/<day>/<file>_<element>.npy``).
+    stations, components : tuple of str
+        Station codes (in the order first met) and the components cleaned.
+    step_ns : int
+        Sampling period in nanoseconds.
+    first_ns, last_ns : int
+        First and last sample of the archive (any station), ns since 1970.
+    headers : tuple of (str, str)
+        Each station's header attributes as read (JSON), for its output files.
+    """
+
+    work: str
+    stations: tuple
+    components: tuple
+    step_ns: int
+    first_ns: int
+    last_ns: int
+    headers: tuple
+
+    @property
+    def days(self):
+        return list(range(self.first_ns // DAY_NS, self.last_ns // DAY_NS + 1))
+
+    @property
+    def per_day(self):
+        return DAY_NS // self.step_ns
+
+    def index(self, ns):
+        """Sample index on the archive's axis of a time (ns since 1970)."""
+        return (ns - self.first_ns) // self.step_ns
+
+    @property
+    def n_samples(self):
+        return self.index(self.last_ns) + 1
+
+
+def archive_halo(config, sampling_period):
+    """Samples read on each side of a day so that its decisions equal an in-memory run's.
+
+    Two settling lengths of the zero-phase high-pass filter (30 time constants of its
+    slowest pole: its response falls to e^-30 ~ 1e-13), one prediction block (the first and
+    last blocks of a neighbour are fitted whole) and the spike rule's reach.
+    """
+    cutoff = config.cutoff_for(sampling_period) / sampling_period
+    tau = cutoff / (2 * math.pi * math.sin(math.pi / (2 * config.order)))
+    settle = math.ceil(30 * tau)
+    block = peer_options(config, sampling_period)["block"]
+    reach = _reach(config)
+    return 2 * settle + block + reach
+
+
+def _reach(config):
+    return (_dependency_margin(config.mad_window, config.flank, config.max_width,
+                               config.tolerance) + config.pad + config.lags + 8)
+
+
+# ---------------------------------------------------------------------------- ingest
+def _ingest_file(number, path, raw_dir):
+    """Read one file; write one array per (station, day, element); describe what it held."""
+    from ...io import read_magnetogram
+    from ...io._iaga2002 import _station_code
+
+    ds = read_magnetogram(path)
+    code = _station_code(ds, path)
+    period = float(ds.attrs.get("sampling_period_s", np.nan))
+    if not np.isfinite(period) or period <= 0 or (86400.0 / period) % 1:
+        msg = f"{path}: sampling period {period} s does not divide a day"
+        raise FileFormatError(msg)
+    step = int(round(period * 1e9))
+    times = ds["time"].values.astype("datetime64[ns]").astype(np.int64)
+    if np.any(times % step):
+        msg = f"{path}: sample times are not on the {period:g} s grid from midnight"
+        raise FileFormatError(msg)
+    day = times // DAY_NS
+    held = {}
+    for d in np.unique(day):
+        rows = np.flatnonzero(day == d)
+        slot = (times[rows] - d * DAY_NS) // step
+        folder = Path(raw_dir) / code / str(int(d))
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ds.data_vars:
+            values = ds[name].values[rows].astype(np.float64)
+            if not np.isfinite(values).any():
+                continue
+            arr = np.full(DAY_NS // step, np.nan)
+            arr[slot] = values
+            with atomic_path(folder / f"{number:06d}_{name}.npy", suffix=".npy") as tmp:
+                np.save(tmp, arr)
+            held.setdefault(name, 0)
+            held[name] += 1
+    header = {k: (v if isinstance(v, (str, int, float)) else str(v))
+              for k, v in ds.attrs.items()}
+    return {"station": code, "step_ns": step, "elements": list(held), "path": str(path),
+            "first": int(times[0]), "last": int(times[-1]), "header": header}
+
+
+def _layout(described, work, components):
+    steps = {d["step_ns"] for d in described}
+    if len(steps) != 1:
+        listed = "; ".join(f"{d['path']} {d['step_ns'] / 1e9:g} s" for d in described)
+        msg = f"the files have different sampling periods: {listed}"
+        raise ValidationError(msg)
+    stations, elements, headers = [], {}, {}
+    for d in described:
+        if d["station"] not in stations:
+            stations.append(d["station"])
+            headers[d["station"]] = d["header"]
+        elements.setdefault(d["station"], [])
+        elements[d["station"]] += [e for e in d["elements"] if e not in elements[d["station"]]]
+    if len(stations) < 2:
+        msg = f"the coincidence rule needs at least two stations; the files hold only {stations}"
+        raise ValidationError(msg)
+    if components:
+        lacking = {s: [c for c in components if c not in elements[s]] for s in stations}
+        lacking = {s: c for s, c in lacking.items() if c}
+        if lacking:
+            msg = f"component(s) missing at some stations: {lacking}"
+            raise ValidationError(msg)
+        comps = list(components)
+    else:
+        comps = [e for e in elements[stations[0]] if all(e in elements[s] for s in stations)]
+        if not comps:
+            msg = f"the stations share no component: {elements}"
+            raise ValidationError(msg)
+    return ArchiveLayout(
+        work=str(work), stations=tuple(stations), components=tuple(comps),
+        step_ns=steps.pop(), first_ns=min(d["first"] for d in described),
+        last_ns=max(d["last"] for d in described),
+        headers=tuple((s, json.dumps(headers[s])) for s in stations),
+    )
+
+
+def _load(layout, g0, g1):
+    """Samples g0..g1 of every component and station, (component, station, time)."""
+    out = np.full((len(layout.components), len(layout.stations), g1 - g0), np.nan)
+    t0 = layout.first_ns + g0 * layout.step_ns
+    t1 = layout.first_ns + g1 * layout.step_ns
+    raw = Path(layout.work) / "raw"
+    for d in range(t0 // DAY_NS, (t1 - 1) // DAY_NS + 1):
+        day_first = layout.index(d * DAY_NS)  # may be negative on the first day
+        lo, hi = max(g0, day_first), min(g1, day_first + layout.per_day)
+        for s, station in enumerate(layout.stations):
+            folder = raw / station / str(d)
+            for c, comp in enumerate(layout.components):
+                for piece in sorted(folder.glob(f"*_{comp}.npy")):
+                    arr = np.load(piece, mmap_mode="r")[lo - day_first:hi - day_first]
+                    have = out[c, s, lo - g0:hi - g0]
+                    both = np.isfinite(have) & np.isfinite(arr)
+                    if np.any(np.abs(have[both] - arr[both]) > 1e-6):
+                        msg = (f"station {station} {comp} on day {_date(d)}: two input files "
+                               "disagree where they overlap")
+                        raise FileFormatError(msg)
+                    out[c, s, lo - g0:hi - g0] = np.where(np.isfinite(have), have, arr)
+    return out
+
+
+def _date(day):
+    return str(np.datetime64(int(day), "D"))
+
+
+# ---------------------------------------------------------------------------- one day
+@dataclass(frozen=True)
+class _Window:
+    data: xr.Dataset
+    core: tuple
+    periods: Periods
+    g0: int
+
+
+def _window(layout, day, config):
+    halo = archive_halo(config, layout.step_ns / 1e9)
+    c0 = max(layout.index(day * DAY_NS), 0)
+    c1 = min(layout.index((day + 1) * DAY_NS), layout.n_samples)
+    g0, g1 = max(c0 - halo, 0), min(c1 + halo, layout.n_samples)
+    values = _load(layout, g0, g1)
+    times = (layout.first_ns + np.arange(g0, g1) * layout.step_ns).astype("datetime64[ns]")
+    data = xr.Dataset(
+        {comp: (("station", "time"), values[i], {"units": "nT"})
+         for i, comp in enumerate(layout.components)},
+        coords={"station": list(layout.stations), "time": times},
+        attrs={"sampling_period_s": layout.step_ns / 1e9},
+    )
+    days = range((layout.first_ns + g0 * layout.step_ns) // DAY_NS,
+                 (layout.first_ns + (g1 - 1) * layout.step_ns) // DAY_NS + 1)
+    starts = [max(layout.index(d * DAY_NS), 0) - g0 for d in days]
+    periods = Periods(np.array(starts, dtype=np.int64), np.array(list(days), dtype=np.int64))
+    return _Window(data=data, core=(c0 - g0, c1 - g0), periods=periods, g0=g0)
+
+
+def _highpassed(win, config):
+    ctx = {"data": win.data}
+    ctx.update(_step_validate(ctx, config=config))
+    ctx.update(_step_highpass(ctx, config=config))
+    return ctx
+
+
+def _merge_stats(results):
+    stats = {}
+    for res in results:
+        for name, table in res["stats"].items():
+            stats.setdefault(name, {}).update(table)
+    return stats
+
+
+def _own_statistics(layout, day, config):
+    """Task 2: the day's spike-statistic sigma, its peers and its synchronisation check."""
+    win = _window(layout, day, config)
+    ctx = _highpassed(win, config)
+    stats = {}
+    peer_events(ctx["hp"], **peer_options(config, ctx["period"]), periods=win.periods,
+                stats=stats, until="own")
+    keep = {name: {day: table[day]} for name, table in stats.items() if day in table}
+    sync = None
+    core = win.data.isel(time=slice(*win.core))
+    if core.sizes["time"] >= 4 * config.sync_max_lag + 4:
+        sync = sync_check(core, component=config.sync_component or ctx["comps"][0],
+                          max_lag=config.sync_max_lag)
+        sync.insert(0, "day", _date(day))
+    return {"day": day, "stats": keep, "sync": sync}
+
+
+def _residual_statistics(layout, day, config, own):
+    """Task 3: the day's prediction coefficients and its residual's sigmas."""
+    win = _window(layout, day, config)
+    ctx = _highpassed(win, config)
+    stats, coefficients = _merge_stats(own), {}
+    peer_events(ctx["hp"], **peer_options(config, ctx["period"]), periods=win.periods,
+                stats=stats, until="residual", core=win.core,
+                coefficients=coefficients)
+    keep = {name: {day: stats[name][day]} for name in ("sigma_res", "sigma")}
+    return {"day": day, "stats": keep, "coefficients": coefficients}
+
+
+def _decide_day(layout, day, config, own, residual, out_dir, formats):
+    """Task 4: clean the day's samples; write the day's files; return its events."""
+    win = _window(layout, day, config)
+    mine = next(r for r in residual if r["day"] == day)
+    context = {"periods": win.periods, "stats": _merge_stats(list(own) + list(residual)),
+               "estimate": set(), "core": win.core, "coefficients": dict(mine["coefficients"])}
+    pipeline = build_cleaning_pipeline(config, peer_context=context)
+    ctx = pipeline.run({"data": win.data})
+    lo, hi = win.core
+    cleaned = ctx["cleaned_ds"].isel(time=slice(lo, hi))
+    events = ctx["events_df"]
+    written = _write_day(layout, day, cleaned, events, config, out_dir, formats)
+    replaced = {comp: int(np.isin(cleaned[f"{comp}_flag"].values, (1, 2)).sum())
+                for comp in layout.components}
+    return {"day": day, "events": events, "replaced": replaced, "written": written}
+
+
+def _write_day(layout, day, cleaned, events, config, out_dir, formats):
+    from ...io import write_iaga2002, write_imagcdf
+
+    stamp = _date(day).replace("-", "")
+    folder = Path(out_dir) / "days"
+    folder.mkdir(parents=True, exist_ok=True)
+    cleaned.attrs["magnetar_day"] = _date(day)
+    path = folder / f"cleaned_{stamp}.nc"
+    with atomic_path(path, suffix=".nc") as tmp:
+        cleaned.to_netcdf(tmp)
+    written = [str(path)]
+    headers = dict(layout.headers)
+    ext = "sec" if layout.step_ns < 60 * 10**9 else "min"
+    for name in layout.stations:
+        ds = cleaned.sel(station=name, drop=True)[list(layout.components)]
+        ds.attrs = {**json.loads(headers[name]), "iaga_code": name}
+        n_rep = sum(int(np.isin(cleaned[f"{c}_flag"].sel(station=name).values, (1, 2)).sum())
+                    for c in layout.components)
+        note = (f"Cleaned by magnetar {__version__} (archive path): rule=peer, "
+                f"k={config.threshold:g}; {n_rep} samples replaced; originals in "
+                f"days/cleaned_{stamp}.nc.")
+        if "iaga2002" in formats:
+            target = Path(out_dir) / "iaga" / f"{name.lower()}{stamp}clean.{ext}"
+            target.parent.mkdir(exist_ok=True)
+            written.append(str(write_iaga2002(ds, target, extra_comments=[note],
+                                              overwrite=True)))
+        if "imagcdf" in formats:
+            target = Path(out_dir) / "imagcdf" / f"{name.lower()}_{stamp}_2.cdf"
+            target.parent.mkdir(exist_ok=True)
+            written.append(str(write_imagcdf(ds, target, publication_level="2",
+                                             overwrite=True)))
+    return written
+
+
+# ---------------------------------------------------------------------------- driver
+def open_client(*, workers=1, scheduler=None):
+    """A Dask client: an existing cluster (``scheduler`` address) or a local one.
+
+    Returns None for one local worker: the tasks then run in this process, in order
+    (Dask's synchronous scheduler), with nothing started.
+    """
+    if scheduler is None and int(workers) <= 1:
+        return None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        msg = "--workers/--scheduler need Dask's distributed: pip install 'magnetar[archive]'"
+        raise ValidationError(msg) from err
+    if scheduler is not None:
+        return Client(scheduler)
+    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster)
+
+
+def _compute(tasks, client, progress, what):
+    import dask
+
+    if client is None:
+        from dask.diagnostics import ProgressBar
+
+        LOGGER.info("%s: %d tasks in this process", what, len(tasks))
+        with ProgressBar() if progress else nullcontext():
+            return list(dask.compute(*tasks, scheduler="synchronous"))
+    LOGGER.info("%s: %d tasks on %s", what, len(tasks), client.scheduler_info().get("address"))
+    futures = client.compute(list(tasks))
+    if progress:
+        from distributed import progress as show
+
+        show(futures)
+    return client.gather(futures)
+
+
+def _check(config, workers, formats):
+    if config.rule != "peer":
+        msg = (f"the archive path implements the peer rule only; rule={config.rule!r} needs "
+               "the in-memory path (leave out --workers/--scheduler)")
+        raise ValidationError(msg)
+    if config.apply_sync:
+        msg = ("apply_sync is not available on the archive path: it reports the "
+               "synchronisation per day in sync.csv; correct the timing and re-run")
+        raise ValidationError(msg)
+    if not config.zero_phase:
+        msg = "the archive path uses the zero-phase filter (zero_phase=true)"
+        raise ValidationError(msg)
+    if int(workers) < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise ValidationError(msg)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        msg = f"--format must be among {', '.join(FORMATS)}; got {','.join(formats)}"
+        raise ValidationError(msg)
+
+
+def clean_archive(paths, out_dir, config=None, *, workers=1, scheduler=None, client=None,
+                  formats=("iaga2002",), progress=False, keep_work=False):
+    """Clean many days of many observatories day by day on Dask (module docstring).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        IAGA-2002 or ImagCDF files, any number of days and stations, in any order.
+    out_dir : path-like
+        Output folder: ``days/cleaned_YYYYMMDD.nc`` (cleaned values, originals and flags),
+        per-station files per day (``iaga/``, ``imagcdf/``), the merged ``events.csv``,
+        ``summary.csv``, ``sigma_daily.csv``, ``sync.csv`` and ``config.toml``.
+    config : CleaningConfig, optional
+        The peer rule's options; ``period_s`` is set to one day.
+    workers : int
+        Local Dask workers (processes of one thread); 1 runs in this process.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (its workers must see ``out_dir``).
+    client : distributed.Client, optional
+        A client to use instead of starting one.
+    formats : sequence of str
+        Per-station daily files: "iaga2002" and/or "imagcdf" (netCDF is always written).
+    progress : bool
+        Progress bars.
+    keep_work : bool
+        Keep the ingested arrays (``out_dir/work``) after a successful run.
+
+    Returns
+    -------
+    dict
+        ``events`` (DataFrame), ``summary``, ``sigma_daily``, ``sync``, ``layout`` and
+        ``written`` (name -> path).
+    """
+    import dask
+
+    config = replace(config or CleaningConfig(), period_s=86400.0)
+    _check(config, workers, formats)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        msg = "no input files given"
+        raise ValidationError(msg)
+    out_dir = output_folder(out_dir)
+    _refuse_overwriting(paths, out_dir)
+    work = Path(out_dir) / "work"
+    own_client = client is None
+    client = client or open_client(workers=workers, scheduler=scheduler)
+    try:
+        ingest = [dask.delayed(_ingest_file)(i, str(p), str(work / "raw"))
+                  for i, p in enumerate(paths)]
+        layout = _layout(_compute(ingest, client, progress, "reading"), work,
+                         config.components)
+        days = layout.days
+        LOGGER.info("%d stations x %d days (%s)", len(layout.stations), len(days),
+                    ", ".join(layout.components))
+        own = {d: dask.delayed(_own_statistics)(layout, d, config) for d in days}
+        res = {d: dask.delayed(_residual_statistics)(layout, d, config,
+                                                     [own[e] for e in _near(d, days, layout,
+                                                                            config)])
+               for d in days}
+        decided = [dask.delayed(_decide_day)(
+            layout, d, config, [own[e] for e in _near(d, days, layout, config)],
+            [res[e] for e in _near(d, days, layout, config)], str(out_dir), tuple(formats))
+            for d in days]
+        results = _compute(decided + list(own.values()) + list(res.values()), client,
+                           progress, "cleaning")
+    finally:
+        if own_client and client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    n = len(days)
+    out = _write_archive_tables(layout, config, results[:n], results[n:2 * n],
+                                results[2 * n:], out_dir)
+    if not keep_work:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    out["layout"] = layout
+    return out
+
+
+def _refuse_overwriting(paths, out_dir):
+    out = Path(out_dir).resolve()
+    ours = {out / f"{n}.csv" for n in ("events", "summary", "sigma_daily", "replaced_daily",
+                                        "sync")} | {out / "config.toml", out / "summary.txt"}
+    for p in paths:
+        p = p.resolve()
+        if p in ours or any(part in p.parents for part in
+                            (out / "days", out / "iaga", out / "imagcdf", out / "work")):
+            msg = f"input {p} lies where this run writes its outputs; choose another --out"
+            raise ValidationError(msg)
+
+
+def _near(day, days, layout, config):
+    """Days whose data a day's halo reaches."""
+    halo_ns = archive_halo(config, layout.step_ns / 1e9) * layout.step_ns
+    first = (day * DAY_NS - halo_ns) // DAY_NS
+    last = ((day + 1) * DAY_NS - 1 + halo_ns) // DAY_NS
+    return [d for d in days if first <= d <= last]
+
+
+def _write_archive_tables(layout, config, decided, own, residual, out_dir):
+    frames = [r["events"] for r in decided if len(r["events"])]
+    events = (pd.concat(frames, ignore_index=True) if frames else decided[0]["events"])
+    events = events.sort_values(["time", "station", "component"], kind="stable",
+                                ignore_index=True)
+    summary = summary_table(events, list(layout.stations))
+    rows = []
+    for r in residual:
+        sigma = r["stats"]["sigma"][r["day"]]
+        for c, comp in enumerate(layout.components):
+            for s, station in enumerate(layout.stations):
+                rows.append({"day": _date(r["day"]), "component": comp, "station": station,
+                             "sigma_nT": float(sigma[c, s])})
+    sigma_daily = pd.DataFrame(rows)
+    syncs = [r["sync"] for r in own if r["sync"] is not None]
+    sync = pd.concat(syncs, ignore_index=True) if syncs else None
+    replaced = pd.DataFrame([{"day": _date(r["day"]), **r["replaced"]} for r in decided])
+    written = {}
+    for name, frame, index in (("events", events, False), ("summary", summary, True),
+                               ("sigma_daily", sigma_daily, False),
+                               ("replaced_daily", replaced, False), ("sync", sync, False)):
+        if frame is None:
+            continue
+        path = Path(out_dir) / f"{name}.csv"
+        with atomic_path(path, suffix=".csv") as tmp:
+            frame.to_csv(tmp, index=index)
+        written[name] = path
+    written["config"] = save_config(
+        config, Path(out_dir) / "config.toml", section="clean",
+        header=f"Resolved configuration of this archive run (magnetar {__version__})")
+    write_text_atomic(Path(out_dir) / "summary.txt", summary.to_string() + "\n")
+    for r in decided:
+        for i, path in enumerate(r["written"]):
+            written[f"day_{_date(r['day'])}_{i}"] = Path(path)
+    return {"events": events, "summary": summary, "sigma_daily": sigma_daily, "sync": sync,
+            "written": written}
