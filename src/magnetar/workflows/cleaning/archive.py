@@ -52,7 +52,15 @@ from .method import (
 )
 from .run import FORMATS
 
-__all__ = ["ArchiveLayout", "archive_halo", "clean_archive", "open_client"]
+__all__ = [
+    "ArchiveLayout",
+    "archive_halo",
+    "clean_archive",
+    "clean_ingested",
+    "ingest_dataset",
+    "make_layout",
+    "open_client",
+]
 
 LOGGER = logging.getLogger(__name__)
 DAY_NS = 86_400 * 10**9
@@ -125,9 +133,32 @@ def _reach(config):
 def _ingest_file(number, path, raw_dir):
     """Read one file; write one array per (station, day, element); describe what it held."""
     from ...io import read_magnetogram
+
+    return ingest_dataset(read_magnetogram(path), raw_dir, number=number, source=str(path))
+
+
+def ingest_dataset(ds, raw_dir, *, number, source):
+    """Write one station's dataset (dimension time) into an archive's work folder.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        One station (``iaga_code`` and ``sampling_period_s`` attributes), any span.
+    raw_dir : path-like
+        The archive's ``work/raw`` folder.
+    number : int
+        A number unique to this piece (pieces of the same station and day are merged).
+    source : str
+        Where it came from (for messages).
+
+    Returns
+    -------
+    dict
+        What the piece held (station, cadence, elements, span, header) for :func:`make_layout`.
+    """
     from ...io._iaga2002 import _station_code
 
-    ds = read_magnetogram(path)
+    path = source
     code = _station_code(ds, path)
     period = float(ds.attrs.get("sampling_period_s", np.nan))
     if not np.isfinite(period) or period <= 0 or (86400.0 / period) % 1:
@@ -161,7 +192,8 @@ def _ingest_file(number, path, raw_dir):
             "first": int(times[0]), "last": int(times[-1]), "header": header}
 
 
-def _layout(described, work, components):
+def make_layout(described, work, components=None):
+    """The archive's :class:`ArchiveLayout` from what :func:`ingest_dataset` returned."""
     steps = {d["step_ns"] for d in described}
     if len(steps) != 1:
         listed = "; ".join(f"{d['path']} {d['step_ns'] / 1e9:g} s" for d in described)
@@ -458,35 +490,56 @@ def clean_archive(paths, out_dir, config=None, *, workers=1, scheduler=None, cli
     try:
         ingest = [dask.delayed(_ingest_file)(i, str(p), str(work / "raw"))
                   for i, p in enumerate(paths)]
-        layout = _layout(_compute(ingest, client, progress, "reading"), work,
-                         config.components)
-        days = layout.days
-        LOGGER.info("%d stations x %d days (%s)", len(layout.stations), len(days),
-                    ", ".join(layout.components))
-        own = {d: dask.delayed(_own_statistics)(layout, d, config) for d in days}
-        res = {d: dask.delayed(_residual_statistics)(layout, d, config,
-                                                     [own[e] for e in _near(d, days, layout,
-                                                                            config)])
-               for d in days}
-        decided = [dask.delayed(_decide_day)(
-            layout, d, config, [own[e] for e in _near(d, days, layout, config)],
-            [res[e] for e in _near(d, days, layout, config)], str(out_dir), tuple(formats))
-            for d in days]
-        results = _compute(decided + list(own.values()) + list(res.values()), client,
-                           progress, "cleaning")
+        layout = make_layout(_compute(ingest, client, progress, "reading"), work,
+                             config.components)
+        out = clean_ingested(layout, out_dir, config, client=client, formats=formats,
+                             progress=progress)
     finally:
         if own_client and client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    n = len(days)
-    out = _write_archive_tables(layout, config, results[:n], results[n:2 * n],
-                                results[2 * n:], out_dir)
+            _close(client)
     if not keep_work:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _close(client):
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _pick(result, key):
+    return {"day": result["day"], key: result[key]}
+
+
+def clean_ingested(layout, out_dir, config, *, client=None, formats=("iaga2002",),
+                   progress=False):
+    """Clean an ingested archive (:class:`ArchiveLayout`) day by day; see :func:`clean_archive`.
+
+    Only per-day summaries come back to this process: the prediction coefficients pass from
+    the task that fits them to the tasks that use them and are then released.
+    """
+    import dask
+
+    config = replace(config, period_s=86400.0)
+    days = layout.days
+    LOGGER.info("%d stations x %d days (%s)", len(layout.stations), len(days),
+                ", ".join(layout.components))
+    near = {d: _near(d, days, layout, config) for d in days}
+    own = {d: dask.delayed(_own_statistics)(layout, d, config) for d in days}
+    res = {d: dask.delayed(_residual_statistics)(layout, d, config, [own[e] for e in near[d]])
+           for d in days}
+    decided = [dask.delayed(_decide_day)(layout, d, config, [own[e] for e in near[d]],
+                                         [res[e] for e in near[d]], str(out_dir),
+                                         tuple(formats)) for d in days]
+    sigmas = [dask.delayed(_pick)(res[d], "stats") for d in days]
+    results = _compute(decided + list(own.values()) + sigmas, client, progress, "cleaning")
+    n = len(days)
+    out = _write_archive_tables(layout, config, results[:n], results[n:2 * n],
+                                results[2 * n:], out_dir)
     out["layout"] = layout
     return out
 
