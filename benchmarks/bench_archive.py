@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
 from magnetar import datasets  # noqa: E402
+from magnetar._dask import open_client  # noqa: E402
 from magnetar.io import read_stations  # noqa: E402
 from magnetar.processing import align_stations  # noqa: E402
 from magnetar.synthetic import inject_interference, synthetic_observatories  # noqa: E402
@@ -45,7 +46,6 @@ from magnetar.workflows.cleaning.archive import (  # noqa: E402
     clean_ingested,
     ingest_dataset,
     make_layout,
-    open_client,
 )
 
 WINDOWS = ("2021-12-17_2021-12-19", "2022-02-10_2022-02-15", "2022-03-09_2022-03-14")
@@ -79,7 +79,7 @@ def real_windows(tmp):
             "equal_to_in_memory_run": bool(mem_ev.equals(arch_ev)),
             "interference": int((res["events"]["class"] == "interference").sum()),
         }
-        print(window, out[window], flush=True)
+        print(window, out[window], flush=True)  # noqa: T201
     return out
 
 
@@ -126,7 +126,7 @@ def scaling(tmp, *, stations, days):
         runs[workers] = {"seconds": seconds, "station_days_per_second":
                          stations * days / seconds, "events": len(res["events"]),
                          "catalogue": (folder / "events.csv").read_bytes()}
-        print("scaling", workers, seconds, flush=True)
+        print("scaling", workers, seconds, flush=True)  # noqa: T201
     shutil.rmtree(work, ignore_errors=True)
     return {
         "stations": stations, "days": days, "synthetic_archive_seconds": made,
@@ -143,7 +143,7 @@ def _one_worker_cluster():
     from distributed import Client, LocalCluster
 
     return Client(LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                               dashboard_address=None))
+                               dashboard_address=":0"))
 
 
 def memory_child(days, stations):
@@ -155,7 +155,7 @@ def memory_child(days, stations):
         clean_ingested(layout, Path(tmp) / "out", CleaningConfig(), formats=())
         seconds = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"days": days, "stations": stations, "peak_rss_MB": peak,
+    print(json.dumps({"days": days, "stations": stations, "peak_rss_MB": peak,  # noqa: T201
                       "peak_rss_before_cleaning_MB": before, "seconds": seconds}))
 
 
@@ -166,7 +166,7 @@ def memory(days_list, stations):
                                "--memory-stations", str(stations)], capture_output=True,
                               text=True, check=True)
         out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print("memory", out[-1], flush=True)
+        print("memory", out[-1], flush=True)  # noqa: T201
     return {"runs": out, "peak_ratio_longest_to_shortest":
             out[-1]["peak_rss_MB"] / out[0]["peak_rss_MB"]}
 
@@ -231,7 +231,7 @@ def main():
         }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2,
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2,  # noqa: T201
                      default=str))
 
 

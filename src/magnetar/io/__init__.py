@@ -22,7 +22,7 @@ from ._imagcdf import read_imagcdf, write_imagcdf
 from ._picks import grid_agreement, pick_agreement, read_emag2v3_tile, read_picks
 from ._schumann import read_schumann_spectra
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
-from ._timeseries import read_timeseries, timeseries_from_array
+from ._timeseries import read_timeseries, timeseries_from_array, write_mseed
 
 __all__ = [
     "check_grid",
@@ -46,6 +46,7 @@ __all__ = [
     "read_stations",
     "read_timeseries",
     "timeseries_from_array",
+    "write_mseed",
     "write_grid",
     "write_iaga2002",
     "write_imagcdf",

@@ -18,7 +18,7 @@ import xarray as xr
 from .._utils import require
 from ..errors import FileFormatError, ValidationError
 
-__all__ = ["read_timeseries", "timeseries_from_array"]
+__all__ = ["read_timeseries", "timeseries_from_array", "write_mseed"]
 
 _TEXT = (".txt", ".csv", ".dat", ".asc")
 
@@ -157,6 +157,40 @@ def _read_mseed(path):
     out.attrs.update({"station": stream[0].stats.station, "network": stream[0].stats.network,
                       "source": str(path)})
     return out
+
+
+def write_mseed(series, path, *, station="", network="", overwrite=False):
+    """Write a time series (time, channel) as miniSEED (FLOAT64 samples, written atomically).
+
+    Missing samples (NaN) are left out: each channel becomes one trace per run of valid
+    samples, so :func:`read_timeseries` reads the gaps back as NaN.
+    """
+    from .._utils import atomic_path
+
+    obspy = require("obspy", extra="iar", feature="writing miniSEED")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        msg = f"{path} exists; refusing to overwrite it"
+        raise ValidationError(msg)
+    rate = float(series.attrs["sampling_rate"])
+    start = obspy.UTCDateTime(str(np.datetime_as_string(series["time"].values[0], unit="us")))
+    values = series.values.reshape(series.shape[0], -1)
+    names = (series["channel"].values if "channel" in series.dims
+             else [series.name or "X"])
+    traces = []
+    for column, name in zip(values.T, names, strict=True):
+        ok = np.isfinite(column).astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.r_[0, ok, 0]))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            traces.append(obspy.Trace(data=column[a:b].astype(np.float64), header={
+                "sampling_rate": rate, "starttime": start + a / rate, "station": station,
+                "network": network, "channel": str(name)}))
+    if not traces:
+        msg = f"nothing to write to {path}: every sample is missing"
+        raise ValidationError(msg)
+    with atomic_path(path, suffix=".mseed") as tmp:
+        obspy.Stream(traces).write(str(tmp), format="MSEED", encoding="FLOAT64")
+    return path
 
 
 def _read_iaga(path):

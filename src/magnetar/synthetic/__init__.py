@@ -1,6 +1,12 @@
 """Physics-based synthetic data with exact ground truth."""
 
-from ._iar import IARConfig, synthetic_iar_night, synthetic_iar_nights, welch_dof
+from ._iar import (
+    IARConfig,
+    synthetic_iar_archive,
+    synthetic_iar_night,
+    synthetic_iar_nights,
+    welch_dof,
+)
 from ._observatory import (
     ObservatoryTruth,
     inject_coincident,
@@ -27,6 +33,7 @@ __all__ = [
     "polarity_at",
     "read_gpts",
     "sample_tracks",
+    "synthetic_iar_archive",
     "synthetic_iar_night",
     "synthetic_iar_nights",
     "synthetic_observatories",

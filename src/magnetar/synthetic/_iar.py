@@ -473,3 +473,53 @@ def synthetic_iar_nights(n, config=None, *, seed=0, workers=1, progress=False):
     out.attrs.pop("seed", None)
     return out
 
+
+
+def synthetic_iar_archive(folder, n_nights, config=None, *, seed=0, first_night="2020-01-01"):
+    """Write ``n_nights`` synthetic 100 Hz nights as daily miniSEED files, as archived.
+
+    An observatory stores days (00:00-24:00 UT), so a night's evening lies in one file and
+    its morning in the next; between 06:00 and 18:00 there are no samples here. Night ``k``
+    has seed ``seed + k``; file ``k`` holds the morning of night ``k - 1`` and the evening
+    of night ``k`` (``n_nights + 1`` files).
+
+    Returns
+    -------
+    (list of Path, pandas.DataFrame)
+        The files and the truth per night: ``night`` (date), ``has_iar``,
+        ``delta_f_median_hz`` (median of the visible spacing), ``fringes_max``.
+    """
+    from pathlib import Path
+
+    from ..io import timeseries_from_array, write_mseed
+
+    config = IARConfig() if config is None else config
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    first = pd.Timestamp(first_night).normalize()
+    fs = float(config.sampling_rate)
+    per_day = int(round(86400 * fs))
+    days = np.full((n_nights + 1, per_day), np.nan)
+    truth = []
+    for k in range(n_nights):
+        date = first + pd.Timedelta(days=k)
+        night, series = synthetic_iar_night(config, seed=seed + k, night=date, timeseries=True)
+        offset = int(round((pd.Timestamp(series["time"].values[0]) - date).total_seconds()
+                           * fs))
+        values = series.values[:, 0]
+        head = min(values.size, per_day - offset)
+        days[k, offset:offset + head] = values[:head]
+        rest = values[head:]
+        days[k + 1, :rest.size] = rest
+        visible = night["delta_f"].values[np.isfinite(night["delta_f"].values)]
+        truth.append({"night": date.date().isoformat(), "has_iar": bool(night.attrs["has_iar"]),
+                      "delta_f_median_hz": float(np.median(visible)) if visible.size else None,
+                      "fringes_max": int(np.isfinite(night["fringe_frequency"].values)
+                                         .sum(axis=0).max())})
+    paths = []
+    for k in range(n_nights + 1):
+        date = first + pd.Timedelta(days=k)
+        series = timeseries_from_array(days[k], sampling_rate=fs, start=date, channels=["H"])
+        paths.append(write_mseed(series, folder / f"syn_{date:%Y%m%d}.mseed", station="SYN",
+                                 overwrite=True))
+    return paths, pd.DataFrame(truth)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import pandas as pd
 import xarray as xr
 
 from ... import __version__
+from ..._dask import close_client, compute, open_client
 from ..._utils import atomic_path, output_folder, write_text_atomic
 from ...config import save_config
 from ...errors import FileFormatError, ValidationError
@@ -59,7 +59,6 @@ __all__ = [
     "clean_ingested",
     "ingest_dataset",
     "make_layout",
-    "open_client",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -382,44 +381,6 @@ def _write_day(layout, day, cleaned, events, config, out_dir, formats):
 
 
 # ---------------------------------------------------------------------------- driver
-def open_client(*, workers=1, scheduler=None):
-    """A Dask client: an existing cluster (``scheduler`` address) or a local one.
-
-    Returns None for one local worker: the tasks then run in this process, in order
-    (Dask's synchronous scheduler), with nothing started.
-    """
-    if scheduler is None and int(workers) <= 1:
-        return None
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as err:
-        msg = "--workers/--scheduler need Dask's distributed: pip install 'magnetar[archive]'"
-        raise ValidationError(msg) from err
-    if scheduler is not None:
-        return Client(scheduler)
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                           dashboard_address=None)
-    return Client(cluster)
-
-
-def _compute(tasks, client, progress, what):
-    import dask
-
-    if client is None:
-        from dask.diagnostics import ProgressBar
-
-        LOGGER.info("%s: %d tasks in this process", what, len(tasks))
-        with ProgressBar() if progress else nullcontext():
-            return list(dask.compute(*tasks, scheduler="synchronous"))
-    LOGGER.info("%s: %d tasks on %s", what, len(tasks), client.scheduler_info().get("address"))
-    futures = client.compute(list(tasks))
-    if progress:
-        from distributed import progress as show
-
-        show(futures)
-    return client.gather(futures)
-
-
 def _check(config, workers, formats):
     if config.rule != "peer":
         msg = (f"the archive path implements the peer rule only; rule={config.rule!r} needs "
@@ -431,9 +392,6 @@ def _check(config, workers, formats):
         raise ValidationError(msg)
     if not config.zero_phase:
         msg = "the archive path uses the zero-phase filter (zero_phase=true)"
-        raise ValidationError(msg)
-    if int(workers) < 1:
-        msg = f"--workers must be at least 1, got {workers}"
         raise ValidationError(msg)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -486,29 +444,23 @@ def clean_archive(paths, out_dir, config=None, *, workers=1, scheduler=None, cli
     _refuse_overwriting(paths, out_dir)
     work = Path(out_dir) / "work"
     own_client = client is None
-    client = client or open_client(workers=workers, scheduler=scheduler)
+    if own_client:
+        client = open_client(workers=workers, scheduler=scheduler)
     try:
         ingest = [dask.delayed(_ingest_file)(i, str(p), str(work / "raw"))
                   for i, p in enumerate(paths)]
-        layout = make_layout(_compute(ingest, client, progress, "reading"), work,
+        layout = make_layout(compute(ingest, client, progress=progress, what="reading"), work,
                              config.components)
         out = clean_ingested(layout, out_dir, config, client=client, formats=formats,
                              progress=progress)
     finally:
         if own_client and client is not None:
-            _close(client)
+            close_client(client)
     if not keep_work:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     return out
-
-
-def _close(client):
-    cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
 
 
 def _pick(result, key):
@@ -536,7 +488,8 @@ def clean_ingested(layout, out_dir, config, *, client=None, formats=("iaga2002",
                                          [res[e] for e in near[d]], str(out_dir),
                                          tuple(formats)) for d in days]
     sigmas = [dask.delayed(_pick)(res[d], "stats") for d in days]
-    results = _compute(decided + list(own.values()) + sigmas, client, progress, "cleaning")
+    results = compute(decided + list(own.values()) + sigmas, client, progress=progress,
+                      what="cleaning")
     n = len(days)
     out = _write_archive_tables(layout, config, results[:n], results[n:2 * n],
                                 results[2 * n:], out_dir)

@@ -99,6 +99,7 @@ def add_parser(sub):
     iev.add_argument("--out", required=True, help="output folder")
     iev.add_argument("-n", type=int, default=64, help="test nights (default 64)")
     iev.add_argument("--negative", type=int, default=32, help="nights without IARs (default 32)")
+    _add_catalogue_parser(isub)
     for p in (isyn, itr, iev):
         p.add_argument("--seed", type=int, help="first seed (default 0)")
         p.add_argument("--workers", type=int,
@@ -107,6 +108,49 @@ def add_parser(sub):
                                         "earlier run reads back); options override it")
     iar.set_defaults(handler=_cmd_iar)
     return iar
+
+
+def _add_catalogue_parser(isub):
+    icat = isub.add_parser(
+        "catalogue", help="many days of raw series -> one IAR catalogue (per night), on Dask",
+        description="Raw 100 Hz files of many days (miniSEED, IAGA-2002, .npy with the date "
+                    "in the name) -> band-passed Welch spectrograms -> U-Net -> f_n and "
+                    "delta_f -> catalogue.csv/.nc with one row per night (presence, hours, "
+                    "delta_f median and 10-90 %% range, fringe count) and nights/<date>.nc. "
+                    "A night crossing midnight is joined from the two daily files. "
+                    "Resumable: files and nights already done are skipped.")
+    icat.add_argument("files", nargs="+", help="time-series files, any number of days")
+    icat.add_argument("--out", required=True, help="output folder")
+    icat.add_argument("--model", help="segmentation checkpoint (default: the shipped "
+                                      "iar_unet16.pt)")
+    icat.add_argument("--config", help="TOML file with a [catalogue] table (the config.toml "
+                                       "of an earlier run reads back); options override it")
+    icat.add_argument("--band", type=lambda v: tuple(float(x) for x in v.split(",")),
+                      help="band-pass in Hz (default 0.5,10)")
+    icat.add_argument("--night", help="night start,end in UT (default 18:00,06:00)")
+    icat.add_argument("--sampling-rate", type=float, dest="sampling_rate",
+                      help="Hz, for .npy and text files")
+    icat.add_argument("--min-columns", type=int, dest="min_columns",
+                      help="a night has IARs when delta_f is measured in at least this many "
+                           "columns (default 6: 10 minutes)")
+    icat.add_argument("--figures", action="store_true", help="a PNG per night")
+    icat.add_argument("--workers", type=int, default=1,
+                      help="local Dask worker processes (default 1: in this process)")
+    icat.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    return icat
+
+
+def _catalogue_config(args):
+    from ...config import load_config
+    from .catalogue import CatalogueConfig
+
+    overrides = {"sampling_rate": args.sampling_rate, "min_columns": args.min_columns}
+    if args.band is not None:
+        overrides.update(low=args.band[0], high=args.band[1])
+    if args.night is not None:
+        start, _, end = args.night.partition(",")
+        overrides.update(night_start=start, night_end=end)
+    return load_config(CatalogueConfig, args.config, overrides=overrides, section="catalogue")
 
 
 _TRAIN_FLAGS = ("epochs", "batch_size", "lr", "optimizer", "lr_schedule", "loss", "edge_weight",
@@ -146,6 +190,17 @@ def _cmd_iar(args, parser):
                                       sampling_rate=args.sampling_rate, progress=progress)
         for path in written:
             print(path)  # noqa: T201
+        return 0
+    if args.action == "catalogue":
+        from .catalogue import run_catalogue
+
+        table = run_catalogue(args.files, args.out, _catalogue_config(args), model=args.model,
+                              workers=args.workers, scheduler=args.scheduler,
+                              figures=args.figures, progress=progress)
+        ok = table[table["status"] == "ok"] if len(table) else table
+        print(f"{len(table)} nights: {len(ok)} analysed, "  # noqa: T201
+              f"{int(ok['iar_present'].sum()) if len(ok) else 0} with IARs; "
+              f"catalogue in {args.out}/catalogue.csv")
         return 0
     config = _iar_config(args) if args.action in ("synth", "train", "evaluate") else None
     if args.action == "synth":

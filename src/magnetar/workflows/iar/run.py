@@ -578,13 +578,17 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
     return written
 
 
-def _spectrogram_one(path, stem, *, low, high, order, segment_s, nfft, overlap, fmin, fmax,
-                     night_start, night_end, sampling_rate, png):
-    """One time-series file -> its spectrogram and one netCDF (and PNGs) per night."""
-    from ...io import read_timeseries, write_spectrogram_png
-    from ...processing import bandpass, crop_band, split_nights, welch_spectrogram
+def file_spectrogram(path, *, low=0.5, high=10.0, order=4, segment_s=100.0, nfft=4096,
+                     overlap=0.5, fmin=0.5, fmax=10.0, sampling_rate=None, start=None):
+    """One time-series file -> band-passed Welch spectrogram cropped to the flat band.
 
-    series = read_timeseries(path, sampling_rate=sampling_rate)
+    ``start`` (first sample time) is needed for ``.npy`` and text tables only.
+    """
+    from ...io import read_timeseries
+    from ...processing import bandpass, crop_band, welch_spectrogram
+
+    extra = {} if start is None else {"start": start}
+    series = read_timeseries(path, sampling_rate=sampling_rate, **extra)
     fs = series.attrs["sampling_rate"]
     hi = min(high, 0.45 * fs)
     spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
@@ -593,6 +597,18 @@ def _spectrogram_one(path, stem, *, low, high, order, segment_s, nfft, overlap, 
     spec = crop_band(spec, fmin=max(fmin, flat_lo), fmax=min(fmax, flat_hi))
     spec.attrs["flat_band_hz"] = [flat_lo, flat_hi]
     spec.attrs["source"] = str(path)
+    return spec
+
+
+def _spectrogram_one(path, stem, *, low, high, order, segment_s, nfft, overlap, fmin, fmax,
+                     night_start, night_end, sampling_rate, png):
+    """One time-series file -> its spectrogram and one netCDF (and PNGs) per night."""
+    from ...io import write_spectrogram_png
+    from ...processing import split_nights
+
+    spec = file_spectrogram(path, low=low, high=high, order=order, segment_s=segment_s,
+                            nfft=nfft, overlap=overlap, fmin=fmin, fmax=fmax,
+                            sampling_rate=sampling_rate)
     target = stem.with_name(f"{stem.name}_spectrogram.nc")
     with atomic_path(target, suffix=".nc") as tmp:
         spec.to_dataset(name="spectrogram").to_netcdf(tmp)

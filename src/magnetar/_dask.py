@@ -1,0 +1,71 @@
+"""Dask plumbing shared by the archive-scale paths (cleaning, IAR catalogue).
+
+Dask schedules the tasks; this module only opens a client (a local cluster of
+single-threaded worker processes, or an existing scheduler) and runs a list of delayed
+tasks with a progress bar. One local worker means no cluster: the tasks run in this process
+in Dask's synchronous scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+
+from .errors import ValidationError
+
+__all__ = ["close_client", "compute", "open_client"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+def open_client(*, workers=1, scheduler=None):
+    """A Dask client: an existing cluster (``scheduler`` address) or a local one.
+
+    Returns None for one local worker: the tasks then run in this process, in order
+    (Dask's synchronous scheduler), with nothing started.
+    """
+    if int(workers) < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise ValidationError(msg)
+    if scheduler is None and int(workers) <= 1:
+        return None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        msg = "--workers/--scheduler need Dask's distributed: pip install 'magnetar[archive]'"
+        raise ValidationError(msg) from err
+    if scheduler is not None:
+        return Client(scheduler)
+    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                           dashboard_address=":0")
+    return Client(cluster)
+
+
+def close_client(client):
+    """Close a client and, when it started one, its local cluster."""
+    if client is None:
+        return
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def compute(tasks, client, *, progress=False, what="tasks"):
+    """Results of a list of delayed tasks, in order (on ``client``, or in this process)."""
+    import dask
+
+    if client is None:
+        from dask.diagnostics import ProgressBar
+
+        LOGGER.info("%s: %d tasks in this process", what, len(tasks))
+        with ProgressBar() if progress else nullcontext():
+            return list(dask.compute(*tasks, scheduler="synchronous"))
+    LOGGER.info("%s: %d tasks on %s", what, len(tasks),
+                client.scheduler_info().get("address"))
+    futures = client.compute(list(tasks))
+    if progress:
+        from distributed import progress as show
+
+        show(futures)
+    return client.gather(futures)
