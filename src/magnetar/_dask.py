@@ -65,7 +65,12 @@ def compute(tasks, client, *, progress=False, what="tasks"):
                 client.scheduler_info().get("address"))
     futures = client.compute(list(tasks))
     if progress:
+        import sys
+
         from distributed import progress as show
 
+        link = getattr(client, "dashboard_link", None)
+        if link:
+            print(f"{what}: Dask dashboard at {link}", file=sys.stderr)  # noqa: T201
         show(futures)
     return client.gather(futures)

@@ -13,6 +13,7 @@ shape and checks it, so that every later step can rely on it.
 from __future__ import annotations
 
 import lzma
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def check_grid(grid, *, name="grid"):
         if not np.all(np.diff(values) > 0):
             msg = f"{name} coordinate '{dim}' is not strictly increasing"
             raise ValidationError(msg)
-    if not np.isfinite(grid.values).any():
+    if not bool(np.isfinite(grid.data).any()):  # a Dask-backed grid: reduced chunk by chunk
         msg = f"{name} holds no finite value (all NaN)"
         raise ValidationError(msg)
     return grid
@@ -81,7 +82,7 @@ def spacing_of(grid):
     return tuple(float(np.median(np.diff(grid[d].values))) for d in grid.dims)
 
 
-def _standardise(da, *, path, nodata=None, units=None):
+def _standardise(da, *, path, nodata=None, units=None, lazy=False):
     rename = {}
     for dim in da.dims:
         key = str(dim).lower()
@@ -105,12 +106,12 @@ def _standardise(da, *, path, nodata=None, units=None):
         elif values.size > 1 and not np.all(np.diff(values) > 0):
             msg = f"coordinate '{dim}' is not monotonic"
             raise FileFormatError(msg, path=path)
-    data = np.asarray(da.values, dtype=np.float64)
+    data = da.data.astype(np.float64) if lazy else np.asarray(da.values, dtype=np.float64)
     if nodata is not None:
         # Resampled grids (EMAG2 v2 at 1 degree was made with grdsample) also hold nodes
         # interpolated between the sentinel and data, e.g. -99722: anything within half the
         # sentinel's magnitude is no data too (no real anomaly comes near 50,000 nT).
-        data = np.where(np.abs(data) >= 0.5 * abs(nodata), np.nan, data)
+        data = np.where(np.abs(data) >= 0.5 * abs(nodata), np.nan, data)  # Dask: lazily
     out = xr.DataArray(data, coords={d: np.asarray(da[d].values, float) for d in ordered},
                        dims=ordered, name=da.name or "anomaly",
                        attrs={k: v for k, v in da.attrs.items()
@@ -151,7 +152,7 @@ def _read_gmt_legacy(ds, path, nodata):
     return _standardise(da, path=path, nodata=nodata)
 
 
-def read_grid(path, *, variable=None, nodata=99999.0, units=None):
+def read_grid(path, *, variable=None, nodata=99999.0, units=None, chunks=None):
     """Read an anomaly grid (netCDF CF/GMT, GMT legacy netCDF-3, GeoTIFF).
 
     Parameters
@@ -166,6 +167,9 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
         NaN, which also catches nodes a resampling mixed with the sentinel.
     units : str, optional
         Units to record when the file does not say (default nT).
+    chunks : int or tuple, optional
+        Read a CF netCDF grid lazily in Dask chunks of this many nodes (grids larger than
+        memory); the values are read when computed.
 
     Returns
     -------
@@ -184,19 +188,21 @@ def read_grid(path, *, variable=None, nodata=99999.0, units=None):
         da = da.drop_vars([c for c in da.coords if c not in da.dims])  # spatial_ref
         return _standardise(da, path=path, nodata=nodata, units=units)
     try:
-        ds = xr.open_dataset(path, decode_times=False, mask_and_scale=True)
+        ds = xr.open_dataset(path, decode_times=False, mask_and_scale=True,
+                             chunks=None if chunks is None else "auto")
     except (OSError, ValueError, RuntimeError) as err:
         msg = f"not a readable netCDF grid ({err})"
         raise FileFormatError(msg, path=path) from None
     try:
-        return _netcdf_grid(ds, path=path, variable=variable, nodata=nodata, units=units)
+        return _netcdf_grid(ds, path=path, variable=variable, nodata=nodata, units=units,
+                            chunks=chunks)
     except RuntimeError as err:  # the netCDF library meets corrupted bytes while loading
         msg = f"corrupted netCDF data ({err})"
         raise FileFormatError(msg, path=path) from None
 
 
-def _netcdf_grid(ds, *, path, variable, nodata, units):
-    with ds:
+def _netcdf_grid(ds, *, path, variable, nodata, units, chunks=None):
+    with ds if chunks is None else nullcontext(ds):  # a lazy grid keeps its file open
         if {"x_range", "y_range", "dimension", "z"} <= set(ds.variables):
             return _read_gmt_legacy(ds.load(), path, nodata)
         candidates = [v for v in ds.data_vars if ds[v].ndim == 2]
@@ -213,7 +219,11 @@ def _netcdf_grid(ds, *, path, variable, nodata, units):
             msg = (f"expected one 2-D variable, found {len(candidates)} "
                    f"({', '.join(candidates) or 'none'}); name one with variable=")
             raise FileFormatError(msg, path=path)
-        return _standardise(da.load(), path=path, nodata=nodata, units=units)
+        if chunks is None:
+            return _standardise(da.load(), path=path, nodata=nodata, units=units)
+        sizes = (chunks, chunks) if np.isscalar(chunks) else tuple(chunks)
+        return _standardise(da.chunk(dict(zip(da.dims, sizes, strict=True))), path=path,
+                            nodata=nodata, units=units, lazy=True)
 
 
 def write_grid(grid, path, *, title=None):

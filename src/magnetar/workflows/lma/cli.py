@@ -113,6 +113,12 @@ def _add_lma_classification(lsub):
     prd.add_argument("--no-calibration", dest="calibrate", action="store_false")
     prd.add_argument("--calibration-mask", dest="mask",
                      help="grid, > 0 where calibration is off (e.g. across trenches)")
+    big = prd.add_argument_group("grids larger than memory (Dask; the same map)")
+    big.add_argument("--chunks", type=int, help="read and process the grid lazily in chunks "
+                                                "of this many nodes a side (e.g. 2048)")
+    big.add_argument("--workers", type=int, default=1,
+                     help="local Dask worker processes for the windows (default 1)")
+    big.add_argument("--scheduler", help="address of an existing Dask scheduler")
     real = lsub.add_parser("real-tiles", help="map the EMAG2v3 tiles, compare with picks",
                            description="Georeference the EMAG2v3 tiles from their centre "
                                        "table, resample to 2 arc-minutes, map them and "
@@ -264,7 +270,8 @@ def _cmd_lma_classification(args):
     if args.action == "predict":
         report = lma.run_predict(args.grid, args.model, args.out, stride=args.stride,
                                  calibrate=args.calibrate, mask_path=args.mask,
-                                 progress=sys.stderr.isatty())
+                                 progress=sys.stderr.isatty(), chunks=args.chunks,
+                                 workers=args.workers, scheduler=args.scheduler)
         print(json.dumps(report, indent=2))  # noqa: T201
         return 0
     if args.action == "real-tiles":

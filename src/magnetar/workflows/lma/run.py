@@ -316,15 +316,25 @@ def _model_and_config(model_path, device=None):
 
 
 def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
-                mask_path=None, figure=True, progress=False):
+                mask_path=None, figure=True, progress=False, chunks=None, workers=1,
+                scheduler=None):
     """Predict a grid file: writes OUT (netCDF: probability, calibrated probability, class),
-    OUT.config.toml and a map PNG; returns the linear percentage."""
+    OUT.config.toml and a map PNG; returns the linear percentage.
+
+    With ``chunks`` (nodes), ``workers`` > 1 or a ``scheduler``, the grid is read lazily and
+    processed chunk by chunk on Dask (:mod:`.chunked`; grids larger than memory), giving the
+    same map.
+    """
     from ...io import read_grid
 
     out_path = output_file(out_path, inputs=[grid_path], suffixes=(".nc",))
     if stride is not None:
         check_number(stride, option="--stride", minimum=1, integer=True)
-    grid = read_grid(grid_path)
+    lazy = chunks is not None or workers > 1 or scheduler is not None
+    if lazy:
+        chunks = chunks or 2048
+        check_number(chunks, option="--chunks", minimum=64, integer=True)
+    grid = read_grid(grid_path, chunks=chunks if lazy else None)
     model, config = _model_and_config(model_path)
     if min(grid.shape) < config.size:
         msg = (f"{grid_path}: the grid is {grid.shape[0]} x {grid.shape[1]} nodes, smaller "
@@ -334,16 +344,27 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     mask = None
     if mask_path is not None:
         with np.errstate(invalid="ignore"):
-            mask = read_grid(mask_path).values > 0  # NaN compares False
-    result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
-                          calibration_mask=mask, progress=progress)
+            mask = read_grid(mask_path, chunks=chunks if lazy else None) > 0  # NaN: False
+    if lazy:
+        from .chunked import predict_grid_chunked
+
+        result = predict_grid_chunked(grid, model_path, config=config,
+                                      stride=stride or config.predict_stride, chunks=chunks,
+                                      calibrate=calibrate, calibration_mask=mask,
+                                      workers=workers, scheduler=scheduler, progress=progress)
+    else:
+        result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
+                              calibration_mask=None if mask is None else mask.values,
+                              progress=progress)
     result["anomaly"] = grid
     _write_map(result, out_path)
     save_config(config, out_path.with_suffix(".config.toml"))
     if figure:
         from ...plot import plot_lma_map, save_figure
 
-        save_figure(plot_lma_map(result), out_path.with_suffix(".png"))
+        step = max(1, -(-max(grid.shape) // 2000))  # a figure of at most ~2000 nodes a side
+        shown = result.isel({d: slice(None, None, step) for d in grid.dims}).load()
+        save_figure(plot_lma_map(shown), out_path.with_suffix(".png"))
     return {"linear_percentage": result.attrs["linear_percentage"], "out": str(out_path)}
 
 
