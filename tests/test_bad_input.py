@@ -94,6 +94,8 @@ def test_clean_files_of_different_days(tmp_path, capsys):
     ("--rule", "magic", "--rule"),
     ("--components", "Q", "lacks component(s) ['Q']"),
     ("--format", "csv", "--format must be among iaga2002, imagcdf"),
+    ("--workers", "0", "--workers"),
+    ("--workers", "two", "--workers"),
 ])
 def test_clean_bad_option(tmp_path, capsys, option, value, needle):
     paths = _stations(tmp_path)
@@ -230,6 +232,29 @@ def test_lma_predict_bad_stride(tmp_path, capsys, stride):
     _refused(capsys, ["lma", "predict", grid, "--model", _shipped_lma(), "--out",
                       tmp_path / "map.nc", "--stride", stride], inputs=[grid],
              match=("--stride",), no_outputs=[tmp_path / "map.nc"])
+
+
+@pytest.mark.parametrize("chunks", ["0", "10"])
+def test_lma_predict_bad_chunks(tmp_path, capsys, chunks):
+    grid = _grid(tmp_path / "g.nc", n=300)
+    _refused(capsys, ["lma", "predict", grid, "--model", _shipped_lma(), "--out",
+                      tmp_path / "map.nc", "--chunks", chunks], inputs=[grid],
+             match=("--chunks",), no_outputs=[tmp_path / "map.nc"])
+
+
+def test_clean_archive_refuses_the_published_rule(tmp_path, capsys):
+    paths = _stations(tmp_path)
+    _refused(capsys, ["clean", *paths, "--out", tmp_path / "o", "--workers", "1", "--rule",
+                      "published"], inputs=paths, match=("peer rule only",),
+             no_outputs=[tmp_path / "o" / "events.csv"])
+
+
+def test_iar_catalogue_missing_model(tmp_path, capsys):
+    series = tmp_path / "site_20200101.npy"
+    np.save(series, np.zeros(1000))
+    _refused(capsys, ["iar", "catalogue", series, "--out", tmp_path / "cat", "--model",
+                      tmp_path / "none.pt", "--sampling-rate", "100"], inputs=[series],
+             match=("none.pt",), no_outputs=[tmp_path / "cat" / "catalogue.csv"])
 
 
 def test_lma_predict_junk_model(tmp_path, capsys):

@@ -24,8 +24,8 @@ def open_client(*, workers=1, scheduler=None):
     Returns None for one local worker: the tasks then run in this process, in order
     (Dask's synchronous scheduler), with nothing started.
     """
-    if int(workers) < 1:
-        msg = f"--workers must be at least 1, got {workers}"
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        msg = f"--workers must be a whole number of at least 1, got {workers}"
         raise ValidationError(msg)
     if scheduler is None and int(workers) <= 1:
         return None
@@ -34,10 +34,13 @@ def open_client(*, workers=1, scheduler=None):
     except ImportError as err:
         msg = "--workers/--scheduler need Dask's distributed: pip install 'magnetar[archive]'"
         raise ValidationError(msg) from err
+    # the scheduler's and workers' INFO lines would drown magnetar's own progress
+    logging.getLogger("distributed").setLevel(max(logging.WARNING,
+                                                  logging.getLogger("distributed").level))
     if scheduler is not None:
         return Client(scheduler)
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                           dashboard_address=":0")
+                           dashboard_address=":0", silence_logs=logging.WARNING)
     return Client(cluster)
 
 

@@ -436,6 +436,8 @@ def coherence_diffusion(grid, *, sigma=1.0, rho=1.0, time=5.0, time_step=0.15, a
         depth = diffusion_reach(config)
         block_fn = partial(_diffuse_block, config=config, offset=float(lo), scale=scale,
                            dtype=np.dtype(dtype))
+        # a halo wider than the grid is the whole grid: clamp it (the result is unchanged)
+        depth = {axis: min(depth, n - 1) for axis, n in enumerate(arr.shape)}
         out = arr.astype(np.float64).map_overlap(block_fn, depth=depth, boundary="none",
                                                  dtype=np.float64)
         return grid.copy(data=out).assign_attrs(attrs)

@@ -37,7 +37,7 @@ import xarray as xr
 
 from ... import __version__
 from ..._dask import close_client, compute, open_client
-from ..._utils import atomic_path, output_folder, write_text_atomic
+from ..._utils import atomic_path, check_number, output_folder, write_text_atomic
 from ...config import save_config
 from ...errors import FileFormatError, ValidationError
 from ...processing._peer import Periods, _dependency_margin, peer_events
@@ -393,6 +393,7 @@ def _check(config, workers, formats):
     if not config.zero_phase:
         msg = "the archive path uses the zero-phase filter (zero_phase=true)"
         raise ValidationError(msg)
+    check_number(workers, option="--workers", minimum=1, integer=True)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         msg = f"--format must be among {', '.join(FORMATS)}; got {','.join(formats)}"

@@ -88,7 +88,7 @@ def run_command(args, parser=None):
     if args.workers is not None or args.scheduler is not None:
         from .archive import clean_archive
 
-        out = clean_archive(args.files, args.out, config, workers=args.workers or 1,
+        out = clean_archive(args.files, args.out, config, workers=1 if args.workers is None else args.workers,
                             scheduler=args.scheduler, formats=args.formats,
                             progress=sys.stderr.isatty())
         events = out["events"]

@@ -116,7 +116,7 @@ def _add_catalogue_parser(isub):
         description="Raw 100 Hz files of many days (miniSEED, IAGA-2002, .npy with the date "
                     "in the name) -> band-passed Welch spectrograms -> U-Net -> f_n and "
                     "delta_f -> catalogue.csv/.nc with one row per night (presence, hours, "
-                    "delta_f median and 10-90 %% range, fringe count) and nights/<date>.nc. "
+                    "delta_f median and 10-90 % range, fringe count) and nights/<date>.nc. "
                     "A night crossing midnight is joined from the two daily files. "
                     "Resumable: files and nights already done are skipped.")
     icat.add_argument("files", nargs="+", help="time-series files, any number of days")

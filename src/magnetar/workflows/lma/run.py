@@ -332,7 +332,7 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
         check_number(stride, option="--stride", minimum=1, integer=True)
     lazy = chunks is not None or workers > 1 or scheduler is not None
     if lazy:
-        chunks = chunks or 2048
+        chunks = 2048 if chunks is None else chunks
         check_number(chunks, option="--chunks", minimum=64, integer=True)
     grid = read_grid(grid_path, chunks=chunks if lazy else None)
     model, config = _model_and_config(model_path)
