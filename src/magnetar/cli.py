@@ -8,6 +8,7 @@ import logging
 import sys
 
 from . import __version__
+from ._options import add_options_config, apply_options_table, write_options_table
 from .errors import MagnetarError, ValidationError
 from .workflows.cleaning import cli as cleaning_cli
 from .workflows.crowdmag import cli as crowdmag_cli
@@ -54,7 +55,19 @@ def build_parser():
         p.add_argument("names", nargs="*", help="registered names (see 'datasets list')")
         p.add_argument("--all", action="store_true",
                        help="every registered file (prepare an offline data folder)")
+    _give_every_leaf_a_config(sub, [])
     return parser
+
+
+def _give_every_leaf_a_config(subparsers, path):
+    """``--config`` on every leaf command: commands without a config dataclass read a
+    ``[command]`` table of their options (:mod:`magnetar._options`)."""
+    for name, leaf in subparsers.choices.items():
+        nested = [a for a in leaf._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            _give_every_leaf_a_config(nested[0], [*path, name])
+        elif not any("--config" in a.option_strings for a in leaf._actions):
+            add_options_config(leaf, ".".join([*path, name]))
 
 
 def _configure_logging(verbosity):
@@ -108,11 +121,20 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        table = getattr(args, "options_section", None)
+        if table is not None:
+            given = {a.split("=", 1)[0] for a in (sys.argv[1:] if argv is None else argv)
+                     if str(a).startswith("-")}
+            apply_options_table(args, given)
         if args.command == "demo":
-            return _cmd_demo(args)
-        if getattr(args, "handler", None) is not None:
-            return args.handler(args, parser)
-        return _cmd_datasets(args, parser)
+            code = _cmd_demo(args)
+        elif getattr(args, "handler", None) is not None:
+            code = args.handler(args, parser)
+        else:
+            code = _cmd_datasets(args, parser)
+        if code == 0 and table is not None:
+            write_options_table(args)
+        return code
     except MagnetarError as err:
         print(f"magnetar: error: {err}", file=sys.stderr)  # noqa: T201
         return 2

@@ -496,66 +496,45 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
     amplitude_ratio : float
         Interference only if the peers' spike statistic (own sigma units) is under the
         station's divided by this.
-    max_width, flank, degree : int
-        Spike statistic (:func:`spike_statistic`).
-    lags, block : int
-        Peer prediction (:func:`peer_prediction`).
-    sigma_window, sigma_trim : int, float
-        Robust sigma (:func:`robust_sigma`).
+    max_width, flank, degree, lags, block, sigma_window, sigma_trim :
+        Spike statistic (:func:`spike_statistic`), peer prediction
+        (:func:`peer_prediction`) and robust sigma (:func:`robust_sigma`).
     incoherence : float
         Where the residual's local sigma exceeds this multiple of its sigma, spikes are
         flagged, not replaced.
     tolerance : int
         Peers' spikes within +-tolerance samples count as the same event.
     max_peers : int, optional
-        Predict each station from its ``max_peers`` best-correlated peers only
-        (:func:`choose_peers`; cost grows with the network only linearly). Default: all.
+        Predict each station from its best-correlated peers only (:func:`choose_peers`;
+        cost linear in the network size). Default: all.
     periods : Periods, optional
-        Sigmas, peers and fit blocks are estimated per period (default: one, the record).
-    stats : dict, optional
-        Per-period statistics by name ("sigma_own", "peers", "sigma_res", "sigma") and
-        label. Those it holds are used (a day processed with its neighbours' data around
-        it); those it lacks are estimated and written into it.
-    estimate : set of int, optional
-        Labels of the periods whose missing statistics may be estimated here (default:
-        all); a missing one of another period is an error.
-    until : {None, "own", "residual"}
-        Stop after estimating the own-series statistics (sigma_own, peers) or also the
-        residual's (sigma_res, sigma), and return ``{"stats": stats}``.
-    core : (int, int), optional
-        Only events starting in these samples are reported and only blocks near them are
-        fitted (the archive path; default: all).
-    coefficients : dict, optional
-        Cache of the prediction's fitted coefficients (:func:`peer_prediction`).
+        Sigmas, peers and fit blocks are estimated per period (default: the record).
+    stats, estimate, until, core, coefficients : optional
+        The archive path (a day with its neighbours around it): per-period statistics by
+        name and label (those given are used, missing ones of the labels in ``estimate``
+        are estimated and added), ``until`` "own" or "residual" to stop once those are
+        estimated, ``core`` the samples whose events are reported, the prediction's
+        coefficient cache (:func:`peer_prediction`).
 
     Returns
     -------
     dict
-        ``events`` (:class:`EventTable`), ``replace`` (bool mask of samples to replace),
-        ``flagged`` (bool mask of samples flagged but kept), ``prediction`` (peers'
-        prediction of ``hp``), ``sigma`` (component, station: robust sigma of the residual,
-        median over periods), ``local_sigma`` (component, station, time: its block MAD
-        sigma), ``sigma_sample`` (component, station, time: the sigma of each sample's
-        period) and ``stats``.
+        ``events`` (:class:`EventTable`), ``replace`` and ``flagged`` (bool masks of samples
+        replaced / flagged but kept), ``prediction`` (peers' prediction of ``hp``), ``sigma``
+        (component, station: the residual's robust sigma, median over periods),
+        ``local_sigma`` and ``sigma_sample`` (its block MAD sigma and each sample's period
+        sigma over time) and ``stats``.
     """
-    for name, value in (("k", k), ("shape_factor", shape_factor),
-                        ("amplitude_ratio", amplitude_ratio), ("incoherence", incoherence)):
-        if not np.isfinite(value) or value <= 0:
-            msg = f"{name} must be a positive finite number, got {value}"
-            raise ValidationError(msg)
+    _check_positive(k=k, shape_factor=shape_factor, amplitude_ratio=amplitude_ratio,
+                    incoherence=incoherence)
     hp = np.asarray(hp, dtype=np.float64)
-    n_c, n_s, n_t = hp.shape
+    n_t = hp.shape[-1]
     periods = periods or Periods.single()
     stats = {} if stats is None else stats
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
     z_own, hit_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
-    peers = None
-    if max_peers is not None and max_peers < n_s - 1:
-        peers = _resolve(stats, "peers", lambda: choose_peers(
-            hp, max_peers=max_peers, periods=periods).transpose(1, 2, 0), periods,
-            estimate).astype(np.int64)
-        peers = peers.transpose(2, 0, 1)
+    peers = _peers(hp, stats, max_peers, periods, estimate)
     if until == "own":
         return {"stats": stats}
     margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
@@ -564,13 +543,45 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
                            peers=peers, periods=periods, fit_range=fit_range,
                            coefficients=coefficients)
     resid = hp - pred
-    z_res, hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
+    _, hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
     if until == "residual":
         return {"stats": stats}
     sigma_t = _per_sample(sigma_p, periods, n_t)
+    candidate, interference, replace, flagged = _classify(
+        z_own, hit_res, local, sigma_t, amplitude_ratio=amplitude_ratio,
+        incoherence=incoherence, tolerance=tolerance, reach=2 * flank + max_width)
+    events = _event_table(candidate, interference, flagged, resid, sigma_t, z_own,
+                          amplitude_ratio, np.isfinite(hp), core)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a station missing in every period
+        sigma = np.nanmedian(sigma_p, axis=-1)
+    return {"events": events, "replace": replace, "flagged": flagged, "prediction": pred,
+            "sigma": sigma, "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
 
+
+def _check_positive(**values):
+    for name, value in values.items():
+        if not np.isfinite(value) or value <= 0:
+            msg = f"{name} must be a positive finite number, got {value}"
+            raise ValidationError(msg)
+
+
+def _peers(hp, stats, max_peers, periods, estimate):
+    """Per-period peers (P, station, K), or None for every peer."""
+    n_s = hp.shape[1]
+    if max_peers is None or max_peers >= n_s - 1:
+        return None
+    peers = _resolve(stats, "peers", lambda: choose_peers(
+        hp, max_peers=max_peers, periods=periods).transpose(1, 2, 0), periods, estimate)
+    return peers.astype(np.int64).transpose(2, 0, 1)
+
+
+def _classify(z_own, hit_res, local, sigma_t, *, amplitude_ratio, incoherence, tolerance,
+              reach):
+    """Candidates, interference (peers' own statistic too small), replaced and flagged."""
+    n_s, n_t = z_own.shape[2], z_own.shape[-1]
     # the peers' strongest own spike statistic within +-tolerance, per width
     size = 2 * tolerance + 1
     peer_z = np.zeros_like(z_own)
@@ -586,17 +597,9 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
     interference = _spread(lonely, n_t)
     with np.errstate(invalid="ignore"):
         incoherent = local > incoherence * sigma_t
-    incoherent = ndimage.maximum_filter1d(incoherent.astype(np.int8), 2 * flank + max_width,
+    incoherent = ndimage.maximum_filter1d(incoherent.astype(np.int8), reach,
                                           axis=-1).astype(bool)
-    replace = interference & ~incoherent
-    flagged = interference & incoherent
-    events = _event_table(candidate, interference, flagged, resid, sigma_t, z_own,
-                          amplitude_ratio, np.isfinite(hp), core)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a station missing in every period
-        sigma = np.nanmedian(sigma_p, axis=-1)
-    return {"events": events, "replace": replace, "flagged": flagged, "prediction": pred,
-            "sigma": sigma, "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
+    return candidate, interference, interference & ~incoherent, interference & incoherent
 
 
 def _dependency_margin(sigma_window, flank, max_width, tolerance):

@@ -28,6 +28,8 @@ from ...errors import ValidationError
 
 __all__ = ["predict_grid_chunked"]
 
+THRESHOLD = 0.5  # calibrated probability above which a node is linear (as region_map)
+
 
 @functools.lru_cache(maxsize=2)
 def _classifier(model_path):
@@ -76,6 +78,34 @@ def _expand(lattice, shape, chunks, *, offset, stride):
     return da.map_blocks(block, chunks=chunks, dtype=np.float64, meta=np.array((), float))
 
 
+def _window_tasks(data, rows, cols, *, model_path, config, block, batch_size):
+    """One delayed task per block of window origins, on the grid slice those windows cover."""
+    import dask
+
+    size = config.size
+    tasks, places = [], []
+    for i0 in range(0, rows.size, block):
+        for j0 in range(0, cols.size, block):
+            r, c = rows[i0:i0 + block], cols[j0:j0 + block]
+            piece = data[r[0]:r[-1] + size, c[0]:c[-1] + size]
+            tasks.append(dask.delayed(_window_block)(
+                piece, r - r[0], c - c[0], model_path=str(model_path), size=size,
+                clip=tuple(config.clip), batch_size=batch_size, min_valid=config.min_valid))
+            places.append((i0, j0))
+    return places, tasks
+
+
+def _lattice_mask(mask, rows, cols, size):
+    """A (possibly Dask-backed) node mask sampled at the window centres."""
+    import dask.array as da
+
+    if mask is None:
+        return None
+    m = mask.data if isinstance(mask, xr.DataArray) else mask
+    centre = size // 2
+    return np.asarray(da.asarray(m)[rows + centre][:, cols + centre], bool)
+
+
 def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block=32,
                          batch_size=128, calibrate=True, calibration_mask=None, workers=1,
                          scheduler=None, client=None, progress=False):
@@ -91,12 +121,9 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
         Window size, clip, diffusion, calibration options (as the in-memory path).
     stride : int
         Prediction stride (nodes).
-    chunks : int
-        Node chunk size of the diffusion and of the output.
-    block : int
-        Windows per task along each axis.
-    batch_size : int
-        Windows per forward pass.
+    chunks, block, batch_size : int
+        Node chunk size (diffusion, output), windows per task along each axis and per
+        forward pass.
     calibrate, calibration_mask :
         As :func:`magnetar.grids.region_map` (the mask may be Dask-backed).
     workers, scheduler, client :
@@ -108,7 +135,6 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
         ``probability``, ``probability_calibrated``, ``linear`` (Dask-backed) and
         ``attrs["linear_percentage"]``.
     """
-    import dask
     import dask.array as da
 
     from ...grids import calibrate_windows
@@ -127,15 +153,8 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
     data = grid.data if not isinstance(grid.data, np.ndarray) else da.from_array(
         grid.data, chunks=(chunks, chunks))
     rows, cols = _origins((ny, nx), size, stride)
-    tasks, places = [], []
-    for i0 in range(0, rows.size, block):
-        for j0 in range(0, cols.size, block):
-            r, c = rows[i0:i0 + block], cols[j0:j0 + block]
-            piece = data[r[0]:r[-1] + size, c[0]:c[-1] + size]
-            tasks.append(dask.delayed(_window_block)(
-                piece, r - r[0], c - c[0], model_path=str(model_path), size=size,
-                clip=tuple(config.clip), batch_size=batch_size, min_valid=config.min_valid))
-            places.append((i0, j0))
+    places, tasks = _window_tasks(data, rows, cols, model_path=model_path, config=config,
+                                  block=block, batch_size=batch_size)
     own = client is None
     if own:
         client = open_client(workers=workers, scheduler=scheduler)
@@ -147,23 +166,12 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
     prob = np.full((rows.size, cols.size), np.nan)
     for (i0, j0), values in zip(places, blocks, strict=True):
         prob[i0:i0 + values.shape[0], j0:j0 + values.shape[1]] = values
-    lattice_mask = None
-    if calibration_mask is not None:
-        m = calibration_mask.data if isinstance(calibration_mask, xr.DataArray) else \
-            calibration_mask
-        centre = size // 2
-        lattice_mask = np.asarray(da.asarray(m)[rows + centre][:, cols + centre], bool)
+    lattice_mask = _lattice_mask(calibration_mask, rows, cols, size)
     calibrated = (calibrate_windows(prob, neighbourhood=config.neighbourhood, low=config.low,
                                     high=config.high, mask=lattice_mask)
                   if calibrate else prob)
-    offset = size // 2 - stride // 2
-    out_chunks = da.core.normalize_chunks((chunks, chunks), (ny, nx))
-    raw = _expand(prob, (ny, nx), out_chunks, offset=offset, stride=stride)
-    cal = _expand(calibrated, (ny, nx), out_chunks, offset=offset, stride=stride)
-    threshold = 0.5
-    linear = da.where(da.isfinite(cal), (cal > threshold).astype(np.int8), np.int8(-1))
-    finite = np.isfinite(calibrated)
-    pct = float(100 * (calibrated[finite] > threshold).mean()) if finite.any() else float("nan")
+    raw, cal, linear, pct = _node_maps(prob, calibrated, (ny, nx), chunks=chunks,
+                                       offset=size // 2 - stride // 2, stride=stride)
     dims = grid.dims
     coords = {d: grid[d] for d in dims}
     return xr.Dataset(
@@ -174,5 +182,18 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
         coords=coords,
         attrs={"linear_percentage": pct, "window_size": size, "stride": stride,
                "calibrated": int(bool(calibrate)), "neighbourhood": config.neighbourhood,
-               "low": config.low, "high": config.high, "threshold": threshold,
+               "low": config.low, "high": config.high, "threshold": THRESHOLD,
                "chunked": 1})
+
+
+def _node_maps(prob, calibrated, shape, *, chunks, offset, stride):
+    """Lazy node grids of the raw and calibrated lattice, the classes, the linear share."""
+    import dask.array as da
+
+    out_chunks = da.core.normalize_chunks((chunks, chunks), shape)
+    raw = _expand(prob, shape, out_chunks, offset=offset, stride=stride)
+    cal = _expand(calibrated, shape, out_chunks, offset=offset, stride=stride)
+    linear = da.where(da.isfinite(cal), (cal > THRESHOLD).astype(np.int8), np.int8(-1))
+    finite = np.isfinite(calibrated)  # each window cell covers stride^2 nodes: same share
+    pct = float(100 * (calibrated[finite] > THRESHOLD).mean()) if finite.any() else float("nan")
+    return raw, cal, linear, pct
