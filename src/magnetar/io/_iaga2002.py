@@ -246,6 +246,92 @@ def _parse_checked(data_lines, numbers, width, path):
     return times, stamps, doy, values
 
 
+def _check_times(times, stamps, doy, numbers, records, path):
+    """Day of year, order and cadence of the records; returns (steps, sampling period ns)."""
+    true_doy = pd.DatetimeIndex(times).day_of_year.to_numpy()
+    mismatch = np.flatnonzero(true_doy != doy)
+    if mismatch.size:
+        i = int(mismatch[0])
+        msg = f"day of year {doy[i]} does not match the date {stamps[i][:10]}"
+        raise FileFormatError(msg, path=path, line=numbers[i])
+
+    step = np.diff(times).astype("timedelta64[ns]").astype(np.int64)
+    nonpos = np.flatnonzero(step <= 0)
+    if nonpos.size:
+        i = int(nonpos[0]) + 1
+        kind = "duplicate" if step[nonpos[0]] == 0 else "non-monotonic (earlier than the previous)"
+        msg = f"{kind} time {stamps[i]}"
+        raise FileFormatError(msg, path=path, line=numbers[i])
+
+    stated = _interval_seconds(records.get("data_interval_type", ""))
+    if step.size:
+        period_ns = int(np.min(step))
+        if stated is not None and not np.any(step % int(round(stated * 1e9))):
+            period_ns = int(round(stated * 1e9))  # rows missing, cadence as stated
+        elif stated is not None and abs(period_ns - stated * 1e9) > 1e-3 * stated * 1e9:
+            msg = (
+                f"header contradicts data: Data Interval Type "
+                f"'{records['data_interval_type']}' means {stated:g} s but samples are "
+                f"{period_ns / 1e9:g} s apart"
+            )
+            raise FileFormatError(msg, path=path, line=numbers[int(np.argmin(step)) + 1])
+        irregular = np.flatnonzero(step % period_ns != 0)
+        if irregular.size:
+            i = int(irregular[0]) + 1
+            msg = (
+                f"mixed cadences: time {stamps[i]} is {step[i - 1] / 1e9:g} s after the "
+                f"previous sample, not a multiple of the {period_ns / 1e9:g} s sampling period"
+            )
+            raise FileFormatError(msg, path=path, line=numbers[i])
+    elif stated is not None:
+        period_ns = int(stated * 1e9)
+    else:
+        msg = "a single sample and no Data Interval Type: the sampling period is unknown"
+        raise FileFormatError(msg, path=path, line=numbers[0])
+
+    return step, period_ns
+
+
+def _element_variables(elements, codes, values, path, col_line):
+    """One variable per element column, sentinels (99999, 88888) as NaN."""
+    data_vars = {}
+    seen = set()
+    for j, elem in enumerate(elements):
+        if elem == "NUL":
+            continue
+        if elem in seen:
+            msg = f"element '{elem}' appears twice in the column header"
+            raise FileFormatError(msg, path=path, line=col_line)
+        seen.add(elem)
+        column = values[:, j].copy()
+        sentinel = column >= _SENTINEL_THRESHOLD
+        fill = MISSING
+        if sentinel.any() and np.all(np.abs(column[sentinel] - NOT_RECORDED) < 0.5):
+            fill = NOT_RECORDED
+        column[sentinel] = np.nan
+        attrs = {"units": _UNITS.get(elem, "nT"), "iaga_code": codes[j], "iaga_fill_value": fill}
+        data_vars[elem] = ("time", column, attrs)
+
+    return data_vars
+
+
+def _fill_gaps(ds, times, stamps, step, period_ns, numbers, path):
+    """Insert the rows missing from the regular axis as NaN (refusing absurd gaps)."""
+    n_full = int((times[-1] - times[0]).astype("timedelta64[ns]").astype(np.int64)
+                 // period_ns) + 1
+    if n_full > max(10 * times.size, MAX_FILLED_ROWS):
+        i = int(np.argmax(step)) + 1
+        msg = (f"time {stamps[i]} is {step[i - 1] / 86400e9:.1f} days after the previous "
+               f"sample: filling the gap would make {n_full:,} rows from {times.size:,}; "
+               "check the date, or read with fill_gaps=False")
+        raise FileFormatError(msg, path=path, line=numbers[i])
+    full = np.arange(times[0], times[-1] + np.timedelta64(1, "ns"), period_ns).astype(
+        "datetime64[ns]"
+    )
+    LOGGER.info("%s: %d missing rows filled with NaN", path, full.size - times.size)
+    return ds.reindex(time=full)
+
+
 def read_iaga2002(path, *, member=None, fill_gaps=True):
     """Read one IAGA-2002 file (plain, ``.gz`` or ``.zip``).
 
@@ -300,65 +386,8 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
                " IAGA-2002 marks missing values 99999")
         raise FileFormatError(msg, path=path, line=numbers[i])
 
-    true_doy = pd.DatetimeIndex(times).day_of_year.to_numpy()
-    mismatch = np.flatnonzero(true_doy != doy)
-    if mismatch.size:
-        i = int(mismatch[0])
-        msg = f"day of year {doy[i]} does not match the date {stamps[i][:10]}"
-        raise FileFormatError(msg, path=path, line=numbers[i])
-
-    step = np.diff(times).astype("timedelta64[ns]").astype(np.int64)
-    nonpos = np.flatnonzero(step <= 0)
-    if nonpos.size:
-        i = int(nonpos[0]) + 1
-        kind = "duplicate" if step[nonpos[0]] == 0 else "non-monotonic (earlier than the previous)"
-        msg = f"{kind} time {stamps[i]}"
-        raise FileFormatError(msg, path=path, line=numbers[i])
-
-    stated = _interval_seconds(records.get("data_interval_type", ""))
-    if step.size:
-        period_ns = int(np.min(step))
-        if stated is not None and not np.any(step % int(round(stated * 1e9))):
-            period_ns = int(round(stated * 1e9))  # rows missing, cadence as stated
-        elif stated is not None and abs(period_ns - stated * 1e9) > 1e-3 * stated * 1e9:
-            msg = (
-                f"header contradicts data: Data Interval Type "
-                f"'{records['data_interval_type']}' means {stated:g} s but samples are "
-                f"{period_ns / 1e9:g} s apart"
-            )
-            raise FileFormatError(msg, path=path, line=numbers[int(np.argmin(step)) + 1])
-        irregular = np.flatnonzero(step % period_ns != 0)
-        if irregular.size:
-            i = int(irregular[0]) + 1
-            msg = (
-                f"mixed cadences: time {stamps[i]} is {step[i - 1] / 1e9:g} s after the "
-                f"previous sample, not a multiple of the {period_ns / 1e9:g} s sampling period"
-            )
-            raise FileFormatError(msg, path=path, line=numbers[i])
-    elif stated is not None:
-        period_ns = int(stated * 1e9)
-    else:
-        msg = "a single sample and no Data Interval Type: the sampling period is unknown"
-        raise FileFormatError(msg, path=path, line=numbers[0])
-
-    data_vars = {}
-    seen = set()
-    for j, elem in enumerate(elements):
-        if elem == "NUL":
-            continue
-        if elem in seen:
-            msg = f"element '{elem}' appears twice in the column header"
-            raise FileFormatError(msg, path=path, line=col_line)
-        seen.add(elem)
-        column = values[:, j].copy()
-        sentinel = column >= _SENTINEL_THRESHOLD
-        fill = MISSING
-        if sentinel.any() and np.all(np.abs(column[sentinel] - NOT_RECORDED) < 0.5):
-            fill = NOT_RECORDED
-        column[sentinel] = np.nan
-        attrs = {"units": _UNITS.get(elem, "nT"), "iaga_code": codes[j], "iaga_fill_value": fill}
-        data_vars[elem] = ("time", column, attrs)
-
+    step, period_ns = _check_times(times, stamps, doy, numbers, records, path)
+    data_vars = _element_variables(elements, codes, values, path, col_line)
     attrs = dict(records)
     attrs["iaga_header_keys"] = "|".join(order)
     attrs["comments"] = "\n".join(comments)
@@ -367,19 +396,7 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
     ds = xr.Dataset(data_vars, coords={"time": times}, attrs=attrs)
     ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
     if fill_gaps and step.size and np.any(step != period_ns):
-        n_full = int((times[-1] - times[0]).astype("timedelta64[ns]").astype(np.int64)
-                     // period_ns) + 1
-        if n_full > max(10 * times.size, MAX_FILLED_ROWS):
-            i = int(np.argmax(step)) + 1
-            msg = (f"time {stamps[i]} is {step[i - 1] / 86400e9:.1f} days after the previous "
-                   f"sample: filling the gap would make {n_full:,} rows from {times.size:,}; "
-                   "check the date, or read with fill_gaps=False")
-            raise FileFormatError(msg, path=path, line=numbers[i])
-        full = np.arange(times[0], times[-1] + np.timedelta64(1, "ns"), period_ns).astype(
-            "datetime64[ns]"
-        )
-        LOGGER.info("%s: %d missing rows filled with NaN", path, full.size - times.size)
-        ds = ds.reindex(time=full)
+        ds = _fill_gaps(ds, times, stamps, step, period_ns, numbers, path)
     return ds
 
 

@@ -146,15 +146,11 @@ def classify_events(
         Per-sample exceedance mask.
     events : EventTable
     """
-    if k <= 0:
-        msg = f"k must be positive, got {k}"
-        raise ValidationError(msg)
-    if min_stations < 1:
-        msg = f"min_stations must be >= 1, got {min_stations}"
-        raise ValidationError(msg)
-    if tolerance < 0:
-        msg = f"tolerance must be >= 0 samples, got {tolerance}"
-        raise ValidationError(msg)
+    for bad, msg in ((k <= 0, f"k must be positive, got {k}"),
+                     (min_stations < 1, f"min_stations must be >= 1, got {min_stations}"),
+                     (tolerance < 0, f"tolerance must be >= 0 samples, got {tolerance}")):
+        if bad:
+            raise ValidationError(msg)
     hp = np.asarray(hp, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     n_c, n_s, n_t = hp.shape
@@ -185,6 +181,17 @@ def classify_events(
         np.where(n_valid >= min_stations, CLASS_INTERFERENCE, CLASS_UNDETERMINED),
     ).astype(object)
 
+    peak, peak_value = _peaks(hp, c, s, start, stop)
+    multiple = np.abs(peak_value) / sigma[c, s]
+    events = EventTable(component=c, station=s, start=start, stop=stop, peak=peak,
+                        peak_value=peak_value, multiple=multiple, seen=seen, n_seen=n_seen,
+                        n_valid=n_valid, klass=klass,
+                        rule=np.full(c.size, "coincidence", dtype=object))
+    return exceed, events
+
+
+def _peaks(hp, c, s, start, stop):
+    """Sample and value of each event's largest |hp|."""
     peak = np.empty(c.size, dtype=np.int64)
     peak_value = np.empty(c.size)
     absval = np.abs(np.nan_to_num(hp))
@@ -193,22 +200,7 @@ def classify_events(
         j = start[i] + int(np.argmax(seg))
         peak[i] = j
         peak_value[i] = hp[c[i], s[i], j]
-    multiple = np.abs(peak_value) / sigma[c, s]
-    events = EventTable(
-        component=c,
-        station=s,
-        start=start,
-        stop=stop,
-        peak=peak,
-        peak_value=peak_value,
-        multiple=multiple,
-        seen=seen,
-        n_seen=n_seen,
-        n_valid=n_valid,
-        klass=klass,
-        rule=np.full(c.size, "coincidence", dtype=object),
-    )
-    return exceed, events
+    return peak, peak_value
 
 
 def sharp_part(hp, *, window=11):

@@ -102,6 +102,49 @@ def _runs_centres(column, weight, freq):
     return out
 
 
+def _column_acf(m, w, enough, max_lag):
+    """Autocorrelation (lags 0..max_lag) of each column's weighted mask over its span."""
+    n_time = m.shape[1]
+    acf = np.full((n_time, max_lag + 1), np.nan)
+    for j in np.flatnonzero(enough):
+        rows = np.flatnonzero(m[:, j])
+        seg = w[rows[0]:rows[-1] + 1, j]
+        seg = seg - seg.mean()
+        denom = np.sum(seg * seg)
+        if denom <= 0 or len(seg) < 3:
+            continue
+        full = np.correlate(seg, seg, mode="full")[len(seg) - 1:] / denom
+        n = min(len(full), max_lag + 1)
+        acf[j, :n] = full[:n]
+    return acf
+
+
+def _acf_spacing(acf, enough, valid, half, step):
+    """Per column the first autocorrelation peak in the searched range (parabolic refinement),
+    the autocorrelations averaged over +-half columns."""
+    delta = np.full(acf.shape[0], np.nan)
+    for j in np.flatnonzero(enough):
+        block = acf[max(0, j - half):j + half + 1]
+        # a column's autocorrelation stops at its fringes' span (NaN beyond): average the
+        # lags each column has, so few fringes with narrow spacing still give a spacing
+        finite = np.isfinite(block)
+        if not finite.any():
+            continue
+        n_finite = finite.sum(axis=0)
+        mean = np.where(n_finite > 0, np.where(finite, block, 0).sum(axis=0)
+                        / np.maximum(n_finite, 1), np.nan)
+        peaks, _ = signal.find_peaks(np.nan_to_num(mean, nan=-1.0))
+        peaks = [k for k in peaks if valid[k]]
+        if not peaks:
+            continue
+        k = peaks[0]
+        a, b, c = mean[k - 1], mean[k], mean[k + 1] if k + 1 < len(mean) else mean[k]
+        denom = a - 2 * b + c
+        offset = 0.5 * (a - c) / denom if np.isfinite(denom) and denom < 0 else 0.0
+        delta[j] = (k + np.clip(offset, -0.5, 0.5)) * step
+    return delta
+
+
 def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), smooth=5,
                          min_fringes=2):
     """Fringe frequencies ``f_n(t)`` and spacing ``delta_f(t)`` from a fringe mask.
@@ -143,44 +186,10 @@ def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), sm
     counts = np.array([len(c) for c in centres])
     # spectral autocorrelation of the weighted mask, per column, zero-mean over its span
     max_lag = min(int(np.ceil(hi / step)) + 2, m.shape[0] - 1)
-    acf = np.full((n_time, max_lag + 1), np.nan)
-    for j in range(n_time):
-        rows = np.flatnonzero(m[:, j])
-        if counts[j] < min_fringes:
-            continue
-        seg = w[rows[0]:rows[-1] + 1, j]
-        seg = seg - seg.mean()
-        denom = np.sum(seg * seg)
-        if denom <= 0 or len(seg) < 3:
-            continue
-        full = np.correlate(seg, seg, mode="full")[len(seg) - 1:] / denom
-        n = min(len(full), max_lag + 1)
-        acf[j, :n] = full[:n]
-    delta = np.full(n_time, np.nan)
+    acf = _column_acf(m, w, counts >= min_fringes, max_lag)
     half = max(smooth // 2, 0)
     lags = np.arange(max_lag + 1) * step
-    valid = (lags >= lo) & (lags <= hi)
-    for j in range(n_time):
-        if counts[j] < min_fringes:
-            continue
-        block = acf[max(0, j - half):j + half + 1]
-        # a column's autocorrelation stops at its fringes' span (NaN beyond): average the
-        # lags each column has, so few fringes with narrow spacing still give a spacing
-        finite = np.isfinite(block)
-        if not finite.any():
-            continue
-        n_finite = finite.sum(axis=0)
-        mean = np.where(n_finite > 0, np.where(finite, block, 0).sum(axis=0)
-                        / np.maximum(n_finite, 1), np.nan)
-        peaks, _ = signal.find_peaks(np.nan_to_num(mean, nan=-1.0))
-        peaks = [k for k in peaks if valid[k]]
-        if not peaks:
-            continue
-        k = peaks[0]
-        a, b, c = mean[k - 1], mean[k], mean[k + 1] if k + 1 < len(mean) else mean[k]
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if np.isfinite(denom) and denom < 0 else 0.0
-        delta[j] = (k + np.clip(offset, -0.5, 0.5)) * step
+    delta = _acf_spacing(acf, counts >= min_fringes, (lags >= lo) & (lags <= hi), half, step)
     if smooth > 1:
         finite = np.isfinite(delta)
         smoothed = delta.copy()

@@ -68,6 +68,84 @@ def _bay(t, t0, duration):
     return shape
 
 
+def _shared_events(rng, t, *, days, sampling_period, n_substorms):
+    """The natural events every station sees (drawn once, in a fixed order)."""
+    ev = {"sq_amp": rng.uniform(10, 40, size=3), "sq_phase": rng.uniform(0, 2 * np.pi, size=3),
+          "sc_time": 0.2 * t[-1], "sc_amp": rng.uniform(10, 40),
+          "main_amp": rng.uniform(50, 200)}
+    ev["bays"] = [(rng.uniform(0.05, 0.95) * t[-1], rng.uniform(1200, 5400),
+                   rng.uniform(50, 400)) for _ in range(n_substorms)]
+    min_period = max(3 * sampling_period, 30.0)
+    ev["packets"] = [
+        (rng.uniform(0, t[-1]), rng.uniform(1800, 7200), rng.uniform(max(150, min_period), 600),
+         rng.uniform(1, 10), rng.uniform(0, 2 * np.pi))
+        for _ in range(int(rng.integers(3, 8) * max(days, 0.2)))
+    ]
+    if sampling_period <= 10:
+        ev["packets"] += [
+            (rng.uniform(0, t[-1]), rng.uniform(600, 1800), rng.uniform(10, 45),
+             rng.uniform(0.2, 2), rng.uniform(0, 2 * np.pi))
+            for _ in range(int(6 * max(days, 0.2)))
+        ]
+    return ev
+
+
+def _add_station(field, s, dist, t, ev, *, storm, rng, noise, sampling_period):
+    """Station ``s``'s view of the shared events (delayed, attenuated) plus its own noise."""
+    n = t.size
+    delay = dist / 1000.0
+    atten = np.exp(-dist / 1000.0)
+    ts = t - delay
+    lon_shift = dist * 3.0  # seconds of local-time shift per km (longitude)
+    for c, scale in (("X", 1.0), ("Y", 0.4), ("Z", -0.6)):
+        sq = sum(
+            a * scale * np.cos(2 * np.pi * (ts + lon_shift) / (86400 / (h + 1)) + p)
+            for h, (a, p) in enumerate(zip(ev["sq_amp"], ev["sq_phase"], strict=False))
+        )
+        field[c][s] += sq
+    if storm:
+        sc_time = ev["sc_time"]
+        sc = ev["sc_amp"] * expit((ts - sc_time) / 40.0)
+        main = np.where(
+            ts > sc_time + 1800,
+            -ev["main_amp"] * (1 - np.exp(-(ts - sc_time - 1800) / 7200.0))
+            * np.exp(-np.clip(ts - sc_time - 6 * 3600, 0, None) / (10 * 3600)),
+            0.0,
+        )
+        field["X"][s] += sc + main
+        field["Z"][s] += 0.3 * sc - 0.2 * main
+    for t0, dur, amp in ev["bays"]:
+        shape = _bay(ts, t0, dur) * amp * atten
+        field["X"][s] -= shape
+        field["Y"][s] += 0.3 * shape * (1 if s % 2 else -1)
+        field["Z"][s] += 0.5 * shape
+    for t0, dur, period, amp, phase in ev["packets"]:
+        env = np.exp(-0.5 * ((ts - t0) / (dur / 4)) ** 2)
+        wave = amp * atten * env * np.sin(2 * np.pi * ts / period + phase)
+        field["X"][s] += wave
+        field["Y"][s] += 0.7 * np.roll(wave, 1)
+        field["Z"][s] += 0.2 * wave
+    for c in ("X", "Y", "Z"):
+        drift = np.cumsum(rng.normal(0, 0.002 * np.sqrt(sampling_period), n))
+        field[c][s] += drift + rng.normal(0, noise, n)
+
+
+def _components_of(field, components, noise, rng):
+    """Absolute values of the requested components (F with its own sensor noise)."""
+    n_s, n = field["X"].shape
+    data = {}
+    absolute = {c: field[c] + _BASE[c] + 50.0 * np.arange(n_s)[:, None] for c in ("X", "Y", "Z")}
+    for c in components:
+        if c in ("X", "Y", "Z"):
+            data[c] = absolute[c]
+        elif c == "H":
+            data[c] = np.hypot(absolute["X"], absolute["Y"])
+        else:  # F: scalar magnetometer with its own noise
+            f = np.sqrt(absolute["X"] ** 2 + absolute["Y"] ** 2 + absolute["Z"] ** 2)
+            data[c] = f + rng.normal(0, 1, f.shape) * noise[:, None]
+    return data
+
+
 def synthetic_observatories(
     *,
     stations=("AAA", "BBB", "CCC", "DDD"),
@@ -130,73 +208,12 @@ def synthetic_observatories(
     n_s = len(stations)
     field = {c: np.zeros((n_s, n)) for c in ("X", "Y", "Z")}
 
-    # events shared by all stations (drawn once)
-    sq_amp = rng.uniform(10, 40, size=3)
-    sq_phase = rng.uniform(0, 2 * np.pi, size=3)
-    sc_time = 0.2 * t[-1]
-    sc_amp = rng.uniform(10, 40)
-    main_amp = rng.uniform(50, 200)
-    bays = [(rng.uniform(0.05, 0.95) * t[-1], rng.uniform(1200, 5400), rng.uniform(50, 400))
-            for _ in range(n_substorms)]
-    min_period = max(3 * sampling_period, 30.0)
-    packets = [
-        (rng.uniform(0, t[-1]), rng.uniform(1800, 7200), rng.uniform(max(150, min_period), 600),
-         rng.uniform(1, 10), rng.uniform(0, 2 * np.pi))
-        for _ in range(int(rng.integers(3, 8) * max(days, 0.2)))
-    ]
-    if sampling_period <= 10:
-        packets += [
-            (rng.uniform(0, t[-1]), rng.uniform(600, 1800), rng.uniform(10, 45),
-             rng.uniform(0.2, 2), rng.uniform(0, 2 * np.pi))
-            for _ in range(int(6 * max(days, 0.2)))
-        ]
-
+    events = _shared_events(rng, t, days=days, sampling_period=sampling_period,
+                            n_substorms=n_substorms)
     for s, dist in enumerate(distances_km):
-        delay = dist / 1000.0
-        atten = np.exp(-dist / 1000.0)
-        ts = t - delay
-        lon_shift = dist * 3.0  # seconds of local-time shift per km (longitude)
-        for c, scale in (("X", 1.0), ("Y", 0.4), ("Z", -0.6)):
-            sq = sum(
-                a * scale * np.cos(2 * np.pi * (ts + lon_shift) / (86400 / (h + 1)) + p)
-                for h, (a, p) in enumerate(zip(sq_amp, sq_phase, strict=False))
-            )
-            field[c][s] += sq
-        if storm:
-            sc = sc_amp * expit((ts - sc_time) / 40.0)
-            main = np.where(
-                ts > sc_time + 1800,
-                -main_amp * (1 - np.exp(-(ts - sc_time - 1800) / 7200.0))
-                * np.exp(-np.clip(ts - sc_time - 6 * 3600, 0, None) / (10 * 3600)),
-                0.0,
-            )
-            field["X"][s] += sc + main
-            field["Z"][s] += 0.3 * sc - 0.2 * main
-        for t0, dur, amp in bays:
-            shape = _bay(ts, t0, dur) * amp * atten
-            field["X"][s] -= shape
-            field["Y"][s] += 0.3 * shape * (1 if s % 2 else -1)
-            field["Z"][s] += 0.5 * shape
-        for t0, dur, period, amp, phase in packets:
-            env = np.exp(-0.5 * ((ts - t0) / (dur / 4)) ** 2)
-            wave = amp * atten * env * np.sin(2 * np.pi * ts / period + phase)
-            field["X"][s] += wave
-            field["Y"][s] += 0.7 * np.roll(wave, 1)
-            field["Z"][s] += 0.2 * wave
-        for c in ("X", "Y", "Z"):
-            drift = np.cumsum(rng.normal(0, 0.002 * np.sqrt(sampling_period), n))
-            field[c][s] += drift + rng.normal(0, noise[s], n)
-
-    data = {}
-    absolute = {c: field[c] + _BASE[c] + 50.0 * np.arange(n_s)[:, None] for c in ("X", "Y", "Z")}
-    for c in components:
-        if c in ("X", "Y", "Z"):
-            data[c] = absolute[c]
-        elif c == "H":
-            data[c] = np.hypot(absolute["X"], absolute["Y"])
-        else:  # F: scalar magnetometer with its own noise
-            f = np.sqrt(absolute["X"] ** 2 + absolute["Y"] ** 2 + absolute["Z"] ** 2)
-            data[c] = f + rng.normal(0, 1, f.shape) * noise[:, None]
+        _add_station(field, s, dist, t, events, storm=storm, rng=rng, noise=noise[s],
+                     sampling_period=sampling_period)
+    data = _components_of(field, components, noise, rng)
     times = np.datetime64(start, "ns") + (t * 1e9).astype("timedelta64[ns]")
     ds = xr.Dataset(
         {c: (("station", "time"), data[c], {"units": "nT"}) for c in components},

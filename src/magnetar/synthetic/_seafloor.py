@@ -359,6 +359,82 @@ def _seamount_province(rng, mask, h):
     return seamount
 
 
+def _apply_regime(name, mask, magnet, age, extra_sources, ctx):
+    """Overprint one non-linear regime on ``mask``; returns (magnetisation, age, truth mask).
+
+    ``extra_sources`` receives shallower bodies (seamounts) as (magnetisation, z_top).
+    """
+    rng, cfg, h = ctx["rng"], ctx["cfg"], ctx["h"]
+    if name == "seamounts":
+        seamount = _seamount_province(rng, mask, h)
+        # the volcanic cover buries and thermally overprints the spreading fabric
+        magnet = np.where(mask, 0.25 * magnet, magnet)
+        extra_sources.append((seamount, max(ctx["z_top"] - rng.uniform(1.0, 2.5), 0.5)))
+        mask = mask | (np.abs(seamount) > 0)
+    elif name == "plateau":
+        chaos = cfg.magnetization * _smooth_field(rng, ctx["shape"], rng.uniform(3, 8) / h)
+        magnet = np.where(mask, chaos, magnet)
+    elif name in ("propagator", "crossing"):
+        turn = (math.radians(rng.uniform(20, 45) * rng.choice([-1, 1])) if name == "propagator"
+                else math.radians(rng.uniform(50, 90)))
+        age2, _ = _spreading_age(ctx["xx"], ctx["yy"], ctx["az"] + turn, rng=rng, cfg=cfg,
+                                 rate=ctx["rate"], rate_history=ctx["history"])
+        if name == "propagator":
+            wedge = cfg.magnetization * ndimage.gaussian_filter(
+                polarity_at(age2, ctx["chrons"]), ctx["sigma_nodes"], mode="nearest")
+            magnet = np.where(mask, wedge, magnet)
+            age = np.where(mask, age2, age)
+            border = ndimage.binary_dilation(mask, iterations=max(1, int(4 / h))) & ~(
+                ndimage.binary_erosion(mask, iterations=max(1, int(4 / h))))
+            mask = border  # the pseudofaults; the oblique lineations inside stay linear
+        else:
+            second = cfg.magnetization * polarity_at(age2, ctx["chrons"])
+            magnet = np.where(mask, 0.6 * magnet + 0.6 * second, magnet)
+    else:  # continental
+        texture = 2 * cfg.magnetization * _smooth_field(rng, ctx["shape"], 0, beta=3.0)
+        magnet = np.where(mask, texture, magnet)
+    return magnet, age, mask
+
+
+def _forward_anomaly(magnet, extra_sources, cfg, *, z_top, h):
+    """Total-field anomaly of the magnetised layer plus the shallower bodies (nT)."""
+    field_dir = (cfg.inclination, cfg.declination)
+    rem_dir = (cfg.remanent_inclination if cfg.remanent_inclination is not None
+               else cfg.inclination,
+               cfg.remanent_declination if cfg.remanent_declination is not None
+               else cfg.declination)
+    spacing_m = h * 1000.0
+    anomaly = layer_anomaly(magnet, spacing=spacing_m, z_top=z_top * 1000,
+                            thickness=cfg.thickness * 1000, field_direction=field_dir,
+                            magnetization_direction=rem_dir)
+    for body, top in extra_sources:
+        anomaly += layer_anomaly(body, spacing=spacing_m, z_top=top * 1000,
+                                 thickness=1000.0, field_direction=field_dir,
+                                 magnetization_direction=rem_dir)
+    return anomaly
+
+
+def _seafloor_dataset(f, crop, shape, spacing_m, attrs):
+    """The cropped grids of :func:`synthetic_seafloor` as a Dataset."""
+    dims = ("northing", "easting")
+    return xr.Dataset(
+        {
+            "anomaly": (dims, f["noisy"][crop], {"units": "nT",
+                                                 "long_name": "total-field anomaly"}),
+            "anomaly_clean": (dims, f["anomaly"][crop], {"units": "nT"}),
+            "linear": (dims, f["linear"][crop],
+                       {"long_name": "node on linear spreading fabric"}),
+            "age": (dims, f["age"][crop], {"units": "Myr"}),
+            "polarity": (dims, f["polarity"][crop].astype(np.int8)),
+            "magnetization": (dims, f["magnet"][crop], {"units": "A/m"}),
+            "regime": (dims, f["regime"][crop]),
+        },
+        coords={"northing": np.arange(shape[0]) * spacing_m,
+                "easting": np.arange(shape[1]) * spacing_m},
+        attrs=attrs,
+    )
+
+
 def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
     """Generate one labelled seafloor-spreading anomaly grid.
 
@@ -408,79 +484,29 @@ def synthetic_seafloor(config=None, *, seed=0, timescale_path=None):
     budget = rng.uniform(*cfg.nonlinear_fraction)
     crop = (slice(pad_y, pad_y + ny), slice(pad_x, pad_x + nx))
     area = 0.0
+    ctx = {"rng": rng, "cfg": cfg, "shape": shape, "h": h, "xx": xx, "yy": yy, "az": az,
+           "rate": rate, "history": history, "chrons": chrons, "sigma_nodes": sigma_nodes,
+           "z_top": z_top}
     while cfg.regimes and area < budget:
         name = cfg.regimes[rng.integers(len(cfg.regimes))]
         size = min(budget - area, rng.uniform(0.05, 0.25)) + 0.02
         mask = np.zeros(shape, dtype=bool)
         mask[crop] = _patch(rng, (ny, nx), size)
-        code = REGIMES.index(name) + 1
-        if name == "seamounts":
-            seamount = _seamount_province(rng, mask, h)
-            # the volcanic cover buries and thermally overprints the spreading fabric
-            magnet = np.where(mask, 0.25 * magnet, magnet)
-            extra_sources.append((seamount, max(z_top - rng.uniform(1.0, 2.5), 0.5)))
-            mask = mask | (np.abs(seamount) > 0)
-        elif name == "plateau":
-            chaos = cfg.magnetization * _smooth_field(rng, shape, rng.uniform(3, 8) / h)
-            magnet = np.where(mask, chaos, magnet)
-        elif name == "propagator":
-            turn = math.radians(rng.uniform(20, 45) * rng.choice([-1, 1]))
-            age2, _ = _spreading_age(xx, yy, az + turn, rng=rng, cfg=cfg, rate=rate,
-                                     rate_history=history)
-            wedge = cfg.magnetization * ndimage.gaussian_filter(polarity_at(age2, chrons),
-                                                                sigma_nodes, mode="nearest")
-            magnet = np.where(mask, wedge, magnet)
-            age = np.where(mask, age2, age)
-            border = ndimage.binary_dilation(mask, iterations=max(1, int(4 / h))) & ~(
-                ndimage.binary_erosion(mask, iterations=max(1, int(4 / h))))
-            mask = border  # the pseudofaults; the oblique lineations inside stay linear
-        elif name == "crossing":
-            turn = math.radians(rng.uniform(50, 90))
-            age2, _ = _spreading_age(xx, yy, az + turn, rng=rng, cfg=cfg, rate=rate,
-                                     rate_history=history)
-            second = cfg.magnetization * polarity_at(age2, chrons)
-            magnet = np.where(mask, 0.6 * magnet + 0.6 * second, magnet)
-        else:  # continental
-            texture = 2 * cfg.magnetization * _smooth_field(rng, shape, 0, beta=3.0)
-            magnet = np.where(mask, texture, magnet)
+        magnet, age, mask = _apply_regime(name, mask, magnet, age, extra_sources, ctx)
         linear &= ~mask
-        regime[mask] = code
+        regime[mask] = REGIMES.index(name) + 1
         area = 1 - linear[crop].mean()
-    field_dir = (cfg.inclination, cfg.declination)
-    rem_dir = (cfg.remanent_inclination if cfg.remanent_inclination is not None
-               else cfg.inclination,
-               cfg.remanent_declination if cfg.remanent_declination is not None
-               else cfg.declination)
+    anomaly = _forward_anomaly(magnet, extra_sources, cfg, z_top=z_top, h=h)
     spacing_m = h * 1000.0
-    anomaly = layer_anomaly(magnet, spacing=spacing_m, z_top=z_top * 1000,
-                            thickness=cfg.thickness * 1000, field_direction=field_dir,
-                            magnetization_direction=rem_dir)
-    for body, top in extra_sources:
-        anomaly += layer_anomaly(body, spacing=spacing_m, z_top=top * 1000,
-                                 thickness=1000.0, field_direction=field_dir,
-                                 magnetization_direction=rem_dir)
     noisy = anomaly + cfg.noise_nT * rng.standard_normal(shape)
     age = np.where(linear, age, np.nan)
-    northing = np.arange(ny) * spacing_m
-    easting = np.arange(nx) * spacing_m
-    dims = ("northing", "easting")
-    ds = xr.Dataset(
-        {
-            "anomaly": (dims, noisy[crop], {"units": "nT",
-                                            "long_name": "total-field anomaly"}),
-            "anomaly_clean": (dims, anomaly[crop], {"units": "nT"}),
-            "linear": (dims, linear[crop], {"long_name": "node on linear spreading fabric"}),
-            "age": (dims, age[crop], {"units": "Myr"}),
-            "polarity": (dims, polarity[crop].astype(np.int8)),
-            "magnetization": (dims, magnet[crop], {"units": "A/m"}),
-            "regime": (dims, regime[crop]),
-        },
-        coords={"northing": northing, "easting": easting},
-        attrs={"ridge_azimuth_deg": azimuth, "half_rate_mm_per_yr": rate, "z_top_km": z_top,
-               "rate_change_ages_myr": breaks.tolist(), "rate_factors": factors.tolist(),
-               "regimes": ",".join(REGIMES), "seed": seed, "timescale": cfg.timescale,
-               "config": str(asdict(cfg))},
-    )
+    fields = {"noisy": noisy, "anomaly": anomaly, "linear": linear, "age": age,
+              "polarity": polarity, "magnet": magnet, "regime": regime}
+    attrs = {"ridge_azimuth_deg": azimuth, "half_rate_mm_per_yr": rate, "z_top_km": z_top,
+             "rate_change_ages_myr": breaks.tolist(), "rate_factors": factors.tolist(),
+             "regimes": ",".join(REGIMES), "seed": seed, "timescale": cfg.timescale,
+             "config": str(asdict(cfg))}
+    ds = _seafloor_dataset(fields, crop, (ny, nx), spacing_m, attrs)
     if cfg.tracks:
         ds = _survey_along_tracks(ds, cfg, seed=int(rng.integers(2**31)))
     return ds

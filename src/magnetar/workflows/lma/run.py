@@ -494,8 +494,6 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     Writes ``compare.csv`` and ``compare.json`` (mean and 95 % t-interval of test accuracy
     over seeds).
     """
-    from scipy import stats
-
     config = replace(config or LMAConfig(), diffuse=True)
     cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
     variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": cnn_kwargs})] if cnn else []
@@ -548,18 +546,26 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     table_out = pd.DataFrame(rows)
     with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
         table_out.to_csv(tmp, index=False)
-    summary = []
-    for (name, kind), g in table_out.groupby(["model", "input"], sort=False):
-        acc = g["accuracy"].to_numpy()
-        half = (float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
-                if len(acc) > 1 else float("nan"))
-        summary.append({"model": name, "input": kind, "accuracy_mean": float(acc.mean()),
-                        "ci95_half_width": half, "seeds": len(acc)})
+    summary = _compare_summary(table_out)
     write_text_atomic(out / "compare.json", json.dumps(
         {"summary": summary, "config": asdict(config), "backbone": backbone,
          "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr if unfreeze else None}, indent=2,
         default=str))
     return table_out, summary
+
+
+def _compare_summary(table):
+    """Mean test accuracy per (model, input) over seeds with its 95 % t-interval half-width."""
+    from scipy import stats
+
+    summary = []
+    for (name, kind), g in table.groupby(["model", "input"], sort=False):
+        acc = g["accuracy"].to_numpy()
+        half = (float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
+                if len(acc) > 1 else float("nan"))
+        summary.append({"model": name, "input": kind, "accuracy_mean": float(acc.mean()),
+                        "ci95_half_width": half, "seeds": len(acc)})
+    return summary
 
 
 EMAG2V3_TILES = (675, 782, 1164, 1299)
