@@ -19,7 +19,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 def open_client(*, workers=1, scheduler=None):
-    """A Dask client: an existing cluster (``scheduler`` address) or a local one.
+    """Return a Dask client: an existing cluster (``scheduler`` address) or a local one.
 
     Returns None for one local worker: the tasks then run in this process, in order
     (Dask's synchronous scheduler), with nothing started.

@@ -41,7 +41,7 @@ def _options(parser):
 
 
 def _value(action, value, key, path):
-    """A TOML value as the option would have parsed it."""
+    """Return a TOML value as the option would have parsed it."""
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
             msg = f"{path}: {key} must be true or false, got {value!r}"

@@ -55,8 +55,11 @@ def require(module, *, extra, feature):
 
 
 def progress_bar(items=None, *, enabled=True, **kwargs):
-    """A tqdm progress bar when ``enabled``: over ``items`` (returned as they are when not
-    enabled), or, with no items, a manual bar (``total=``; None when not enabled)."""
+    """Wrap ``items`` in a progress bar when ``enabled``.
+
+    A tqdm progress bar when ``enabled``: over ``items`` (returned as they are when not
+    enabled), or, with no items, a manual bar (``total=``; None when not enabled).
+    """
     if not enabled:
         return items
     from tqdm.auto import tqdm
@@ -65,8 +68,11 @@ def progress_bar(items=None, *, enabled=True, **kwargs):
 
 
 def existing_file(path):
-    """``path`` as a Path; a :class:`~magnetar.errors.FileFormatError` naming it when it is
-    not a file (the readers' first check)."""
+    """Return an existing input file as a Path.
+
+    ``path`` as a Path; a :class:`~magnetar.errors.FileFormatError` naming it when it is
+    not a file (the readers' first check).
+    """
     path = Path(path)
     if not path.is_file():
         msg = "no such file"
@@ -75,8 +81,11 @@ def existing_file(path):
 
 
 def output_folder(path, *, option="--out"):
-    """``path`` as the Path of a folder for outputs; a ValidationError naming ``option``
-    when it exists as a file (a folder is created later, by the writers)."""
+    """Return the Path of an output folder, refusing a file in its place.
+
+    ``path`` as the Path of a folder for outputs; a ValidationError naming ``option``
+    when it exists as a file (a folder is created later, by the writers).
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         msg = f"{option} {path} is an existing file, not a folder"
@@ -85,9 +94,12 @@ def output_folder(path, *, option="--out"):
 
 
 def output_file(path, *, inputs=(), suffixes=None, option="--out"):
-    """``path`` as the Path of an output file, refused (naming ``option``) when it is an
+    """Return the Path of an output file, refusing what it must not overwrite.
+
+    ``path`` as the Path of an output file, refused (naming ``option``) when it is an
     existing folder, resolves to one of ``inputs`` (inputs are never overwritten) or does
-    not end in one of ``suffixes``."""
+    not end in one of ``suffixes``.
+    """
     path = Path(path)
     if path.is_dir():
         msg = f"{option} {path} is an existing folder; give a file name"
@@ -103,8 +115,11 @@ def output_file(path, *, inputs=(), suffixes=None, option="--out"):
 
 def check_number(value, *, option, minimum=None, maximum=None, integer=False,
                  inclusive=True):
-    """``value`` if it is finite and within [minimum, maximum]; a ValidationError naming
-    ``option`` and the allowed range otherwise (None bounds are open)."""
+    """Return ``value`` checked as a finite number within bounds.
+
+    ``value`` if it is finite and within [minimum, maximum]; a ValidationError naming
+    ``option`` and the allowed range otherwise (None bounds are open).
+    """
     ok = isinstance(value, numbers.Real) and math.isfinite(value)  # numpy scalars too
     if ok and integer:
         ok = float(value).is_integer()
@@ -123,8 +138,11 @@ def check_number(value, *, option, minimum=None, maximum=None, integer=False,
 
 
 def unique_stems(paths, *, clean=None):
-    """One output stem per input path (``clean`` maps a name to a file-system-safe stem);
-    a ValidationError naming the inputs when two would write the same outputs."""
+    """Return one distinct output stem per input path.
+
+    One output stem per input path (``clean`` maps a name to a file-system-safe stem);
+    a ValidationError naming the inputs when two would write the same outputs.
+    """
     clean = clean or (lambda name: name)
     stems = {}
     for path in paths:
@@ -138,8 +156,11 @@ def unique_stems(paths, *, clean=None):
 
 
 def import_quietly_configuring(module):
-    """Import a third-party module that reconfigures logging on import (MagPy disables every
-    logger that exists then), and give magnetar's loggers back."""
+    """Import a module without letting it reconfigure logging.
+
+    Import a third-party module that reconfigures logging on import (MagPy disables every
+    logger that exists then), and give magnetar's loggers back.
+    """
     import logging
 
     loaded = importlib.import_module(module)

@@ -19,7 +19,7 @@ LOGGER = logging.getLogger("magnetar")
 
 
 def build_parser():
-    """The argument parser (exposed for documentation and tests)."""
+    """Return the argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="magnetar",
         description="Signal processing and deep learning for geomagnetic data.",
@@ -60,8 +60,11 @@ def build_parser():
 
 
 def _give_every_leaf_a_config(subparsers, path):
-    """``--config`` on every leaf command: commands without a config dataclass read a
-    ``[command]`` table of their options (:mod:`magnetar._options`)."""
+    """Give every leaf command a ``--config`` option.
+
+    ``--config`` on every leaf command: commands without a config dataclass read a
+    ``[command]`` table of their options (:mod:`magnetar._options`).
+    """
     for name, leaf in subparsers.choices.items():
         nested = [a for a in leaf._actions if isinstance(a, argparse._SubParsersAction)]
         if nested:

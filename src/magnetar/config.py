@@ -67,25 +67,23 @@ def _coerce(value, annotation, *, key, source):
             return config_from_dict(annotation, value, source=f"{source}, table '{key}'")
         msg = f"{source}: option '{key}' must be a table of {annotation.__name__} options"
         raise ConfigError(msg)
+    return _coerce_scalar(value, annotation, key=key, source=source)
+
+
+def _coerce_scalar(value, annotation, *, key, source):
+    """Coerce a TOML value to bool, int, float or str, or raise ConfigError."""
     if annotation is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-    elif annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    elif annotation in (int, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                annotation is float or isinstance(value, int)):
+            return annotation(value)
         if isinstance(value, str):
             try:
-                return int(value)
-            except ValueError:
-                pass
-    elif annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
+                return annotation(value)
             except ValueError:
                 pass
     elif annotation is str:
@@ -98,15 +96,21 @@ def _coerce(value, annotation, *, key, source):
 
 
 def options_given(args, names):
-    """The command-line options among ``names`` that were given (not None), as a dict: what
-    overrides a config's defaults or its file."""
+    """Return the command-line options among ``names`` that were given.
+
+    The command-line options among ``names`` that were given (not None), as a dict: what
+    overrides a config's defaults or its file.
+    """
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def check_table(cls, values, *, key):
-    """Check a sub-configuration held as a plain dict (e.g. a workflow's ``train`` table)
+    """Check a sub-configuration table against its dataclass.
+
+    Check a sub-configuration held as a plain dict (e.g. a workflow's ``train`` table)
     against the dataclass it will build: unknown keys and wrong types raise ConfigError
-    naming ``key`` and the option. Returns the built dataclass."""
+    naming ``key`` and the option. Returns the built dataclass.
+    """
     if not isinstance(values, dict):
         msg = f"option '{key}' must be a table of {cls.__name__} options, got {values!r}"
         raise ConfigError(msg)
@@ -147,7 +151,7 @@ def config_from_dict(cls, values, *, source="configuration"):
 
 
 def _read_toml(path):
-    """The TOML mapping of ``path``; ConfigError naming it for anything unreadable."""
+    """Return the TOML mapping of ``path``; ConfigError naming it for anything unreadable."""
     if path.is_dir():
         msg = f"configuration {path} is a folder, not a TOML file"
         raise ConfigError(msg)

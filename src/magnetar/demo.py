@@ -143,8 +143,11 @@ def _demo_grids(out_dir):
 
 
 def _demo_iar(out_dir, *, progress=True):
-    """Synthetic nights -> shipped U-Net -> masks and resonance
-    parameters, scored against the generator's truth and the peak-detection baseline."""
+    """Run the IAR part of the demo on synthetic nights.
+
+    Synthetic nights -> shipped U-Net -> masks and resonance
+    parameters, scored against the generator's truth and the peak-detection baseline.
+    """
     require("torch", extra="ml", feature="The IAR demo")
     from .pretrained import pretrained_path
     from .synthetic import IARConfig, synthetic_iar_nights
@@ -170,10 +173,13 @@ def _demo_iar(out_dir, *, progress=True):
 
 
 def _demo_lma(out_dir, *, progress=True):
-    """A synthetic seafloor grid with ship-track gaps mapped by the shipped linear-anomaly
+    """Run the linear-anomaly part of the demo on a synthetic grid.
+
+    A synthetic seafloor grid with ship-track gaps mapped by the shipped linear-anomaly
     classifier (the structure-tensor coherence baseline, ``lma_coherence.pt``: small enough
     to ship and train on a CPU). Scored against the generator's truth: accuracy on its
-    labelled windows (published 70/30 rule) and the linear share of the mapped area."""
+    labelled windows (published 70/30 rule) and the linear share of the mapped area.
+    """
     require("torch", extra="ml", feature="The linear-anomaly demo")
     require("verde", extra="grids", feature="The linear-anomaly demo")
     from dataclasses import replace
@@ -222,9 +228,12 @@ def _demo_lma(out_dir, *, progress=True):
 
 
 def _demo_crowdmag(out_dir, *, progress=True):
-    """A small masked autoencoder (thin-plate prior channels) trained briefly on clean tiles
+    """Run the CrowdMag part of the demo with a small autoencoder.
+
+    A small masked autoencoder (thin-plate prior channels) trained briefly on clean tiles
     (Britain survey, EMAG2v3, synthetic seafloor), compared with the gap-filling baselines
-    at 50 % masking, then applied to the CrowdMag recordings of the data folder."""
+    at 50 % masking, then applied to the CrowdMag recordings of the data folder.
+    """
     require("torch", extra="ml", feature="The CrowdMag demo")
     require("verde", extra="grids", feature="The CrowdMag demo")
     from .workflows.crowdmag.run import AEConfig, build_tile_corpus, evaluate_methods, run_denoise

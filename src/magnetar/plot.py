@@ -274,7 +274,7 @@ def plot_crowdmag_tile(anomalies, tile):
 
 
 def plot_spectrogram(spectrogram, *, title=None):
-    """A spectrogram (frequency, time) with labelled axes and a colour bar in its units."""
+    """Return a spectrogram (frequency, time) with labelled axes and a colour bar in its units."""
     plt = _pyplot()
     spec = spectrogram.transpose("frequency", "time")
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -292,9 +292,12 @@ def plot_spectrogram(spectrogram, *, title=None):
 
 
 def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=None):
-    """A night's spectrogram, its fringe mask overlaid (with ``truth``: true positive,
+    """Plot a night's spectrogram with its fringe mask and parameters.
+
+    A night's spectrogram, its fringe mask overlaid (with ``truth``: true positive,
     false negative and false positive pixels in distinct colours), and the resonance
-    parameters ``f_n(t)`` and ``delta_f(t)`` (with the true spacing when given)."""
+    parameters ``f_n(t)`` and ``delta_f(t)`` (with the true spacing when given).
+    """
     from matplotlib.colors import ListedColormap
 
     plt = _pyplot()

@@ -131,7 +131,7 @@ def local_path(name):
 
 
 def is_available(name):
-    """True if ``name`` is in the local folder (no download is attempted)."""
+    """Return True if ``name`` is in the local folder (no download is attempted)."""
     return local_path(name) is not None
 
 

@@ -118,7 +118,10 @@ def diffusion_reach(config):
 
 # --------------------------------------------------------------------------- array kernels
 def _gaussian_kernel(sigma, truncate):
-    """Sampled, normalised 1-D Gaussian as SciPy builds it (radius ``int(truncate*sigma+0.5)``)."""
+    """Return the sampled, normalised 1-D Gaussian SciPy uses.
+
+    Its radius is ``int(truncate * sigma + 0.5)``, as in ``scipy.ndimage.gaussian_filter``.
+    """
     radius = int(truncate * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1)
     k = np.exp(-0.5 / (sigma * sigma) * x**2)
@@ -293,7 +296,7 @@ def _scharr_adjoint(ops, jx, jy):
 
 
 def _diffusion_tensor(ops, jxx, jxy, jyy, config, floor):
-    """Closed form of D = l_along v2 v2^T + alpha v1 v1^T from the structure tensor."""
+    """Return closed form of D = l_along v2 v2^T + alpha v1 v1^T from the structure tensor."""
     delta = ops.sqrt((jxx - jyy) ** 2 + 4.0 * jxy * jxy)
     delta = ops.maximum(delta, floor)
     mu2 = 0.5 * (jxx + jyy - delta)

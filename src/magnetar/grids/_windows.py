@@ -1,4 +1,6 @@
-"""Sliding windows over anomaly grids, their labels, train/validation/test splits, and
+"""Sliding windows over anomaly grids, their labels and splits.
+
+Sliding windows over anomaly grids, their labels, train/validation/test splits, and
 region maps from window predictions with neighbourhood calibration.
 
 Why written here: the windowing is a thin layer over ``numpy.lib.stride_tricks`` and the
@@ -144,9 +146,12 @@ def _centres(grid, rows, cols, size):
 
 
 def iter_window_batches(values, *, size, stride, batch_size=256, clip=(1.0, 99.0)):
-    """Yield ``(rows, cols, normalised windows)`` batches over a 2-D array without holding
+    """Yield batches of normalised windows without holding them all.
+
+    Yield ``(rows, cols, normalised windows)`` batches over a 2-D array without holding
     every window in memory (a strided view is cut batch by batch); ``clip`` as in
-    :func:`normalise_windows`."""
+    :func:`normalise_windows`.
+    """
     values = np.asarray(values, dtype=np.float32)
     _check_size(values.shape, size, stride)
     rows, cols = _origins(values.shape, size, stride)
@@ -161,8 +166,11 @@ def iter_window_batches(values, *, size, stride, batch_size=256, clip=(1.0, 99.0
 # ---------------------------------------------------------------------------------- labels
 
 def write_window_labels(table, path):
-    """Write window centres and labels as CSV (``centre_*`` columns, ``label``: 1 linear,
-    0 non-linear, -1 ambiguous), atomically."""
+    """Write window centres and labels as CSV, atomically.
+
+    Write window centres and labels as CSV (``centre_*`` columns, ``label``: 1 linear,
+    0 non-linear, -1 ambiguous), atomically.
+    """
     centre = [c for c in table.columns if c.startswith("centre_")]
     if len(centre) != 2 or "label" not in table:
         msg = "a label table needs two centre_* columns and a label column"
@@ -222,8 +230,11 @@ def read_window_labels(path):
 
 
 def attach_labels(table, labels, *, tolerance):
-    """Give each window of ``table`` the label of the labelled centre within ``tolerance``
-    (coordinate units) of its centre; -1 where none is."""
+    """Label windows from the nearest labelled centre.
+
+    Give each window of ``table`` the label of the labelled centre within ``tolerance``
+    (coordinate units) of its centre; -1 where none is.
+    """
     centre = [c for c in table.columns if c.startswith("centre_")]
     if [c for c in labels.columns if c.startswith("centre_")] != centre:
         msg = f"label centres {list(labels.columns)} do not match the windows' {centre}"
@@ -321,7 +332,7 @@ def split_windows(table, *, method="blocked", fractions=(0.6, 0.2, 0.2), size=No
 # ----------------------------------------------------------------------- maps, calibration
 
 def calibrate_windows(prob, *, neighbourhood=25, low=0.3, high=0.7, mask=None):
-    """The study's calibration of uncertain window probabilities from their neighbours.
+    """Return the study's calibration of uncertain window probabilities from their neighbours.
 
     Parameters
     ----------

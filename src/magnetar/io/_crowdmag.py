@@ -92,7 +92,7 @@ MAX_FIELD_NT = 10_000_000.0  # 100x any field a phone magnetometer can report: g
 
 
 def _read_text(path):
-    """The file's text: UTF-8 (with or without BOM), else Latin-1."""
+    """Return the file's text: UTF-8 (with or without BOM), else Latin-1."""
     try:
         return path.read_text(encoding="utf-8-sig", errors="strict")
     except (OSError, UnicodeDecodeError):
@@ -152,7 +152,7 @@ def _parse_row(fields, header, index, numeric, has_xyz):
 
 
 def _parse_rows(body, header, index, has_xyz, dropped):
-    """Times and values of the usable rows; ``dropped`` counts the others by reason."""
+    """Return times and values of the usable rows; ``dropped`` counts the others by reason."""
     numeric = [k for k in index if k != "time"]
     values = {k: [] for k in numeric}
     times = []

@@ -120,7 +120,7 @@ def _split_reported(reported):
 
 
 def _interval_seconds(text):
-    """Sampling period implied by a 'Data Interval Type' value, or None if unstated."""
+    """Return sampling period implied by a 'Data Interval Type' value, or None if unstated."""
     text = text.lower()
     match = re.search(r"(\d+(?:\.\d+)?)?\s*-?\s*(second|sec|minute|min|hour|day)", text)
     if not match:
@@ -518,7 +518,7 @@ SCALAR = ("F", "G")
 
 
 def iaga_element_set(ds):
-    """The four elements an IAGA-2002 file of ``ds`` reports, and those left out.
+    """Return the four elements an IAGA-2002 file of ``ds`` reports, and those left out.
 
     IAGA-2002 files carry exactly four elements: a vector set (XYZ, HDZ, DHZ, HEZ or DIF) and
     a scalar, F (total field) or G (delta F). The set read from the file is kept when the

@@ -63,7 +63,7 @@ def _cdflib():
 
 
 def _first(value):
-    """A global attribute's single entry (cdflib returns a list of entries)."""
+    """Return a global attribute's single entry (cdflib returns a list of entries)."""
     if isinstance(value, list | tuple):
         value = value[0] if len(value) else ""
     if isinstance(value, np.ndarray):

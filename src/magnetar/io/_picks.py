@@ -51,7 +51,7 @@ def _centres(path):
 
 
 def _keep_mask(path, label):
-    """The tile's keep mask (beside it in ``../gt_keep_masks`` or registered), or None."""
+    """Return the tile's keep mask (beside it in ``../gt_keep_masks`` or registered), or None."""
     beside = Path(path).parent.parent / "gt_keep_masks" / f"example_{label}.png"
     if beside.is_file():
         return beside
@@ -65,7 +65,9 @@ def _keep_mask(path, label):
 
 
 def read_emag2v3_tile(path, *, label=None, centres=None):
-    """An EMAG2v3 PNG tile as a (latitude, longitude) grid in nT (module docstring: geometry).
+    """Return an EMAG2v3 PNG tile as a (latitude, longitude) grid in nT.
+
+    The tile's geometry is explained in the module docstring.
 
     Parameters
     ----------
@@ -191,9 +193,12 @@ def read_picks(path):
 
 
 def pick_agreement(result, picks):
-    """Fraction of picks inside the mapped area that fall in cells predicted linear, against
+    """Compare published picks with a linear/non-linear map.
+
+    Fraction of picks inside the mapped area that fall in cells predicted linear, against
     the fraction of the mapped area predicted linear (an enrichment above 1 means the picks,
-    which mark lineations, favour cells the classifier calls linear)."""
+    which mark lineations, favour cells the classifier calls linear).
+    """
     linear = result["linear"]
     lat = picks["lat"].to_numpy()
     lon = picks["lon"].to_numpy()

@@ -88,8 +88,11 @@ def read_spectrogram_png(path, *, vmin=None, vmax=None, frequency=None, time=Non
 
 
 def read_label_mask(path, *, shape=None, threshold=128):
-    """Read a label image (any size, fringes bright) as a boolean ``(frequency, time)``
-    array with low frequencies first; resized to ``shape`` (nearest neighbour) if given."""
+    """Read a fringe label image as a boolean mask.
+
+    Read a label image (any size, fringes bright) as a boolean ``(frequency, time)``
+    array with low frequencies first; resized to ``shape`` (nearest neighbour) if given.
+    """
     image = _open(path)
     mask = np.asarray(image.convert("L"))[::-1] >= threshold
     if shape is not None and mask.shape != tuple(shape):

@@ -12,7 +12,7 @@ _MODELS = {}
 
 
 def register_model(name):
-    """Decorator registering ``factory(**kwargs) -> nn.Module`` under ``name``."""
+    """Register ``factory(**kwargs) -> nn.Module`` under ``name``."""
 
     def wrap(factory):
         if name in _MODELS:
@@ -25,7 +25,7 @@ def register_model(name):
 
 
 def list_models(pattern="*"):
-    """Registered model names matching a glob ``pattern`` (sorted)."""
+    """Return registered model names matching a glob ``pattern`` (sorted)."""
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 

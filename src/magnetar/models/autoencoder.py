@@ -220,7 +220,7 @@ def _check_input(x, tile):
 
 @register_model("dense_ae")
 def dense_ae(**kwargs):
-    """The published dense autoencoder (:class:`DenseAEConfig` fields as keywords)."""
+    """Return the published dense autoencoder (:class:`DenseAEConfig` fields as keywords)."""
     return DenseAE(DenseAEConfig(**kwargs))
 
 

@@ -1,4 +1,6 @@
-"""Window classifiers for linear magnetic anomalies: the study's plain CNN, transfer
+"""Window classifiers for linear magnetic anomalies.
+
+Window classifiers for linear magnetic anomalies: the study's plain CNN, transfer
 classifiers on torchvision backbones, and a classical structure-tensor coherence baseline.
 
 Registered names: ``lma_cnn``, ``lma_coherence`` and one per backbone (``vgg16``,
@@ -68,7 +70,9 @@ def _dense_head(width, hidden=(256, 128, 64), dropout=0.5):
 
 
 class LMACNN(nn.Module):
-    """The study's plain CNN: four 3x3 convolutions (32, 32, 64, 64), two max-pools, three
+    """The study's plain CNN.
+
+    The study's plain CNN: four 3x3 convolutions (32, 32, 64, 64), two max-pools, three
     dropouts and four dense layers (256, 128, 64, 1).
 
     Departure from the study: adaptive average pooling to ``pooled x pooled`` before the
@@ -92,9 +96,11 @@ class LMACNN(nn.Module):
         self.frozen = False
 
     def features(self, x):
+        """Return the pooled features of a batch of windows."""
         return self.base(x)
 
     def forward(self, x):
+        """Return the logit of each window of a batch."""
         return self.head(self.base(x))[:, 0]
 
 
@@ -194,6 +200,7 @@ class TransferClassifier(nn.Module):
                 raise ValidationError(msg)
 
     def train(self, mode=True):
+        """Set training mode, keeping a frozen backbone in evaluation mode."""
         super().train(mode)
         if self.frozen:
             self.base.eval()  # frozen batch-norm statistics stay the pretrained ones
@@ -207,9 +214,11 @@ class TransferClassifier(nn.Module):
         return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
 
     def features(self, x):
+        """Return the pooled features of a batch of windows."""
         return self.base(self.prepare(x))
 
     def forward(self, x):
+        """Return the logit of each window of a batch."""
         return self.head(self.features(x))[:, 0]
 
 

@@ -105,6 +105,7 @@ class UNet(nn.Module):
         self.apply(lambda m: _initialise(m, config.init))
 
     def forward(self, x):
+        """Return the fringe logits of a batch of spectrograms."""
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             msg = f"expected (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
             raise ValidationError(msg)

@@ -31,8 +31,11 @@ def list_pretrained():
 
 
 def pretrained_path(name):
-    """Path of a shipped checkpoint (``"iar_unet16.pt"``); its training config and metrics
-    lie beside it."""
+    """Return the path of a shipped checkpoint.
+
+    Path of a shipped checkpoint (``"iar_unet16.pt"``); its training config and metrics
+    lie beside it.
+    """
     path = Path(str(resources.files(__name__).joinpath(name)))
     if not path.is_file():
         msg = f"no shipped model {name!r}; shipped: {', '.join(list_pretrained()) or 'none'}"

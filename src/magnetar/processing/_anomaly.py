@@ -67,7 +67,7 @@ def _distance_km(lon1, lat1, lon2, lat2):
 
 
 def nearest_observatory(longitude, latitude, observatories):
-    """The observatory dataset nearest to a point, and its distance in km.
+    """Return the observatory dataset nearest to a point, and its distance in km.
 
     ``observatories``: datasets with ``geodetic_longitude``/``geodetic_latitude`` attrs
     (as :func:`magnetar.io.read_iaga2002` gives).
@@ -114,8 +114,11 @@ def external_disturbance(observatory, time):
 
 
 def noise_level(values):
-    """Robust white-noise level (nT) of a stationary record: 1.4826 MAD of first
-    differences divided by sqrt(2), insensitive to slow drifts and single jumps."""
+    """Estimate the white-noise level of a stationary record.
+
+    Robust white-noise level (nT) of a stationary record: 1.4826 MAD of first
+    differences divided by sqrt(2), insensitive to slow drifts and single jumps.
+    """
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     if v.size < 3:

@@ -61,7 +61,7 @@ CLASS_UNDETERMINED = "undetermined"
 
 
 def detect_runs(mask):
-    """Runs of consecutive True along the last axis of a 3-D mask.
+    """Return runs of consecutive True along the last axis of a 3-D mask.
 
     Returns
     -------
@@ -273,7 +273,7 @@ def apply_sharp_rule(events, sharp_mask):
 
 
 def interference_mask(shape, events, *, pad=1, sharp_mask=None):
-    """Samples to replace: interference events (and sharp samples), widened by ``pad``."""
+    """Return samples to replace: interference events (and sharp samples), widened by ``pad``."""
     mask = np.zeros(shape, dtype=bool)
     n_t = shape[-1]
     for i in np.flatnonzero(events.klass == CLASS_INTERFERENCE):
@@ -333,7 +333,7 @@ def interpolate_masked(x, mask):
 
 
 def replace_interference(x, hp, slow, replace_mask, gains):
-    """Replacement values and flags for the masked samples.
+    """Return replacement values and flags for the masked samples.
 
     Parameters
     ----------

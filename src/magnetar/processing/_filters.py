@@ -184,7 +184,7 @@ def _hold_last(row, finite, last):
 
 
 def sampling_period_of(obj):
-    """Sampling period in seconds from ``attrs['sampling_period_s']`` or the time axis."""
+    """Return sampling period in seconds from ``attrs['sampling_period_s']`` or the time axis."""
     period = obj.attrs.get("sampling_period_s")
     if period:
         return float(period)

@@ -120,8 +120,11 @@ def _column_acf(m, w, enough, max_lag):
 
 
 def _acf_spacing(acf, enough, valid, half, step):
-    """Per column the first autocorrelation peak in the searched range (parabolic refinement),
-    the autocorrelations averaged over +-half columns."""
+    """Find each column's fringe spacing from its autocorrelation.
+
+    Per column the first autocorrelation peak in the searched range (parabolic refinement),
+    the autocorrelations averaged over +-half columns.
+    """
     delta = np.full(acf.shape[0], np.nan)
     for j in np.flatnonzero(enough):
         block = acf[max(0, j - half):j + half + 1]

@@ -23,7 +23,7 @@ __all__ = ["noise_sigma", "noise_sigma_array", "noise_sigma_daily", "rolling_std
 
 
 def rolling_std(x, window):
-    """Standard deviation over a trailing window of ``window`` samples along the last axis.
+    """Return standard deviation over a trailing window of ``window`` samples along the last axis.
 
     Windows containing NaN give NaN. Computed with cumulative sums (O(n)), in float64.
     """

@@ -292,7 +292,7 @@ def _lag_design(regressors, lags, lo, hi):
 
 
 def choose_peers(hp, *, max_peers, periods=None):
-    """The ``max_peers`` peers that best follow each station, per period.
+    """Return the ``max_peers`` peers that best follow each station, per period.
 
     The score of a peer is its mean absolute correlation with the station over the
     components (high-passed series, samples where both are finite).
@@ -603,7 +603,10 @@ def _classify(z_own, hit_res, local, sigma_t, *, amplitude_ratio, incoherence, t
 
 
 def _dependency_margin(sigma_window, flank, max_width, tolerance):
-    """Samples around a decision whose prediction it depends on (block MAD, flanks, spread)."""
+    """Return the samples around a decision whose prediction it depends on.
+
+    The block MAD, the flanks and the spread of a spike reach this far.
+    """
     return int(sigma_window) + 4 * (int(flank) + int(max_width)) + 2 * int(tolerance) + 16
 
 

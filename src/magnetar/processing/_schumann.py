@@ -23,9 +23,12 @@ _MODES = ((7.8, 6.5, 9.5), (14.1, 12.0, 16.5), (20.3, 18.0, 23.0))
 
 
 def schumann_model(frequency, background, alpha, modes):
-    """PSD (nT^2/Hz) of a power-law background ``10**background * f**-alpha`` plus Lorentzian
+    """Model PSD of a power-law background and Schumann lines.
+
+    PSD (nT^2/Hz) of a power-law background ``10**background * f**-alpha`` plus Lorentzian
     modes ``(centre_hz, fwhm_hz, snr_db)``, each peaking ``snr_db`` above the background at
-    its centre (the generator's definition)."""
+    its centre (the generator's definition).
+    """
     f = np.asarray(frequency, float)
     b1 = 10.0 ** background
     total = b1 * f ** -alpha

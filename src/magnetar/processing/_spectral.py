@@ -164,7 +164,7 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
 
 
 def crop_band(spec, *, fmin=0.5, fmax=10.0):
-    """The rows of a spectrogram with ``fmin <= frequency <= fmax`` (Hz)."""
+    """Return the rows of a spectrogram with ``fmin <= frequency <= fmax`` (Hz)."""
     if fmin >= fmax:
         msg = f"need fmin < fmax, got {fmin}, {fmax}"
         raise ValidationError(msg)
@@ -185,8 +185,11 @@ def _clock(text, name):
 
 
 def select_night(spec, night, *, start="18:00", end="06:00"):
-    """The columns of the night that begins on date ``night`` at ``start`` (UT) and ends
-    at ``end`` (the next day when ``end <= start``)."""
+    """Return the columns of one night.
+
+    The columns of the night that begins on date ``night`` at ``start`` (UT) and ends
+    at ``end`` (the next day when ``end <= start``).
+    """
     day = pd.Timestamp(night).normalize()
     t0, t1 = day + _clock(start, "start"), day + _clock(end, "end")
     if t1 <= t0:
@@ -195,8 +198,11 @@ def select_night(spec, night, *, start="18:00", end="06:00"):
 
 
 def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
-    """``{date: night spectrogram}`` for every night the spectrogram covers at least
-    ``min_fraction`` of (finite columns counted)."""
+    """Split a spectrogram into nights.
+
+    ``{date: night spectrogram}`` for every night the spectrogram covers at least
+    ``min_fraction`` of (finite columns counted).
+    """
     times = pd.DatetimeIndex(spec["time"].values)
     if len(times) == 0:
         return {}

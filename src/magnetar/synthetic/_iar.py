@@ -129,7 +129,7 @@ class IARConfig:
             raise ValidationError(msg)
 
     def wider(self, factor=1.25):
-        """A copy with every numeric range widened about its centre (held-out tests)."""
+        """Return a copy with every numeric range widened about its centre (held-out tests)."""
         out = {}
         for name, value in asdict(self).items():
             if (isinstance(value, (tuple, list)) and len(value) == 2 and name != "bandpass"
@@ -148,7 +148,7 @@ def _u(rng, pair):
 
 
 def _smooth_walk(rng, n, scale, corr=30):
-    """A smooth random curve of ``n`` samples with standard deviation ~``scale``."""
+    """Return a smooth random curve of ``n`` samples with standard deviation ~``scale``."""
     x = np.cumsum(rng.standard_normal(n + 4 * corr))
     kernel = np.hanning(2 * corr + 1)
     x = np.convolve(x - x.mean(), kernel / kernel.sum(), mode="same")[2 * corr:2 * corr + n]
@@ -236,8 +236,11 @@ def _fringe_centres(p):
 
 
 def _components(p, f):
-    """Continuous PSD parts on frequencies ``f`` (Hz): ``(fringes, other)``, each
-    ``(len(f), n_time)`` in nT^2/Hz (lines excluded: they are added separately)."""
+    """Return the continuous PSD parts of fringes and of the rest.
+
+    Continuous PSD parts on frequencies ``f`` (Hz): ``(fringes, other)``, each
+    ``(len(f), n_time)`` in nT^2/Hz (lines excluded: they are added separately).
+    """
     f = np.asarray(f, float)[:, None]
     fc = np.maximum(f, 0.05)
     background = p["b1"][None, :] * fc ** -p["alpha"]
@@ -264,8 +267,10 @@ def _line_power(p, freq_line, snr):
 
 
 def welch_dof(nperseg, step, n_windows, window="hann"):
-    """Equivalent degrees of freedom of a Welch estimate (Welch 1967, eq. for overlapped
-    windows): ``2K / (1 + 2 sum_j (1 - j/K) rho_j**2)``."""
+    """Equivalent degrees of freedom of a Welch estimate.
+
+    Welch (1967), for overlapped windows: ``2K / (1 + 2 sum_j (1 - j/K) rho_j**2)``.
+    """
     w = signal.get_window(window, nperseg)
     total = np.sum(w * w)
     acc = 0.0
@@ -292,9 +297,12 @@ def _grid(config):
 
 
 def _expected_welch(p, config, g):
-    """Expected Welch PSD of fringes and of everything else at the spectrogram bins:
+    """Return the expected Welch PSD at the spectrogram bins.
+
+    Expected Welch PSD of fringes and of everything else at the spectrogram bins:
     the continuous PSD convolved with the window's spectral kernel, lines as deltas, and
-    the band-pass filter's power response applied."""
+    the band-pass filter's power response applied.
+    """
     over = 8
     df_fine = g["fs"] / (g["nfft"] * over)
     half = 4 * over  # +- 4 bins of the FFT
@@ -325,8 +333,11 @@ def _expected_welch(p, config, g):
 
 
 def _label(p, config, freq, other):
-    """Fringe pixels: within half the fringe's width (FWHM) of its centre, where that
-    fringe alone has more than ``label_snr`` times the expected power of everything else."""
+    """Label the fringe pixels.
+
+    Fringe pixels: within half the fringe's width (FWHM) of its centre, where that
+    fringe alone has more than ``label_snr`` times the expected power of everything else.
+    """
     if not p["has_iar"]:
         return np.zeros(other.shape, bool), np.zeros(other.shape, int)
     df = p["delta_f"][None, :]
@@ -347,7 +358,7 @@ def _label(p, config, freq, other):
 
 
 def _series(p, config, g, rng):
-    """The 100 Hz time series: shaped Gaussian noise per segment plus line sinusoids."""
+    """Return the 100 Hz time series: shaped Gaussian noise per segment plus line sinusoids."""
     seg, fs = g["seg"], g["fs"]
     f = np.fft.rfftfreq(seg, 1 / fs)
     fringe, other = _components(p, f)
@@ -451,9 +462,12 @@ def _one_night(args):
 
 
 def synthetic_iar_nights(n, config=None, *, seed=0, workers=1, progress=False):
-    """``n`` nights (seeds ``seed .. seed + n - 1``) stacked along a ``night`` dimension
+    """Generate ``n`` labelled nights stacked along ``night``.
+
+    ``n`` nights (seeds ``seed .. seed + n - 1``) stacked along a ``night`` dimension
     (``fringe`` padded to the largest count, ``time`` in hours after the start);
-    ``workers`` > 1 generates in processes."""
+    ``workers`` > 1 generates in processes.
+    """
     jobs = [(config, s) for s in range(seed, seed + n)]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor

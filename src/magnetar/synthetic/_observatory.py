@@ -69,7 +69,7 @@ def _bay(t, t0, duration):
 
 
 def _shared_events(rng, t, *, days, sampling_period, n_substorms):
-    """The natural events every station sees (drawn once, in a fixed order)."""
+    """Return the natural events every station sees (drawn once, in a fixed order)."""
     ev = {"sq_amp": rng.uniform(10, 40, size=3), "sq_phase": rng.uniform(0, 2 * np.pi, size=3),
           "sc_time": 0.2 * t[-1], "sc_amp": rng.uniform(10, 40),
           "main_amp": rng.uniform(50, 200)}

@@ -288,8 +288,11 @@ def _distance_to_age(distance, *, rates, breaks):
 
 
 def _spreading_age(xx, yy, azimuth, *, rng, cfg, rate, rate_history):
-    """Age (Myr) and distance to the nearest fracture zone (km) of ridge segments striking
-    ``azimuth`` (radians clockwise from north) at easting ``xx`` and northing ``yy`` (km)."""
+    """Return crustal age and fracture-zone distance of a ridge system.
+
+    Age (Myr) and distance to the nearest fracture zone (km) of ridge segments striking
+    ``azimuth`` (radians clockwise from north) at easting ``xx`` and northing ``yy`` (km).
+    """
     # along-strike unit vector (east, north) = (sin az, cos az); across = (cos az, -sin az)
     v = xx * math.sin(azimuth) + yy * math.cos(azimuth)
     u = xx * math.cos(azimuth) - yy * math.sin(azimuth)
@@ -329,7 +332,7 @@ def _smooth_field(rng, shape, correlation_nodes, beta=None):
 
 
 def _patch(rng, shape, area_fraction):
-    """A smooth blob-shaped mask covering roughly ``area_fraction`` of the domain."""
+    """Return a smooth blob-shaped mask covering roughly ``area_fraction`` of the domain."""
     ny, nx = shape
     cy, cx = rng.uniform(0.15, 0.85) * ny, rng.uniform(0.15, 0.85) * nx
     radius = math.sqrt(area_fraction * nx * ny / math.pi)
@@ -341,8 +344,11 @@ def _patch(rng, shape, area_fraction):
 
 
 def _seamount_province(rng, mask, h):
-    """Magnetised cones (A/m) scattered over ``mask``: about one per (35 km)^2 of the patch
-    (at least two), radii 3-12 km but never below two nodes, either polarity."""
+    """Scatter magnetised seamount cones over ``mask``.
+
+    Magnetised cones (A/m) scattered over ``mask``: about one per (35 km)^2 of the patch
+    (at least two), radii 3-12 km but never below two nodes, either polarity.
+    """
     shape = mask.shape
     seamount = np.zeros(shape)
     inside = np.argwhere(mask)
@@ -415,7 +421,7 @@ def _forward_anomaly(magnet, extra_sources, cfg, *, z_top, h):
 
 
 def _seafloor_dataset(f, crop, shape, spacing_m, attrs):
-    """The cropped grids of :func:`synthetic_seafloor` as a Dataset."""
+    """Return the cropped grids of :func:`synthetic_seafloor` as a Dataset."""
     dims = ("northing", "easting")
     return xr.Dataset(
         {

@@ -52,7 +52,7 @@ def save_checkpoint(path, state):
 
 
 def load_state(path, *, device="cpu", kind=None):
-    """The dict saved in a checkpoint, loaded without running code from the file.
+    """Return the dict saved in a checkpoint, loaded without running code from the file.
 
     Parameters
     ----------

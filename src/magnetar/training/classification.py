@@ -100,8 +100,11 @@ def load_classifier(path, *, device="cpu"):
 
 
 class ClassifierTask(engine.Task):
-    """Windows and 0/1 labels: dihedral augmentation, binary cross-entropy, validation loss
-    and accuracy; with a frozen base, its features computed once and the head trained."""
+    """The training task of the window classifiers.
+
+    Windows and 0/1 labels: dihedral augmentation, binary cross-entropy, validation loss
+    and accuracy; with a frozen base, its features computed once and the head trained.
+    """
 
     kind = "classifier"
     progress_keys = ("train_loss", "val_accuracy")
@@ -112,6 +115,7 @@ class ClassifierTask(engine.Task):
         self.cached = False
 
     def prepare(self, model, device):
+        """Cache the frozen backbone's features once (transfer models)."""
         self.cached = bool(self.config.cache_features and getattr(model, "frozen", False))
         if self.cached:
             began = time.perf_counter()
@@ -125,6 +129,7 @@ class ClassifierTask(engine.Task):
         return model.head if self.cached else model
 
     def batches(self, model, epoch, generator, device):
+        """Yield the augmented training batches of one epoch."""
         config = self.config
         order = torch.randperm(len(self.tx), generator=generator)
         for i in range(0, len(self.tx), config.batch_size):
@@ -137,12 +142,14 @@ class ClassifierTask(engine.Task):
             yield xb, yb
 
     def loss(self, model, batch):
+        """Return the binary cross-entropy of one batch."""
         xb, yb = batch
         logits = self._run(model)(xb)
         logits = logits[:, 0] if self.cached else logits
         return F.binary_cross_entropy_with_logits(logits.float(), yb)
 
     def validate(self, model, device):
+        """Return the validation loss and accuracy."""
         run = self._run(model)
         run.eval()
         fn = (lambda f: run(f)[:, 0]) if self.cached else run

@@ -1,4 +1,6 @@
-"""The one training engine: epoch loop, optimiser, schedule, early stopping, mixed precision,
+"""The one training engine.
+
+The one training engine: epoch loop, optimiser, schedule, early stopping, mixed precision,
 checkpoints, resume and history, for every model magnetar trains.
 
 A workflow supplies a small *task* object (:class:`Task`) that says what a batch is, what
@@ -62,10 +64,10 @@ class Task:
     metadata = {}  # read, never changed, by the engine
 
     def prepare(self, model, device):
-        """Called once before the first epoch (e.g. cache a frozen base's features)."""
+        """Prepare once before the first epoch (e.g. cache a frozen base's features)."""
 
     def parameters(self, model):
-        """The parameters the optimiser trains (default: those requiring gradients)."""
+        """Return the parameters the optimiser trains (default: those requiring gradients)."""
         return [p for p in model.parameters() if p.requires_grad]
 
     def batches(self, model, epoch, generator, device):
@@ -73,11 +75,11 @@ class Task:
         raise NotImplementedError
 
     def loss(self, model, batch):
-        """The loss of one batch (a scalar tensor; called under autocast)."""
+        """Return the loss of one batch (a scalar tensor; called under autocast)."""
         raise NotImplementedError
 
     def validate(self, model, device):
-        """Validation metrics of the current model: a dict with at least ``val_loss``."""
+        """Return validation metrics of the current model: a dict with at least ``val_loss``."""
         raise NotImplementedError
 
 

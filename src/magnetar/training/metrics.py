@@ -58,8 +58,11 @@ def psnr(truth, estimate):
 
 
 def ssim(truth, estimate):
-    """Mean structural similarity of 2-D tiles (stack: mean over tiles), data range from the
-    truth; NaN pixels are filled with the tile's mean first."""
+    """Mean structural similarity of 2-D tiles.
+
+    Mean structural similarity of 2-D tiles (stack: mean over tiles), data range from the
+    truth; NaN pixels are filled with the tile's mean first.
+    """
     metrics = require("skimage.metrics", extra="ml", feature="SSIM")
     t = np.asarray(truth, float)
     e = np.asarray(estimate, float)
@@ -94,8 +97,11 @@ def kl_divergence(truth, estimate, *, bins=64, eps=1e-10):
 
 
 def wasserstein(truth, estimate):
-    """1-D Wasserstein (earth mover's) distance between value distributions (units of the
-    data)."""
+    """1-D Wasserstein distance between value distributions.
+
+    1-D Wasserstein (earth mover's) distance between value distributions (units of the
+    data).
+    """
     t, e = _pairs(truth, estimate)
     return float(stats.wasserstein_distance(t, e))
 
@@ -108,7 +114,9 @@ def reconstruction_metrics(truth, estimate):
 
 
 def segmentation_metrics(truth, predicted):
-    """Pixel IoU, Dice, precision, recall and the false-positive fraction of two binary
+    """Pixel scores of a binary segmentation.
+
+    Pixel IoU, Dice, precision, recall and the false-positive fraction of two binary
     masks of one shape (summed over all pixels given; NaN pixels of neither are skipped).
 
     With no positive pixel in either mask, IoU, Dice, precision and recall are 1 (nothing
@@ -133,8 +141,11 @@ def segmentation_metrics(truth, predicted):
 
 
 def classification_metrics(truth, probability, *, threshold=0.5):
-    """Binary classification scores: accuracy, precision, recall, F1, ROC-AUC (NaN with a
-    single class present) and the confusion matrix ``[[tn, fp], [fn, tp]]``."""
+    """Scores of a binary classification.
+
+    Binary classification scores: accuracy, precision, recall, F1, ROC-AUC (NaN with a
+    single class present) and the confusion matrix ``[[tn, fp], [fn, tp]]``.
+    """
     from sklearn import metrics as skm
 
     t = np.asarray(truth).astype(int).ravel()

@@ -134,8 +134,11 @@ def _loss(pred, target, known, weight, config):
 
 
 class ReconstructionTask(engine.Task):
-    """Clean tiles corrupted anew every epoch (seeded by epoch); validation on one fixed
-    corruption, so epochs are compared on the same inputs."""
+    """The training task of the masked autoencoder.
+
+    Clean tiles corrupted anew every epoch (seeded by epoch); validation on one fixed
+    corruption, so epochs are compared on the same inputs.
+    """
 
     kind = "reconstruction"
 
@@ -145,6 +148,7 @@ class ReconstructionTask(engine.Task):
         self.val = _inputs(val_tiles, config, seed=config.seed + 10**6)
 
     def batches(self, model, epoch, generator, device):
+        """Yield the freshly corrupted training batches of one epoch."""
         x, *rest = _inputs(self.train_tiles, self.config,
                            seed=self.config.seed * 7919 + epoch)
         order = torch.randperm(len(x))
@@ -153,10 +157,12 @@ class ReconstructionTask(engine.Task):
             yield tuple(a[idx].to(device) for a in (x, *rest))
 
     def loss(self, model, batch):
+        """Return the reconstruction loss of one batch."""
         xb, *more = batch
         return _loss(model(xb).float(), *more, self.config)
 
     def validate(self, model, device):
+        """Return the validation loss on the fixed corrupted tiles."""
         return {"val_loss": _evaluate(model, self.val, self.config, device)}
 
 
@@ -217,8 +223,11 @@ def _evaluate(model, inputs, config, device):
 
 
 def _symmetries(shape):
-    """The dihedral transforms of a (H, W) tile as (rotations, flip) pairs: all eight for a
-    square tile, the four that keep the shape otherwise."""
+    """Return the dihedral transforms of a tile.
+
+    The dihedral transforms of a (H, W) tile as (rotations, flip) pairs: all eight for a
+    square tile, the four that keep the shape otherwise.
+    """
     square = shape[0] == shape[1]
     return [(r, f) for r in range(4) for f in (False, True) if square or r % 2 == 0]
 

@@ -40,8 +40,11 @@ LOGGER = logging.getLogger(__name__)
 
 
 def standardise_spectrogram(values):
-    """``(..., frequency, time)`` log-power -> model input: row medians removed, divided by
-    1.4826 MAD of the night, NaN -> 0 (float32)."""
+    """Standardise log-power spectrograms for the U-Net.
+
+    ``(..., frequency, time)`` log-power -> model input: row medians removed, divided by
+    1.4826 MAD of the night, NaN -> 0 (float32).
+    """
     v = np.asarray(values, dtype=float)
     with np.errstate(all="ignore"):
         import warnings
@@ -120,8 +123,11 @@ class SegmentationConfig:
 
 
 def edge_band(target):
-    """1 on pixels within one pixel (3 x 3 neighbourhood) of an edge of a ``(N, 1, H, W)``
-    0/1 target, on both sides of it; 0 elsewhere (image borders are not edges)."""
+    """Mark the pixels next to a mask's edges.
+
+    1 on pixels within one pixel (3 x 3 neighbourhood) of an edge of a ``(N, 1, H, W)``
+    0/1 target, on both sides of it; 0 elsewhere (image borders are not edges).
+    """
     dilated = F.max_pool2d(target, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-target, 3, stride=1, padding=1)
     return dilated - eroded
@@ -183,8 +189,11 @@ def _initialise_from(model, config):
 
 
 class SegmentationTask(engine.Task):
-    """Night spectrograms and 0/1 fringe masks: augmented batches, cross-entropy (+ Dice),
-    validation loss and IoU at the config's threshold."""
+    """The training task of the fringe U-Net.
+
+    Night spectrograms and 0/1 fringe masks: augmented batches, cross-entropy (+ Dice),
+    validation loss and IoU at the config's threshold.
+    """
 
     kind = "segmentation"
     progress_keys = ("train_loss", "val_iou")
@@ -195,6 +204,7 @@ class SegmentationTask(engine.Task):
         self.config = config
 
     def batches(self, model, epoch, generator, device):
+        """Yield the augmented training batches of one epoch."""
         config = self.config
         order = torch.randperm(len(self.tx), generator=generator)
         for i in range(0, len(self.tx), config.batch_size):
@@ -207,11 +217,13 @@ class SegmentationTask(engine.Task):
             yield xb, yb
 
     def loss(self, model, batch):
+        """Return the segmentation loss of one batch."""
         xb, yb = batch
         return _loss(model(xb).float(), yb, self.config.loss, self.config.edge_weight)
 
     @torch.no_grad()
     def validate(self, model, device):
+        """Return the validation loss and IoU."""
         prob = predict_segmentation(model, self.vx, batch_size=self.config.batch_size,
                                     device=device)
         p = torch.as_tensor(prob).clamp(1e-6, 1 - 1e-6)

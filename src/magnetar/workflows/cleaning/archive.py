@@ -93,10 +93,12 @@ class ArchiveLayout:
 
     @property
     def days(self):
+        """Return the UTC days the archive covers (days since 1970)."""
         return list(range(self.first_ns // DAY_NS, self.last_ns // DAY_NS + 1))
 
     @property
     def per_day(self):
+        """Return the number of samples in a day."""
         return DAY_NS // self.step_ns
 
     def index(self, ns):
@@ -105,11 +107,12 @@ class ArchiveLayout:
 
     @property
     def n_samples(self):
+        """Return the number of samples on the archive's axis."""
         return self.index(self.last_ns) + 1
 
 
 def archive_halo(config, sampling_period):
-    """Samples read on each side of a day so that its decisions equal an in-memory run's.
+    """Return samples read on each side of a day so that its decisions equal an in-memory run's.
 
     Two settling lengths of the zero-phase high-pass filter (30 time constants of its
     slowest pole: its response falls to e^-30 ~ 1e-13), one prediction block (the first and
@@ -192,7 +195,7 @@ def ingest_dataset(ds, raw_dir, *, number, source):
 
 
 def make_layout(described, work, components=None):
-    """The archive's :class:`ArchiveLayout` from what :func:`ingest_dataset` returned."""
+    """Return the archive's :class:`ArchiveLayout` from what :func:`ingest_dataset` returned."""
     steps = {d["step_ns"] for d in described}
     if len(steps) != 1:
         listed = "; ".join(f"{d['path']} {d['step_ns'] / 1e9:g} s" for d in described)
@@ -229,7 +232,7 @@ def make_layout(described, work, components=None):
 
 
 def _load(layout, g0, g1):
-    """Samples g0..g1 of every component and station, (component, station, time)."""
+    """Return samples g0..g1 of every component and station, (component, station, time)."""
     out = np.full((len(layout.components), len(layout.stations), g1 - g0), np.nan)
     t0 = layout.first_ns + g0 * layout.step_ns
     t1 = layout.first_ns + g1 * layout.step_ns

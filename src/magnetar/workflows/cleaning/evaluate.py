@@ -1,4 +1,4 @@
-"""Injection experiment: how well does the cleaning find and repair known interference?
+"""Injection experiment: how well the cleaning finds and repairs known interference.
 
 Known spikes (amplitudes in multiples of the station's noise sigma, 1-5 samples long) are
 added to ONE station at random, well-separated times, and coincident disturbances to ALL
@@ -165,7 +165,7 @@ def injection_experiment(
 
 
 def _setup(data, station, config):
-    """What every run shares: the data, its high-pass, sigma and natural activity."""
+    """Return what every run shares: the data, its high-pass, sigma and natural activity."""
     comps = list(config.components or data.data_vars)
     data = data[comps]
     names = [str(s) for s in data["station"].values]

@@ -137,7 +137,7 @@ def _slow_part(x, mask, sos, config, padlen):
 
 
 def _decide(x, hp, sigma, config, *, gains=None, sigma_sharp=None):
-    """Detection, classification and the replacement mask (shared by batch and streaming)."""
+    """Return detection, classification and the replacement mask (shared by batch and streaming)."""
     exceed, events = classify_events(
         hp,
         sigma,
@@ -250,7 +250,7 @@ def _assemble(data, comps, x, cleaned, flags, sigma, config):
 
 def build_cleaning_pipeline(config, *, sigma=None, gains=None, sigma_sharp=None,
                             peer_context=None):
-    """The cleaning method as a :class:`Pipeline` of named steps over a context dict.
+    """Return the cleaning method as a :class:`Pipeline` of named steps over a context dict.
 
     ``peer_context`` (the archive path: one day with its neighbours around it) holds the
     peer rule's known per-period statistics and the samples to decide
@@ -320,14 +320,14 @@ def _step_sigma(ctx, *, config, sigma):
 
 
 def _periods(data, config):
-    """The peer rule's statistics periods: the record, or UTC-aligned periods of period_s."""
+    """Return the peer rule's statistics periods: the record, or UTC-aligned periods of period_s."""
     if config.period_s is None:
         return None
     return Periods.from_times(data["time"].values, config.period_s)
 
 
 def peer_options(config, period):
-    """The peer rule's options from a config and the sampling period (s)."""
+    """Return the peer rule's options from a config and the sampling period (s)."""
     return {
         "k": config.threshold, "shape_factor": config.shape_factor,
         "amplitude_ratio": config.amplitude_ratio, "max_width": config.max_width,

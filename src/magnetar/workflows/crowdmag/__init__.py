@@ -1,2 +1,5 @@
-"""CrowdMag denoising: tile corpus, autoencoder training and evaluation, recordings to maps
-(docs/crowdmag.md)."""
+"""CrowdMag denoising.
+
+CrowdMag denoising: tile corpus, autoencoder training and evaluation, recordings to maps
+(docs/crowdmag.md).
+"""

@@ -155,8 +155,11 @@ _CORRUPTION_FLAGS = {"mask": "mask_fraction", "noise": "noise_nT", "mask_kind": 
 
 
 def _crowdmag_config(args):
-    """AEConfig from --config (a [crowdmag] table), then the options that were given; every
-    default comes from the dataclasses (AEConfig, TrainConfig, the models' configs)."""
+    """Build the AEConfig from --config and the options given.
+
+    AEConfig from --config (a [crowdmag] table), then the options that were given; every
+    default comes from the dataclasses (AEConfig, TrainConfig, the models' configs).
+    """
     from ...config import load_config, options_given
     from .run import AEConfig
 

@@ -111,7 +111,7 @@ class AEConfig:
         return self.tile_km / self.tile_px
 
     def train_config(self):
-        """The :class:`magnetar.training.reconstruction.TrainConfig` of this workflow.
+        """Return the :class:`magnetar.training.reconstruction.TrainConfig` of this workflow.
 
         ``train`` overrides the workflow's defaults (:data:`TRAIN_DEFAULTS`: errors in nT,
         the reported configuration) and for ``conv_masked_ae`` the thin-plate prior weights
@@ -181,7 +181,9 @@ def source_grids(config):
 
 
 def build_tile_corpus(config, *, grids=None):
-    """Clean tiles: ``{"train", "val", "test"}`` arrays ``(N, px, px)`` in nT, plus
+    """Build the clean tile corpus.
+
+    Clean tiles: ``{"train", "val", "test"}`` arrays ``(N, px, px)`` in nT, plus
     ``"test_by_source"``.
 
     Each source grid is split along its longer axis into a training part (10 % of its tiles
@@ -281,7 +283,7 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
 
 def paired_comparison(per_tile, *, fraction=0.5, metrics=("mae", "wasserstein"),
                       n_boot=2000, seed=0):
-    """The autoencoder against the best baseline (lowest mean) for each metric, tile by tile.
+    """Return the autoencoder against the best baseline (lowest mean) for each metric, tile by tile.
 
     Returns ``{metric: {"baseline", "mean_difference", "ci95", "fraction_better"}}``: the mean
     of the per-tile differences autoencoder - baseline (negative: the autoencoder is better)
@@ -305,9 +307,12 @@ def paired_comparison(per_tile, *, fraction=0.5, metrics=("mae", "wasserstein"),
 
 def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0.5, 0.75),
                  baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), tta=True):
-    """Evaluate a checkpoint against the baselines on held-out tiles; writes
+    """Evaluate a checkpoint against the baselines on held-out tiles.
+
+    Evaluate a checkpoint against the baselines on held-out tiles; writes
     ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at 50 % masking)
-    and figures. ``tta``: the model's dihedral test-time augmentation."""
+    and figures. ``tta``: the model's dihedral test-time augmentation.
+    """
     from ...training import corrupt
     from ...training.reconstruction import load_checkpoint, reconstruct
 
@@ -435,10 +440,13 @@ def grid_points_to_tile(anomalies, *, tile_km, tile_px):
 
 
 def device_noise(files):
-    """White-noise level (nT per sample) of a device from its stationary recordings (phone
+    """Estimate a device's white-noise level.
+
+    White-noise level (nT per sample) of a device from its stationary recordings (phone
     lying still: the "office" files): the median over files of
     :func:`magnetar.processing.noise_level` of the total field. Returns ``(median,
-    per_file)``."""
+    per_file)``.
+    """
     from ...io import read_crowdmag
     from ...processing import noise_level
 
@@ -450,8 +458,11 @@ def device_noise(files):
 
 
 def pixel_noise(device_noise_nT, *, samples_per_pixel):
-    """Noise (nT) of a tile pixel that averages ``samples_per_pixel`` independent samples of
-    a device with ``device_noise_nT`` per sample: the corruption level to train with."""
+    """Return the noise of a tile pixel averaging several samples.
+
+    Noise (nT) of a tile pixel that averages ``samples_per_pixel`` independent samples of
+    a device with ``device_noise_nT`` per sample: the corruption level to train with.
+    """
     if not samples_per_pixel >= 1 or not device_noise_nT >= 0:
         msg = ("need samples_per_pixel >= 1 and device_noise_nT >= 0; got "
                f"{samples_per_pixel}, {device_noise_nT}")

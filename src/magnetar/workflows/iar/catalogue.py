@@ -90,6 +90,7 @@ class CatalogueConfig:
         _check_clock(self.night_end, "night_end")
 
     def spectrogram_options(self):
+        """Return the options of the spectrogram step."""
         return {k: getattr(self, k) for k in ("low", "high", "order", "segment_s", "nfft",
                                               "overlap", "fmin", "fmax", "sampling_rate")}
 
@@ -128,7 +129,7 @@ def _file_spectrum(path, stem, config, spectra_dir):
 
 @functools.lru_cache(maxsize=2)
 def _model(path):
-    """The U-Net and its threshold, loaded once per worker process."""
+    """Return the U-Net and its threshold, loaded once per worker process."""
     from ...training.segmentation import load_segmentation
 
     model, cfg, _ = load_segmentation(path)

@@ -159,8 +159,11 @@ _MODEL_FLAGS = ("base", "depth", "dropout", "init")
 
 
 def _iar_config(args):
-    """IARPipelineConfig from --config (an [iar] table), then the options that were given;
-    every default comes from the dataclasses."""
+    """Build the IARPipelineConfig from --config and the options given.
+
+    IARPipelineConfig from --config (an [iar] table), then the options that were given;
+    every default comes from the dataclasses.
+    """
     from ...config import load_config, options_given
     from .run import IARPipelineConfig
 

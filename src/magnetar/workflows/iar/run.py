@@ -94,19 +94,24 @@ class IARPipelineConfig:
             check_table(SegmentationConfig, self.train, key="train")
 
     def synth_config(self):
+        """Return the synthetic-night generator's config."""
         from ...synthetic import IARConfig
 
         return IARConfig(**self.synth)
 
     def train_config(self):
+        """Return the segmentation training config."""
         from ...training.segmentation import SegmentationConfig
 
         return SegmentationConfig(**self.train)
 
 
 def labelled_pairs(folder):
-    """``(image, mask)`` PNG pairs of a folder: every ``NAME.png`` with a ``NAME_mask.png``
-    beside it (the naming of ``magnetar iar synth --png``), sorted by name."""
+    """List the labelled PNG pairs of a folder.
+
+    ``(image, mask)`` PNG pairs of a folder: every ``NAME.png`` with a ``NAME_mask.png``
+    beside it (the naming of ``magnetar iar synth --png``), sorted by name.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         msg = f"no such folder of labelled nights: {folder}"
@@ -124,7 +129,9 @@ def labelled_pairs(folder):
 
 
 def labelled_nights_from_png(pairs, *, shape=None):
-    """Hand-labelled nights from ``(spectrogram PNG, mask PNG)`` pairs, stacked like synthetic
+    """Stack hand-labelled PNG nights like synthetic ones.
+
+    Hand-labelled nights from ``(spectrogram PNG, mask PNG)`` pairs, stacked like synthetic
     nights (``spectrogram`` and ``mask`` over night, frequency, time) for :func:`run_train`.
 
     Images of any size: every night is brought to ``shape`` (default: the first image's;
@@ -167,7 +174,7 @@ def _inputs(nights):
 
 
 def choose_threshold(probability, truth, thresholds=THRESHOLDS):
-    """The threshold (of ``thresholds``) with the highest pooled IoU, and the table."""
+    """Return the threshold (of ``thresholds``) with the highest pooled IoU, and the table."""
     rows = []
     t = np.asarray(truth, bool)
     for th in thresholds:
@@ -180,8 +187,11 @@ def choose_threshold(probability, truth, thresholds=THRESHOLDS):
 
 
 def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
-    """Write ``n`` labelled synthetic nights to ``out`` (netCDF; PNGs of spectrogram and
-    mask per night with ``png``)."""
+    """Write labelled synthetic nights.
+
+    Write ``n`` labelled synthetic nights to ``out`` (netCDF; PNGs of spectrogram and
+    mask per night with ``png``).
+    """
     from ...io import write_spectrogram_png
 
     config = IARPipelineConfig() if config is None else config
@@ -201,7 +211,9 @@ def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
 
 
 def run_train(out, config=None, *, train=None, val=None, resume=False, progress=False):
-    """Train the U-Net on synthetic nights (or the hand-labelled PNG nights of
+    """Train the fringe U-Net.
+
+    Train the U-Net on synthetic nights (or the hand-labelled PNG nights of
     ``config.labelled``); choose the threshold on validation nights.
 
     Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
@@ -253,7 +265,7 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
 
 
 def _as_nights(spec):
-    """A spectrogram DataArray (frequency, time) or (night, frequency, time) -> 3-D."""
+    """Return a spectrogram DataArray (frequency, time) or (night, frequency, time) -> 3-D."""
     if spec.ndim == 2:
         return spec.transpose("frequency", "time").expand_dims("night")
     return spec.transpose("night", "frequency", "time")
@@ -396,8 +408,11 @@ def evaluate_nights(model, nights, *, threshold, baseline=True, params=True, bat
 
 
 def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=False):
-    """Held-out evaluation: ``n`` nights with seeds from 10,000,000 drawn from ranges widened
-    by ``config.test_widen``, and ``n_negative`` nights without IARs (negative control)."""
+    """Evaluate a model on held-out synthetic nights.
+
+    Held-out evaluation: ``n`` nights with seeds from 10,000,000 drawn from ranges widened
+    by ``config.test_widen``, and ``n_negative`` nights without IARs (negative control).
+    """
     from ...training.segmentation import load_segmentation
 
     config = IARPipelineConfig() if config is None else config
@@ -443,8 +458,11 @@ def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=
 
 
 def run_crossval(out, config=None, *, k=2, progress=False):
-    """k-fold cross-validation (scikit-learn KFold, seeded) of the U-Net on the training
-    nights: per-fold IoU at the fold's chosen threshold; writes ``crossval.json``."""
+    """Cross-validate the U-Net on the training nights.
+
+    k-fold cross-validation (scikit-learn KFold, seeded) of the U-Net on the training
+    nights: per-fold IoU at the fold's chosen threshold; writes ``crossval.json``.
+    """
     from sklearn.model_selection import KFold
 
     from ...training.segmentation import fit_segmentation, predict_segmentation
@@ -476,9 +494,12 @@ SEARCH_SPACE = {
 
 
 def run_search(out, config=None, *, n_trials=10, sampler="random", progress=False):
-    """Optuna search (grid or random sampler) over batch size, dropout, learning rate,
+    """Search the U-Net's hyperparameters with Optuna.
+
+    Optuna search (grid or random sampler) over batch size, dropout, learning rate,
     optimiser and initialiser (the published Table 3) on validation IoU; writes
-    ``search.csv`` and ``search.json`` (:func:`magnetar.training.search.run_search`)."""
+    ``search.csv`` and ``search.json`` (:func:`magnetar.training.search.run_search`).
+    """
     from ...training import search
     from ...training.segmentation import fit_segmentation, predict_segmentation
 
@@ -506,7 +527,9 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
 
 
 def flat_band(*, low, high, order, sampling_rate, min_gain=0.5):
-    """The frequencies where the zero-phase band-pass passes at least ``min_gain`` (half) of the
+    """Return the flat band of the band-pass filter.
+
+    The frequencies where the zero-phase band-pass passes at least ``min_gain`` (half) of the
     power (its squared magnitude, squared again by forward-backward filtering): the band a
     spectrogram is cropped to, so no row shows the filter's roll-off as if it were data.
 
@@ -542,8 +565,11 @@ def _check_clock(text, option):
 def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0, nfft=4096,
                     overlap=0.5, fmin=0.5, fmax=10.0, night_start="18:00", night_end="06:00",
                     sampling_rate=None, png=True, progress=False):
-    """Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
-    per night covered; returns the written paths."""
+    """Compute spectrograms of time-series files, one per night.
+
+    Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
+    per night covered; returns the written paths.
+    """
     check_number(segment_s, option="--segment-s", minimum=0, inclusive=False)
     check_number(nfft, option="--nfft", minimum=16, integer=True)
     check_number(overlap, option="--overlap", minimum=0, maximum=0.95)

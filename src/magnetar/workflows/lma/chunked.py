@@ -96,7 +96,7 @@ def _window_tasks(data, rows, cols, *, model_path, config, block, batch_size):
 
 
 def _lattice_mask(mask, rows, cols, size):
-    """A (possibly Dask-backed) node mask sampled at the window centres."""
+    """Return a (possibly Dask-backed) node mask sampled at the window centres."""
     import dask.array as da
 
     if mask is None:
@@ -109,7 +109,9 @@ def _lattice_mask(mask, rows, cols, size):
 def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block=32,
                          batch_size=128, calibrate=True, calibration_mask=None, workers=1,
                          scheduler=None, client=None, progress=False):
-    """The region map of :func:`.run.predict_grid`, computed chunk by chunk (module docstring).
+    """Return the region map of :func:`.run.predict_grid`, computed chunk by chunk.
+
+    See the module docstring for the steps and their halos.
 
     Parameters
     ----------

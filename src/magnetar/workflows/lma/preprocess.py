@@ -102,7 +102,7 @@ def _check_regrid_size(data, spacing, path):
 
 
 def read_any(path):
-    """A grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
+    """Return a grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
     path = existing_file(path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".png":
@@ -173,7 +173,7 @@ def _step_diffuse(ctx, *, config):
 
 
 def build_preprocess_pipeline(config):
-    """The selected steps as a :class:`Pipeline` over a context holding ``grid``."""
+    """Return the selected steps as a :class:`Pipeline` over a context holding ``grid``."""
     steps = []
     if config.outliers is not None:
         steps.append(("outliers", partial(_step_outliers, c=config.outliers)))

@@ -54,7 +54,9 @@ LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class LMAConfig:
-    """Options of the linear-anomaly workflow (saved beside every output as
+    """Options of the linear-anomaly workflow.
+
+    Options of the linear-anomaly workflow (saved beside every output as
     ``lma.config.json``).
 
     size, stride : training windows (the study: 250, 50); ``predict_stride`` for maps (10).
@@ -112,7 +114,7 @@ class LMAConfig:
             check_table(ClassifierConfig, self.train, key="train")
 
     def seafloor_config(self, **override):
-        """The :class:`magnetar.synthetic.SeafloorConfig` of the synthetic corpus."""
+        """Return the :class:`magnetar.synthetic.SeafloorConfig` of the synthetic corpus."""
         from ...synthetic import SeafloorConfig
 
         return SeafloorConfig(**{
@@ -122,14 +124,18 @@ class LMAConfig:
             "nonlinear_fraction": self.nonlinear_fraction, **override})
 
     def train_config(self, **override):
+        """Return the classifier training config, with overrides."""
         from ...training.classification import ClassifierConfig
 
         return ClassifierConfig(**{**self.train, **override})
 
 
 def _diffused(grid, config):
-    """The grid coherence-diffused with the config's parameters, unless its attrs say it
-    already is (``magnetar lma preprocess --diffuse`` records that): never diffused twice."""
+    """Return the grid diffused once.
+
+    The grid coherence-diffused with the config's parameters, unless its attrs say it
+    already is (``magnetar lma preprocess --diffuse`` records that): never diffused twice.
+    """
     from ...grids import coherence_diffusion
 
     if "diffusion" in grid.attrs:
@@ -188,8 +194,11 @@ def _subset(windows, table, split, name):
 
 def train_and_test(windows, table, config, *, out_dir=None, train_override=None,
                    resume=False, progress=False):
-    """Split (``config.split``), train, and score the test split; returns a dict with the
-    test metrics, split sizes, history and the test probabilities."""
+    """Split, train and score the test split.
+
+    Split (``config.split``), train, and score the test split; returns a dict with the
+    test metrics, split sizes, history and the test probabilities.
+    """
     from ...grids import split_windows
     from ...training import classification_metrics
     from ...training.classification import fit_classifier, predict_proba
@@ -263,8 +272,11 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
 
 def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calibrate=True,
                  calibration_mask=None, progress=False):
-    """Classify every window of ``grid`` at ``stride`` and build the calibrated region map
-    (:func:`magnetar.grids.region_map`)."""
+    """Classify every window of a grid and map the result.
+
+    Classify every window of ``grid`` at ``stride`` and build the calibrated region map
+    (:func:`magnetar.grids.region_map`).
+    """
     from ...grids import iter_window_batches, region_map
     from ...training.classification import predict_proba
 
@@ -318,7 +330,9 @@ def _model_and_config(model_path, device=None):
 def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
                 mask_path=None, figure=True, progress=False, chunks=None, workers=1,
                 scheduler=None):
-    """Predict a grid file: writes OUT (netCDF: probability, calibrated probability, class),
+    """Predict a grid file and write the map.
+
+    Predict a grid file: writes OUT (netCDF: probability, calibrated probability, class),
     OUT.config.toml and a map PNG; returns the linear percentage.
 
     With ``chunks`` (nodes), ``workers`` > 1 or a ``scheduler``, the grid is read lazily and
@@ -413,8 +427,11 @@ def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), st
 
 
 def run_windows(grid_path, out_csv, *, size=250, stride=50, min_valid=0.5):
-    """Write the windows of a grid (top-left node, centre, valid fraction, label -1) as a
-    CSV to be labelled."""
+    """Write the windows of a grid as CSV.
+
+    Write the windows of a grid (top-left node, centre, valid fraction, label -1) as a
+    CSV to be labelled.
+    """
     from ...grids import sliding_windows
     from ...io import read_grid
 
@@ -427,8 +444,11 @@ def run_windows(grid_path, out_csv, *, size=250, stride=50, min_valid=0.5):
 
 
 def run_label_export(grid_path, out_dir, config=None, *, limit=None):
-    """Each window as an 8-bit PNG, original (left) and diffused (right), for experts to
-    label; ``windows.csv`` lists file name, centre and an empty label column."""
+    """Export each window as a PNG for labelling.
+
+    Each window as an 8-bit PNG, original (left) and diffused (right), for experts to
+    label; ``windows.csv`` lists file name, centre and an empty label column.
+    """
     from PIL import Image
 
     from ...grids import sliding_windows
@@ -466,8 +486,11 @@ def _positions(table, shape, config):
 
 
 def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
-    """Train ``backbone`` from scratch (all layers) on the synthetic corpus; its checkpoint
-    is a transfer source (``weights_path``) that needs no download."""
+    """Pretrain a backbone on synthetic grids.
+
+    Train ``backbone`` from scratch (all layers) on the synthetic corpus; its checkpoint
+    is a transfer source (``weights_path``) that needs no download.
+    """
     config = config or LMAConfig()
     train = {**config.train, "model": backbone,
              "model_kwargs": {"freeze": False, "weights": None}}
@@ -478,7 +501,7 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                 pretrained_path=None, pretrained_diffused_path=None, imagenet=False,
                 baseline=True, cnn=True, cnn_batch_norm=False, unfreeze=False,
                 fine_tune_lr=1e-4, progress=False):
-    """The study's three-way comparison on synthetic grids with ship-track gaps.
+    """Return the study's three-way comparison on synthetic grids with ship-track gaps.
 
     For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
     ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
@@ -579,10 +602,13 @@ PICK_FILES = ("gpts/AtlanticOcean/Merkouriev+DeMets_2008_GJI.gmt",
 
 def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None,
                    figure=True, progress=False):
-    """Map the georeferenced EMAG2v3 tiles (resampled to 2 arc-minutes) and compare with the
+    """Map the EMAG2v3 tiles and compare them with the picks.
+
+    Map the georeferenced EMAG2v3 tiles (resampled to 2 arc-minutes) and compare with the
     published isochron picks: per tile the linear percentage and
     :func:`magnetar.io.pick_agreement`. Writes one netCDF (+ PNG with the picks) per tile
-    and ``real_tiles.json``."""
+    and ``real_tiles.json``.
+    """
     from ... import datasets
     from ...io import pick_agreement, read_emag2v3_tile, read_picks
 
