@@ -40,6 +40,8 @@ def test_cnn_learns_stripes_and_resumes(tmp_path):
     config = ClassifierConfig(epochs=6, batch_size=16, device="cpu", patience=0)
     model, history = fit_classifier(x, y, vx, vy, config, out_dir=tmp_path)
     metrics = classification_metrics(ty, predict_proba(model, tx))
+    # a margin, not luck: training seeds 0-9 all reach test accuracy 1.0 on these data
+    # (benchmarks/seed_margins.py, results/seed_margins.json)
     assert metrics["accuracy"] >= 0.9
     assert len(history) == 6
     # resume to 8 epochs continues from epoch 6
@@ -97,6 +99,7 @@ def test_coherence_baseline_learns_stripes_quickly():
     config = ClassifierConfig(model="lma_coherence", epochs=40, batch_size=16, device="cpu",
                               lr=3e-2, patience=0)
     model, _ = fit_classifier(x, y, vx, vy, config)
+    # training seeds 0-9 all reach test accuracy 1.0 here (benchmarks/seed_margins.py)
     assert classification_metrics(ty, predict_proba(model, tx))["accuracy"] >= 0.95
 
 

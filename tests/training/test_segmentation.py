@@ -36,6 +36,7 @@ def test_unet_learns_stripes_and_resumes_identically(tmp_path):
     prob = predict_segmentation(model, vx)
     pred = prob > 0.5
     iou = np.sum(pred & (vy > 0)) / np.sum(pred | (vy > 0))
+    # a margin, not luck: training seeds 0-9 give IoU 0.975-1.0 here (benchmarks/seed_margins.py)
     assert iou > 0.7
     again, again_cfg, _ = load_segmentation(tmp_path / "a" / "best.pt")
     assert again_cfg == cfg

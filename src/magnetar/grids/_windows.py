@@ -432,14 +432,21 @@ def region_map(grid, window_prob, *, size, stride, calibrate=True, neighbourhood
     linear = np.where(np.isfinite(cal_nodes), (cal_nodes > threshold).astype(np.int8), -1)
     predicted = linear >= 0
     pct = float(100 * (linear[predicted] == 1).mean()) if predicted.any() else float("nan")
+    return region_dataset(grid, raw_nodes, cal_nodes, linear, attrs={
+        "linear_percentage": pct, "window_size": size, "stride": stride,
+        "calibrated": int(bool(calibrate)), "neighbourhood": neighbourhood, "low": low,
+        "high": high, "threshold": threshold})
+
+
+def region_dataset(grid, raw, calibrated, linear, *, attrs):
+    """Return the node maps of a region map as a Dataset on the grid's coordinates.
+
+    ``raw``, ``calibrated`` and ``linear`` may be NumPy or Dask arrays (the chunked path).
+    """
     dims = grid.dims
-    coords = {d: grid[d] for d in dims}
     return xr.Dataset(
-        {"probability": (dims, raw_nodes, {"long_name": "window probability of linear"}),
-         "probability_calibrated": (dims, cal_nodes,
+        {"probability": (dims, raw, {"long_name": "window probability of linear"}),
+         "probability_calibrated": (dims, calibrated,
                                     {"long_name": "calibrated probability of linear"}),
          "linear": (dims, linear, {"long_name": "linear (1), non-linear (0), none (-1)"})},
-        coords=coords,
-        attrs={"linear_percentage": pct, "window_size": size, "stride": stride,
-               "calibrated": int(bool(calibrate)), "neighbourhood": neighbourhood,
-               "low": low, "high": high, "threshold": threshold})
+        coords={d: grid[d] for d in dims}, attrs=attrs)

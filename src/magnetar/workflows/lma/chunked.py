@@ -140,7 +140,7 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
     import dask.array as da
 
     from ...grids import calibrate_windows
-    from ...grids._windows import _origins
+    from ...grids._windows import _origins, region_dataset
 
     size = config.size
     ny, nx = grid.shape
@@ -174,18 +174,10 @@ def predict_grid_chunked(grid, model_path, *, config, stride, chunks=2048, block
                   if calibrate else prob)
     raw, cal, linear, pct = _node_maps(prob, calibrated, (ny, nx), chunks=chunks,
                                        offset=size // 2 - stride // 2, stride=stride)
-    dims = grid.dims
-    coords = {d: grid[d] for d in dims}
-    return xr.Dataset(
-        {"probability": (dims, raw, {"long_name": "window probability of linear"}),
-         "probability_calibrated": (dims, cal,
-                                    {"long_name": "calibrated probability of linear"}),
-         "linear": (dims, linear, {"long_name": "linear (1), non-linear (0), none (-1)"})},
-        coords=coords,
-        attrs={"linear_percentage": pct, "window_size": size, "stride": stride,
-               "calibrated": int(bool(calibrate)), "neighbourhood": config.neighbourhood,
-               "low": config.low, "high": config.high, "threshold": THRESHOLD,
-               "chunked": 1})
+    return region_dataset(grid, raw, cal, linear, attrs={
+        "linear_percentage": pct, "window_size": size, "stride": stride,
+        "calibrated": int(bool(calibrate)), "neighbourhood": config.neighbourhood,
+        "low": config.low, "high": config.high, "threshold": THRESHOLD, "chunked": 1})
 
 
 def _node_maps(prob, calibrated, shape, *, chunks, offset, stride):
