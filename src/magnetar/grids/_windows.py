@@ -441,7 +441,19 @@ def region_map(grid, window_prob, *, size, stride, calibrate=True, neighbourhood
 def region_dataset(grid, raw, calibrated, linear, *, attrs):
     """Return the node maps of a region map as a Dataset on the grid's coordinates.
 
-    ``raw``, ``calibrated`` and ``linear`` may be NumPy or Dask arrays (the chunked path).
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        The grid the maps belong to (coordinates).
+    raw, calibrated, linear : array-like
+        Node maps (NumPy, or Dask on the chunked path).
+    attrs : dict
+        Attributes of the map (linear percentage, window size, ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``probability``, ``probability_calibrated`` and ``linear``.
     """
     dims = grid.dims
     return xr.Dataset(

@@ -164,6 +164,22 @@ def write_mseed(series, path, *, station="", network="", overwrite=False):
 
     Missing samples (NaN) are left out: each channel becomes one trace per run of valid
     samples, so :func:`read_timeseries` reads the gaps back as NaN.
+
+    Parameters
+    ----------
+    series : xarray.DataArray
+        ``(time,)`` or ``(time, channel)`` with ``attrs["sampling_rate"]`` (Hz).
+    path : path-like
+        Output file.
+    station, network : str
+        SEED station and network codes.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     from .._utils import atomic_path
 

@@ -297,6 +297,15 @@ def choose_peers(hp, *, max_peers, periods=None):
     The score of a peer is its mean absolute correlation with the station over the
     components (high-passed series, samples where both are finite).
 
+    Parameters
+    ----------
+    hp : numpy.ndarray
+        High-passed data (component, station, time).
+    max_peers : int
+        Peers kept per station.
+    periods : Periods, optional
+        Periods chosen for separately (default: the record).
+
     Returns
     -------
     numpy.ndarray of int

@@ -497,6 +497,19 @@ def synthetic_iar_archive(folder, n_nights, config=None, *, seed=0, first_night=
     has seed ``seed + k``; file ``k`` holds the morning of night ``k - 1`` and the evening
     of night ``k`` (``n_nights + 1`` files).
 
+    Parameters
+    ----------
+    folder : path-like
+        Output folder (created).
+    n_nights : int
+        Number of nights.
+    config : IARConfig, optional
+        Generator ranges.
+    seed : int
+        Seed of the first night.
+    first_night : date
+        Date the first night begins.
+
     Returns
     -------
     (list of Path, pandas.DataFrame)
