@@ -49,6 +49,18 @@ def check_grid(grid, *, name="grid"):
     Raises :class:`~magnetar.errors.ValidationError` naming what is wrong: not a DataArray,
     not 2-D, dimensions other than ``(latitude, longitude)``/``(northing, easting)``, missing
     or non-monotonic coordinates, fewer than 2 nodes along an axis, or no finite value.
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        The grid to check.
+    name : str
+        What to call it in messages (e.g. the file it came from).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``grid`` itself.
     """
     if not isinstance(grid, xr.DataArray):
         msg = f"{name} must be an xarray.DataArray, got {type(grid).__name__}"
@@ -78,7 +90,18 @@ def check_grid(grid, *, name="grid"):
 
 
 def spacing_of(grid):
-    """Node spacing of a grid along its two dimensions (median step, coordinate units)."""
+    """Node spacing of a grid along its two dimensions (median step, coordinate units).
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        A 2-D grid.
+
+    Returns
+    -------
+    tuple of float
+        Median node step along each dimension.
+    """
     return tuple(float(np.median(np.diff(grid[d].values))) for d in grid.dims)
 
 
@@ -230,6 +253,20 @@ def write_grid(grid, path, *, title=None):
     """Write a grid as CF-1.8 netCDF (atomically; GMT and xarray read it back).
 
     NaN marks no data (``_FillValue``); coordinates carry ``standard_name``/``units``.
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        A grid accepted by :func:`check_grid`.
+    path : path-like
+        Output ``.nc`` file.
+    title : str, optional
+        Global ``title`` attribute.
+
+    Returns
+    -------
+    path-like
+        ``path``, written.
     """
     check_grid(grid)
     da = grid.copy()
@@ -351,6 +388,20 @@ def grid_from_table(points, *, value="anomaly", tolerance=1e-6):
 
     Raises :class:`~magnetar.errors.ValidationError` when the points are not on a lattice
     (use :func:`magnetar.grids.regrid` for scattered points).
+
+    Parameters
+    ----------
+    points : xarray.Dataset
+        Points with ``longitude``/``latitude`` (or ``easting``/``northing``) and ``value``.
+    value : str
+        The variable to grid.
+    tolerance : float
+        Coordinates are rounded to multiples of this (their units) to find the lattice.
+
+    Returns
+    -------
+    xarray.DataArray
+        The grid (NaN where the lattice has no point).
     """
     dims = ("latitude", "longitude") if "latitude" in points.coords else ("northing", "easting")
     ys, xs = (np.asarray(points[d].values, float) for d in dims)
@@ -386,6 +437,20 @@ def read_png_tile(path, *, vmin=-200.0, vmax=200.0, keep_mask=None, nodata_white
     region : (west, east, south, north), optional
         Geographic extent of the pixel centres; default: pixel indices as ``easting``/
         ``northing`` (row 0 at the top, i.e. the largest northing).
+
+    path : path-like
+        The PNG tile.
+    vmin, vmax : float
+        Values of grey levels 0 and 255 (nT).
+    keep_mask : path-like, optional
+        PNG whose black pixels are no data.
+    nodata_white : bool
+        White (255) pixels are no data.
+
+    Returns
+    -------
+    xarray.DataArray
+        The tile in nT, NaN where no data.
     """
     pil = require("PIL.Image", extra="grids", feature="Reading PNG tiles")
     path = Path(path)
@@ -436,6 +501,20 @@ def write_png_tile(grid, path, *, vmin=-200.0, vmax=200.0):
 
     Valid values map to 0-254 so that white (255) stays free for no data; reading back with
     :func:`read_png_tile` recovers values to within half a grey level.
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        A 2-D grid (row 0 written at the top).
+    path : path-like
+        Output PNG.
+    vmin, vmax : float
+        Values of grey levels 0 and 254 (nT).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     pil = require("PIL.Image", extra="grids", feature="Writing PNG tiles")
     check_grid(grid)
@@ -455,6 +534,18 @@ def read_mgd77(path, *, value="mag"):
     ``value`` picks the anomaly column (``mag`` residual field by default; MGD77+ files may
     also carry recomputed ones such as ``anom_recomp``). Records without position or value
     are dropped; ``attrs['dropped']`` says how many.
+
+    Parameters
+    ----------
+    path : path-like
+        MGD77+ netCDF file.
+    value : str
+        Anomaly variable to read.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``point`` with ``time``, ``longitude``, ``latitude`` and ``anomaly`` (nT).
     """
     path = Path(path)
     try:

@@ -483,7 +483,18 @@ def merge_stations(datasets):
 
 
 def read_magnetogram(path):
-    """Read one observatory file: ImagCDF (``.cdf``) or IAGA-2002 (anything else)."""
+    """Read one observatory file: ImagCDF (``.cdf``) or IAGA-2002 (anything else).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`read_iaga2002` (dimension ``time``, one variable per element).
+    """
     if Path(path).suffix.lower() == ".cdf":
         from ._imagcdf import read_imagcdf
 
@@ -496,6 +507,18 @@ def read_stations(paths, *, progress=False):
 
     Files holding one element each (as USGS web-service exports) and consecutive days are
     combined into one dataset per station (see :func:`merge_stations`).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        The files.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        One dataset per IAGA code.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -571,6 +594,11 @@ def write_iaga2002(ds, path, *, extra_comments=(), overwrite=False):
         Comment lines appended to the header (wrapped to fit), e.g. processing history.
     overwrite : bool
         Refuse to replace an existing file unless True.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     path = Path(path)
     if path.exists() and not overwrite:

@@ -161,7 +161,18 @@ def grid_agreement(tile, reference, *, clip=199.0, min_nodes=20):
 
 
 def read_picks(path):
-    """Magnetic-anomaly picks of a GMT/OGR ``.gmt`` file: DataFrame chron, lon, lat."""
+    """Magnetic-anomaly picks of a GMT/OGR ``.gmt`` file: DataFrame chron, lon, lat.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.gmt`` file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``chron``, ``lon``, ``lat``.
+    """
     path = Path(path)
     rows, chron = [], None
     try:
@@ -198,6 +209,19 @@ def pick_agreement(result, picks):
     Fraction of picks inside the mapped area that fall in cells predicted linear, against
     the fraction of the mapped area predicted linear (an enrichment above 1 means the picks,
     which mark lineations, favour cells the classifier calls linear).
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A region map with ``linear`` on (latitude, longitude).
+    picks : pandas.DataFrame
+        Picks with ``lon`` and ``lat`` (:func:`read_picks`).
+
+    Returns
+    -------
+    dict
+        Picks inside the map, the fraction of them in linear cells, the linear fraction of the
+        area and their ratio (the enrichment).
     """
     linear = result["linear"]
     lat = picks["lat"].to_numpy()

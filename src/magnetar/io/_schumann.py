@@ -26,6 +26,13 @@ _REQUIRED = ("min frequency [Hz]", "delta frequency [Hz]", "accumulation interva
 def read_schumann_spectra(path, *, variable="fourier spectrum"):
     """Read stacked amplitude spectra as power spectral density.
 
+    Parameters
+    ----------
+    path : path-like
+        HDF5 file of stacked amplitude spectra.
+    variable : str
+        Dataset holding the spectra.
+
     Returns
     -------
     xarray.DataArray

@@ -22,6 +22,20 @@ def write_spectrogram_png(spec, path, *, vmin=None, vmax=None):
 
     ``vmin``/``vmax`` default to the 1st and 99th percentiles; NaN is black. The range is
     stored in the PNG text chunks so :func:`read_spectrogram_png` restores physical values.
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        ``(frequency, time)`` values.
+    path : path-like
+        Output PNG (low frequencies at the bottom).
+    vmin, vmax : float, optional
+        Values of grey levels 0 and 255.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     pil = require("PIL.Image", extra="plot", feature="Writing PNG spectrograms")
     png = require("PIL.PngImagePlugin", extra="plot", feature="Writing PNG spectrograms")
@@ -64,6 +78,20 @@ def read_spectrogram_png(path, *, vmin=None, vmax=None, frequency=None, time=Non
     Values are mapped back with ``vmin``/``vmax`` (from the file's text chunks when it was
     written by :func:`write_spectrogram_png`, else 0-255); ``frequency`` defaults to the
     stored range or the row index, ``time`` to the column index.
+
+    Parameters
+    ----------
+    path : path-like
+        The image.
+    vmin, vmax : float, optional
+        Values of grey levels 0 and 255.
+    frequency, time : array-like, optional
+        Coordinates to attach.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(frequency, time)`` spectrogram, low frequencies first.
     """
     image = _open(path)
     pixels = np.asarray(image.convert("L"), float)[::-1]
@@ -92,6 +120,20 @@ def read_label_mask(path, *, shape=None, threshold=128):
 
     Read a label image (any size, fringes bright) as a boolean ``(frequency, time)``
     array with low frequencies first; resized to ``shape`` (nearest neighbour) if given.
+
+    Parameters
+    ----------
+    path : path-like
+        The label image.
+    shape : (int, int), optional
+        ``(frequency, time)`` to resize to.
+    threshold : int
+        Grey level above which a pixel is a fringe.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``(frequency, time)``, low frequencies first.
     """
     image = _open(path)
     mask = np.asarray(image.convert("L"))[::-1] >= threshold

@@ -36,6 +36,14 @@ def timeseries_from_array(values, *, sampling_rate, start="1970-01-01", channels
         Time of the first sample (UTC).
     channels : sequence of str, optional
         Channel names (default ``ch0``, ``ch1``, ...).
+
+    units : str
+        Units of the values.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(time, channel)`` with ``attrs["sampling_rate"]`` and ``units``.
     """
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
