@@ -35,6 +35,15 @@ def igrf_field(longitude, latitude, time, *, height_km=0.0):
 
     Evaluated once per UTC day (the secular variation is below 0.2 nT/day).
 
+    Parameters
+    ----------
+    longitude, latitude : array-like
+        Geodetic degrees.
+    time : array-like of datetime64
+        Times of the points.
+    height_km : float
+        Height above the ellipsoid.
+
     Returns
     -------
     (east, north, up) : arrays of nT, the shape of ``longitude``.
@@ -71,6 +80,18 @@ def nearest_observatory(longitude, latitude, observatories):
 
     ``observatories``: datasets with ``geodetic_longitude``/``geodetic_latitude`` attrs
     (as :func:`magnetar.io.read_iaga2002` gives).
+
+    Parameters
+    ----------
+    longitude, latitude : float
+        The point (degrees).
+    observatories : sequence of xarray.Dataset
+        Candidate observatories.
+
+    Returns
+    -------
+    (xarray.Dataset, float)
+        The nearest observatory and its distance (km).
     """
     if not observatories:
         msg = "no observatory given"
@@ -87,6 +108,13 @@ def external_disturbance(observatory, time):
     dF = (B0 . dB) / |B0| with B0 the IGRF field at the observatory and dB the variation
     from the observatory's median over the points' time span plus a day either side.
     Times outside the observatory record give NaN.
+
+    Parameters
+    ----------
+    observatory : xarray.Dataset
+        One observatory (X, Y, Z; header attrs with its position).
+    time : array-like of datetime64
+        Times of the points.
 
     Returns
     -------
@@ -118,6 +146,16 @@ def noise_level(values):
 
     Robust white-noise level (nT) of a stationary record: 1.4826 MAD of first
     differences divided by sqrt(2), insensitive to slow drifts and single jumps.
+
+    Parameters
+    ----------
+    values : array-like
+        The record (NaN ignored).
+
+    Returns
+    -------
+    float
+        Noise standard deviation (units of ``values``).
     """
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]

@@ -63,6 +63,11 @@ CLASS_UNDETERMINED = "undetermined"
 def detect_runs(mask):
     """Return runs of consecutive True along the last axis of a 3-D mask.
 
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        (component, station, time).
+
     Returns
     -------
     (c, s, start, stop) : tuple of int arrays
@@ -204,7 +209,20 @@ def _peaks(hp, c, s, start, stop):
 
 
 def sharp_part(hp, *, window=11):
-    """``hp - running_median(hp)`` along time: what a spike leaves, smooth variation removed."""
+    """``hp - running_median(hp)`` along time: what a spike leaves, smooth variation removed.
+
+    Parameters
+    ----------
+    hp : numpy.ndarray
+        Series along the last axis.
+    window : int
+        Running-median length (odd).
+
+    Returns
+    -------
+    numpy.ndarray
+        The sharp part, shape of ``hp``.
+    """
     if window < 3 or window % 2 == 0:
         msg = f"sharp_window must be an odd number >= 3, got {window}"
         raise ValidationError(msg)
@@ -230,6 +248,23 @@ def sharp_interference(
     amplitude_ratio=4.0,
 ):
     """Second look at natural events (the ``"sharp"`` rule; see module docstring).
+
+    Parameters
+    ----------
+    hp : numpy.ndarray
+        High-passed data (component, station, time).
+    events : EventTable
+        Events of :func:`classify_events`.
+    k, min_stations, tolerance :
+        As :func:`classify_events`.
+    window : int
+        Running-median length of :func:`sharp_part`.
+    sigma_sharp : numpy.ndarray, optional
+        Sigma of the sharp part to use instead of estimating it.
+    sigma_window, sigma_trim : int, float
+        Its estimate (:func:`magnetar.processing.noise_sigma_array`).
+    amplitude_ratio : float
+        A peer shares the spike when its amplitude is at least the station's / this.
 
     Returns
     -------
@@ -264,7 +299,19 @@ def sharp_interference(
 
 
 def apply_sharp_rule(events, sharp_mask):
-    """Reclassify natural events that contain sharp unshared exceedances (in place)."""
+    """Reclassify natural events that contain sharp unshared exceedances (in place).
+
+    Parameters
+    ----------
+    events : EventTable
+        Events of :func:`classify_events`; their ``klass`` and ``rule`` are updated.
+    sharp_mask : numpy.ndarray of bool
+        Sharp samples of :func:`sharp_interference`.
+
+    Returns
+    -------
+    None
+    """
     for i in np.flatnonzero(events.klass == CLASS_NATURAL):
         c, s, a, b = events.component[i], events.station[i], events.start[i], events.stop[i]
         if sharp_mask[c, s, a:b].any():
@@ -273,7 +320,24 @@ def apply_sharp_rule(events, sharp_mask):
 
 
 def interference_mask(shape, events, *, pad=1, sharp_mask=None):
-    """Return samples to replace: interference events (and sharp samples), widened by ``pad``."""
+    """Return samples to replace: interference events (and sharp samples), widened by ``pad``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (component, station, time).
+    events : EventTable
+        Classified events.
+    pad : int
+        Samples added on each side.
+    sharp_mask : numpy.ndarray of bool, optional
+        Sharp samples (the ``"sharp"`` rule).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Samples to replace.
+    """
     mask = np.zeros(shape, dtype=bool)
     n_t = shape[-1]
     for i in np.flatnonzero(events.klass == CLASS_INTERFERENCE):
@@ -299,6 +363,18 @@ def peer_gains(hp, replace_mask):
     Natural variations differ in amplitude between stations; scaling a peer's variation by
     this gain before using it as a replacement removes most of that difference. The diagonal
     is 1. Pairs with no common clean sample get gain 1.
+
+    Parameters
+    ----------
+    hp : numpy.ndarray
+        High-passed data (component, station, time).
+    replace_mask : numpy.ndarray of bool
+        Samples left out of the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        Gains (component, station, peer).
     """
     ok = np.isfinite(hp) & ~replace_mask
     z = np.where(ok, hp, 0.0)
@@ -318,7 +394,20 @@ def peer_gains(hp, replace_mask):
 
 
 def interpolate_masked(x, mask):
-    """Linear interpolation of ``x`` across masked samples along the last axis (per series)."""
+    """Linear interpolation of ``x`` across masked samples along the last axis (per series).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Series along the last axis.
+    mask : numpy.ndarray of bool
+        Samples to interpolate over.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``x`` with the masked samples interpolated (edges held).
+    """
     out = np.array(x, dtype=np.float64, copy=True)
     n_t = x.shape[-1]
     pos = np.arange(n_t)

@@ -33,6 +33,11 @@ def butter_highpass(*, cutoff, sampling_period, order=4):
         Seconds between samples.
     order : int
         Filter order (4 by default).
+
+    Returns
+    -------
+    numpy.ndarray
+        Second-order sections (``scipy.signal`` ``sos`` layout).
     """
     if sampling_period <= 0:
         msg = f"sampling_period must be positive, got {sampling_period}"
@@ -93,6 +98,11 @@ def highpass_array(x, *, sos, zero_phase=True, max_gap=10, padlen=0):
         Longest gap, in samples, bridged by interpolation in zero-phase mode.
     padlen : int
         Odd-extension length at segment edges in zero-phase mode.
+
+    Returns
+    -------
+    numpy.ndarray
+        The high-passed series (float64, NaN where missing).
     """
     x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(-1, x.shape[-1])
@@ -184,7 +194,18 @@ def _hold_last(row, finite, last):
 
 
 def sampling_period_of(obj):
-    """Return sampling period in seconds from ``attrs['sampling_period_s']`` or the time axis."""
+    """Return sampling period in seconds from ``attrs['sampling_period_s']`` or the time axis.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        Data with a ``time`` axis.
+
+    Returns
+    -------
+    float
+        Seconds between samples.
+    """
     period = obj.attrs.get("sampling_period_s")
     if period:
         return float(period)

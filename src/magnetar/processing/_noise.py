@@ -26,6 +26,18 @@ def rolling_std(x, window):
     """Return standard deviation over a trailing window of ``window`` samples along the last axis.
 
     Windows containing NaN give NaN. Computed with cumulative sums (O(n)), in float64.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Series along the last axis.
+    window : int
+        Window length (samples).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape of ``x``; NaN for the first ``window - 1`` samples.
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
@@ -64,7 +76,24 @@ def _trimmed_stat(values, trim, statistic):
 
 
 def noise_sigma_array(x, *, window=200, trim=0.3, statistic="median"):
-    """Noise sigma of each series along the last axis (see module docstring)."""
+    """Noise sigma of each series along the last axis (see module docstring).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Series along the last axis (NaN allowed).
+    window : int
+        Sliding-std window (samples).
+    trim : float
+        Fraction of the sorted window stds discarded at each end.
+    statistic : {"median", "mean"}
+        Statistic of the kept stds.
+
+    Returns
+    -------
+    numpy.ndarray
+        One sigma per series (the leading shape of ``x``).
+    """
     if window < 2:
         msg = f"window must be at least 2 samples, got {window}"
         raise ValidationError(msg)
@@ -116,6 +145,13 @@ def noise_sigma_daily(hp, *, window=200, trim=0.3, statistic="median"):
     """Noise sigma per UTC day: a time series that shows a drifting or failing instrument.
 
     Returns the input's type with ``time`` replaced by ``day`` (the day's first instant).
+
+    Parameters
+    ----------
+    hp : xarray.Dataset or xarray.DataArray
+        High-passed data with a ``time`` axis.
+    window, trim, statistic :
+        As :func:`noise_sigma_array`.
     """
     days = pd.DatetimeIndex(hp["time"].values).floor("D")
     parts = []

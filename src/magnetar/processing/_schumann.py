@@ -28,6 +28,20 @@ def schumann_model(frequency, background, alpha, modes):
     PSD (nT^2/Hz) of a power-law background ``10**background * f**-alpha`` plus Lorentzian
     modes ``(centre_hz, fwhm_hz, snr_db)``, each peaking ``snr_db`` above the background at
     its centre (the generator's definition).
+
+    Parameters
+    ----------
+    frequency : array-like
+        Hz.
+    background, alpha : float
+        log10 PSD at 1 Hz and the power-law slope.
+    modes : sequence of (float, float, float)
+        (centre_hz, fwhm_hz, snr_db) of each mode.
+
+    Returns
+    -------
+    numpy.ndarray
+        PSD (nT^2/Hz) at ``frequency``.
     """
     f = np.asarray(frequency, float)
     b1 = 10.0 ** background

@@ -164,7 +164,20 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
 
 
 def crop_band(spec, *, fmin=0.5, fmax=10.0):
-    """Return the rows of a spectrogram with ``fmin <= frequency <= fmax`` (Hz)."""
+    """Return the rows of a spectrogram with ``fmin <= frequency <= fmax`` (Hz).
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        Spectrogram with a ``frequency`` coordinate.
+    fmin, fmax : float
+        Band kept (Hz).
+
+    Returns
+    -------
+    xarray.DataArray
+        The rows in the band.
+    """
     if fmin >= fmax:
         msg = f"need fmin < fmax, got {fmin}, {fmax}"
         raise ValidationError(msg)
@@ -189,6 +202,20 @@ def select_night(spec, night, *, start="18:00", end="06:00"):
 
     The columns of the night that begins on date ``night`` at ``start`` (UT) and ends
     at ``end`` (the next day when ``end <= start``).
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        Spectrogram with a ``time`` coordinate.
+    night : date-like
+        The date the night begins.
+    start, end : str
+        UT clock times HH:MM.
+
+    Returns
+    -------
+    xarray.DataArray
+        The night's columns (possibly none).
     """
     day = pd.Timestamp(night).normalize()
     t0, t1 = day + _clock(start, "start"), day + _clock(end, "end")
@@ -202,6 +229,20 @@ def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
 
     ``{date: night spectrogram}`` for every night the spectrogram covers at least
     ``min_fraction`` of (finite columns counted).
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        Spectrogram with a ``time`` coordinate.
+    start, end : str
+        UT clock times HH:MM of each night.
+    min_fraction : float
+        Nights with less data are left out.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        ISO date -> the night's spectrogram.
     """
     times = pd.DatetimeIndex(spec["time"].values)
     if len(times) == 0:

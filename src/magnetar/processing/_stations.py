@@ -90,5 +90,16 @@ def align_stations(stations, *, components=None, min_overlap=60):
 
 
 def split_stations(data):
-    """Inverse of :func:`align_stations`: ``{station: Dataset(time)}``."""
+    """Inverse of :func:`align_stations`: ``{station: Dataset(time)}``.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        Aligned stations (station, time).
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        One dataset (time) per station.
+    """
     return {str(s): data.sel(station=s, drop=True) for s in data["station"].values}

@@ -24,6 +24,18 @@ def lagged_correlation(a, b, *, max_lag):
     """Pearson correlation of ``a[t]`` with ``b[t + lag]`` for lag in [-max_lag, max_lag].
 
     A positive best lag means ``b`` is late: ``b(t) ~ a(t - lag)``. NaN samples are skipped.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        Two series of the same length.
+    max_lag : int
+        Largest lag (samples).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The lags and their correlations.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -46,7 +58,20 @@ def lagged_correlation(a, b, *, max_lag):
 
 
 def active_interval(da, *, window):
-    """(start, stop) sample indices of the most active window of ``window`` samples."""
+    """(start, stop) sample indices of the most active window of ``window`` samples.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        (station, time) data.
+    window : int
+        Window length (samples).
+
+    Returns
+    -------
+    (int, int)
+        Start and stop sample of the window.
+    """
     diff = np.abs(np.diff(da.transpose(..., "time").values, axis=-1))
     activity = np.nansum(diff.reshape(-1, diff.shape[-1]) ** 2, axis=0)
     if activity.size <= window:
@@ -143,6 +168,11 @@ def apply_shifts(data, lags, *, reference=None):
     reference : str, optional
         Station kept as it is (default: the first). Others are shifted by their lag relative
         to it; shifted-in samples are NaN.
+
+    Returns
+    -------
+    xarray.Dataset
+        The shifted stations.
     """
     stations = [str(s) for s in data["station"].values]
     reference = reference or stations[0]
