@@ -112,7 +112,18 @@ class DiffusionConfig:
 
 
 def diffusion_reach(config):
-    """Nodes by which the result at one node depends on its neighbours (the halo needed)."""
+    """Nodes by which the result at one node depends on its neighbours (the halo needed).
+
+    Parameters
+    ----------
+    config : DiffusionConfig
+        The diffusion's parameters.
+
+    Returns
+    -------
+    int
+        Halo in nodes (steps x the two Gaussian radii + 2).
+    """
     return config.n_steps * (config.radius(config.sigma) + config.radius(config.rho) + 2)
 
 

@@ -50,7 +50,20 @@ def _gradient_transpose(jx, jy):
 
 
 def coherence_diffusion_reference(values, config=None):
-    """Diffuse a 2-D float array already scaled to unit range; returns a new array."""
+    """Diffuse a 2-D float array already scaled to unit range; returns a new array.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D array scaled to [0, 1].
+    config : DiffusionConfig, optional
+        Parameters (default: Kroon's toolbox).
+
+    Returns
+    -------
+    numpy.ndarray
+        The diffused array.
+    """
     config = config or DiffusionConfig()
     u = np.array(values, dtype=np.float64)
     g_sigma = _gaussian_2d(config.sigma, config.truncate)

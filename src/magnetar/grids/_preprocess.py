@@ -26,6 +26,13 @@ REGRID_METHODS = ("spline", "cubic", "linear", "nearest", "surface")
 def iqr_outliers(grid, *, c=1.5):
     """Tukey's rule: values outside ``[Q1 - c IQR, Q3 + c IQR]`` become NaN.
 
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        The grid.
+    c : float
+        Fence multiple of the interquartile range (1.5: Tukey).
+
     Returns
     -------
     cleaned : xarray.DataArray
@@ -227,6 +234,22 @@ def fill_gaps(grid, *, method="spline", max_points=6000, damping=None):
     """Fill NaN holes of a grid by gridding its valid nodes; valid nodes are kept as they are.
 
     Returns the filled grid; ``attrs['filled_nodes']`` counts the nodes filled.
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        Grid with NaN holes.
+    method : {"spline", "cubic", "linear", "nearest"}
+        How the valid nodes are gridded (:func:`magnetar.grids.regrid`).
+    max_points : int
+        Valid nodes used at most (evenly decimated beyond).
+    damping : float, optional
+        Spline damping.
+
+    Returns
+    -------
+    xarray.DataArray
+        The filled grid.
     """
     check_grid(grid)
     holes = ~np.isfinite(grid.values)

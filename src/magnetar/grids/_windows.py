@@ -63,6 +63,18 @@ def normalise_windows(windows, *, clip=(1.0, 99.0)):
     ``clip=None`` (or ``(0, 100)``) is the study's plain min-max. NaN nodes take the window's mean (also when
     the percentiles are taken, which pulls them slightly inwards for gappy windows); a
     constant window becomes 0.5.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        (..., H, W) windows.
+    clip : (float, float) or None
+        Percentiles mapped to 0 and 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 windows in [0, 1].
     """
     w = np.asarray(windows, dtype=np.float32)
     flat = w.reshape(len(w), -1)
@@ -151,6 +163,22 @@ def iter_window_batches(values, *, size, stride, batch_size=256, clip=(1.0, 99.0
     Yield ``(rows, cols, normalised windows)`` batches over a 2-D array without holding
     every window in memory (a strided view is cut batch by batch); ``clip`` as in
     :func:`normalise_windows`.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D grid values.
+    size, stride : int
+        Window side and step (nodes).
+    batch_size : int
+        Windows per batch.
+    clip : (float, float) or None
+        Percentile clipping of :func:`normalise_windows`.
+
+    Yields
+    ------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Lattice rows and columns of the batch and its (batch, size, size) windows.
     """
     values = np.asarray(values, dtype=np.float32)
     _check_size(values.shape, size, stride)
@@ -170,6 +198,18 @@ def write_window_labels(table, path):
 
     Write window centres and labels as CSV (``centre_*`` columns, ``label``: 1 linear,
     0 non-linear, -1 ambiguous), atomically.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Two ``centre_*`` columns and ``label``.
+    path : path-like
+        Output CSV.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     centre = [c for c in table.columns if c.startswith("centre_")]
     if len(centre) != 2 or "label" not in table:
@@ -185,6 +225,16 @@ def read_window_labels(path):
 
     Labels may be 1/0/-1 or ``linear``/``nonlinear``/``ambiguous`` (or empty = ambiguous).
     Malformed rows raise :class:`~magnetar.errors.FileFormatError` with the line number.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``centre_*`` columns and ``label``.
     """
     path = Path(path)
     words = {"1": 1, "linear": 1, "0": 0, "nonlinear": 0, "non-linear": 0, "-1": -1,
@@ -234,6 +284,20 @@ def attach_labels(table, labels, *, tolerance):
 
     Give each window of ``table`` the label of the labelled centre within ``tolerance``
     (coordinate units) of its centre; -1 where none is.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Windows with ``centre_*`` columns (:func:`sliding_windows`).
+    labels : pandas.DataFrame
+        Labelled centres (:func:`read_window_labels`).
+    tolerance : float
+        Largest centre distance (coordinate units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` with a ``label`` column.
     """
     centre = [c for c in table.columns if c.startswith("centre_")]
     if [c for c in labels.columns if c.startswith("centre_")] != centre:

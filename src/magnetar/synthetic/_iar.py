@@ -270,6 +270,18 @@ def welch_dof(nperseg, step, n_windows, window="hann"):
     """Equivalent degrees of freedom of a Welch estimate.
 
     Welch (1967), for overlapped windows: ``2K / (1 + 2 sum_j (1 - j/K) rho_j**2)``.
+
+    Parameters
+    ----------
+    nperseg, step, n_windows : int
+        Window length, hop and number of windows.
+    window : str
+        Window name (``scipy.signal.get_window``).
+
+    Returns
+    -------
+    float
+        Equivalent degrees of freedom.
     """
     w = signal.get_window(window, nperseg)
     total = np.sum(w * w)
@@ -467,6 +479,24 @@ def synthetic_iar_nights(n, config=None, *, seed=0, workers=1, progress=False):
     ``n`` nights (seeds ``seed .. seed + n - 1``) stacked along a ``night`` dimension
     (``fringe`` padded to the largest count, ``time`` in hours after the start);
     ``workers`` > 1 generates in processes.
+
+    Parameters
+    ----------
+    n : int
+        Number of nights.
+    config : IARConfig, optional
+        Generator ranges.
+    seed : int
+        First seed.
+    workers : int
+        Processes generating nights.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`synthetic_iar_night` with a ``night`` dimension, ``has_iar`` and ``seed``.
     """
     jobs = [(config, s) for s in range(seed, seed + n)]
     if workers > 1:

@@ -269,6 +269,11 @@ def inject_interference(
         Polarity of each injection (random if omitted).
     seed : int
         Seed for random polarities.
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.Dataset, pandas.DataFrame)
+        The corrupted data, the truth (True on injected samples) and one row per injection.
     """
     return _inject(data, stations=[station], starts=starts, widths=widths,
                    amplitudes=amplitudes, components=components, shape=shape, signs=signs,
@@ -281,6 +286,23 @@ def inject_coincident(data, *, stations, starts, widths, amplitudes, gains=None,
 
     ``gains`` scales the amplitude per station (default 1 for all). The truth marks these
     samples as *not* interference: the cleaning must keep them.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        Aligned clean data (station, time).
+    stations : sequence of str
+        Stations that see the disturbance.
+    starts, widths, amplitudes, components, shape, signs, seed :
+        As :func:`inject_interference`.
+    gains : sequence of float, optional
+        Amplitude factor per station.
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.Dataset, pandas.DataFrame)
+        The data with the disturbances, the truth (no interference marked) and one row per
+        injection.
     """
     return _inject(data, stations=list(stations), starts=starts, widths=widths,
                    amplitudes=amplitudes, components=components, shape=shape, signs=signs,

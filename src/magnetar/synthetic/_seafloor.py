@@ -123,7 +123,20 @@ def read_gpts(path=None, *, scale="CK95"):
 
 
 def polarity_at(age, chrons):
-    """+1 (normal) or -1 (reversed) at each age (Myr) from a :func:`read_gpts` table."""
+    """+1 (normal) or -1 (reversed) at each age (Myr) from a :func:`read_gpts` table.
+
+    Parameters
+    ----------
+    age : numpy.ndarray
+        Ages (Myr).
+    chrons : pandas.DataFrame
+        Polarity intervals (:func:`read_gpts`).
+
+    Returns
+    -------
+    numpy.ndarray
+        +1 or -1, the shape of ``age``.
+    """
     age = np.asarray(age, dtype=float)
     if np.nanmax(age) > chrons.attrs.get("max_age", np.inf):
         msg = (f"ages up to {np.nanmax(age):.1f} Myr exceed the {chrons.attrs.get('scale')} "
@@ -539,6 +552,15 @@ def _survey_along_tracks(ds, cfg, *, seed):
 def window_labels(linear, *, size, stride, linear_min=0.7, nonlinear_max=0.3):
     """Label sliding windows by their fraction of linear nodes (the published rule).
 
+    Parameters
+    ----------
+    linear : numpy.ndarray of bool
+        Truth per node.
+    size, stride : int
+        Window side and step (nodes).
+    linear_min, nonlinear_max : float
+        Linear fraction at or above which a window is linear, at or below which non-linear.
+
     Returns
     -------
     pandas.DataFrame
@@ -565,6 +587,26 @@ def sample_tracks(grid, *, n_tracks=12, step=1, noise_nT=0.0, seed=0, variable="
 
     Tracks cross the whole grid at random headings; samples every ``step`` nodes with
     nearest-node values plus Gaussian noise. Coordinates are ``easting``/``northing``.
+
+    Parameters
+    ----------
+    grid : xarray.Dataset or xarray.DataArray
+        A synthetic grid (:func:`synthetic_seafloor`) or one variable of it.
+    n_tracks : int
+        Number of tracks.
+    step : int
+        Nodes between samples along a track.
+    noise_nT : float
+        Standard deviation of the added noise.
+    seed : int
+        Random seed.
+    variable : str
+        Variable sampled.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``point``: the sampled ``variable`` (nT) with ``easting``/``northing``.
     """
     da = grid[variable] if isinstance(grid, xr.Dataset) else grid
     rng = np.random.default_rng(seed)
