@@ -191,6 +191,24 @@ def run_synth(out, *, n, config=None, seed=0, png=False, progress=False):
 
     Write ``n`` labelled synthetic nights to ``out`` (netCDF; PNGs of spectrogram and
     mask per night with ``png``).
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    n : int
+        Nights.
+    config : IARPipelineConfig, optional
+        Generator options.
+    seed : int
+        First seed.
+    png, progress : bool
+        Images per night; progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        ``nights.nc``.
     """
     from ...io import write_spectrogram_png
 
@@ -218,6 +236,24 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
 
     Writes ``best.pt`` (with the chosen threshold in its config), ``last.pt``,
     ``history.json``, ``threshold.json``, ``iar.config.toml`` and a learning curve.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    config : IARPipelineConfig, optional
+        Nights, generator and training options.
+    train, val : xarray.Dataset, optional
+        Nights to use instead of generating them.
+    resume : bool
+        Continue from ``out/last.pt``.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (torch.nn.Module, list of dict, dict)
+        The best model, the history and the written paths (with the chosen threshold).
     """
     from ...training.checkpoint import update_metadata
     from ...training.segmentation import (
@@ -289,7 +325,28 @@ def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
 
 def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram",
                 batch_size=8, progress=False):
-    """Read a spectrogram netCDF, predict fringes, write probability + mask (netCDF)."""
+    """Read a spectrogram netCDF, predict fringes, write probability + mask (netCDF).
+
+    Parameters
+    ----------
+    spectrogram_path : path-like
+        netCDF with a (frequency, time) spectrogram.
+    model_path : path-like
+        Segmentation checkpoint (its chosen threshold is used).
+    out_path : path-like
+        Output netCDF.
+    variable : str
+        Variable holding the spectrogram.
+    batch_size : int
+        Nights per forward pass.
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``probability``, ``mask`` and the input spectrogram.
+    """
     from ...training.segmentation import load_segmentation
 
     spec = _read_spectrogram(spectrogram_path, variable)
@@ -324,7 +381,26 @@ def _read_spectrogram(path, variable):
 
 
 def run_params(prediction_path, out_csv, *, delta_f_range=(0.1, 1.5), smooth=5, figure=True):
-    """Resonance parameters of each night of a prediction file: CSV + netCDF (+ PNG)."""
+    """Resonance parameters of each night of a prediction file: CSV + netCDF (+ PNG).
+
+    Parameters
+    ----------
+    prediction_path : path-like
+        netCDF written by :func:`run_predict`.
+    out_csv : path-like
+        Output CSV (netCDF and PNG beside it).
+    delta_f_range : (float, float)
+        Spacings searched (Hz).
+    smooth : int
+        Columns averaged (:func:`magnetar.processing.resonance_parameters`).
+    figure : bool
+        Write one figure per night.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        Per night and column: f_n, delta_f, fringe count; and the written paths.
+    """
     from ...processing import resonance_parameters
 
     prediction_path = existing_file(prediction_path)
@@ -412,6 +488,24 @@ def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=
 
     Held-out evaluation: ``n`` nights with seeds from 10,000,000 drawn from ranges widened
     by ``config.test_widen``, and ``n_negative`` nights without IARs (negative control).
+
+    Parameters
+    ----------
+    model_path : path-like
+        Checkpoint (``best.pt``) of :func:`run_train`.
+    out : path-like
+        Output folder (``evaluation.json``, a figure).
+    config : IARPipelineConfig, optional
+        Generator options and ``test_widen``.
+    n, n_negative : int
+        Test nights, and nights without IARs.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (dict, dict)
+        The summary (U-Net and baseline metrics, targets met) and the written paths.
     """
     from ...training.segmentation import load_segmentation
 
@@ -462,6 +556,23 @@ def run_crossval(out, config=None, *, k=2, progress=False):
 
     k-fold cross-validation (scikit-learn KFold, seeded) of the U-Net on the training
     nights: per-fold IoU at the fold's chosen threshold; writes ``crossval.json``.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    config : IARPipelineConfig, optional
+        Nights, generator and training options.
+    k : int
+        Folds.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        ``k``, the per-fold results (IoU at each fold's threshold) and their mean (as
+        written to ``crossval.json``).
     """
     from sklearn.model_selection import KFold
 
@@ -499,6 +610,25 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
     Optuna search (grid or random sampler) over batch size, dropout, learning rate,
     optimiser and initialiser (the published Table 3) on validation IoU; writes
     ``search.csv`` and ``search.json`` (:func:`magnetar.training.search.run_search`).
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    config : IARPipelineConfig, optional
+        Nights and fixed training options.
+    n_trials : int
+        Trials.
+    sampler : {"random", "grid"}
+        Optuna sampler.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The trials table and the best configuration
+        (:func:`magnetar.training.search.run_search`).
     """
     from ...training import search
     from ...training.segmentation import fit_segmentation, predict_segmentation
@@ -569,6 +699,30 @@ def run_spectrogram(paths, out, *, low=0.5, high=10.0, order=4, segment_s=100.0,
 
     Time-series files -> band-passed Welch spectrogram (netCDF) -> one netCDF (and PNG)
     per night covered; returns the written paths.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Time-series files (miniSEED, IAGA-2002, .npy, text).
+    out : path-like
+        Output folder.
+    low, high, order : float, float, int
+        Zero-phase Butterworth band-pass.
+    segment_s, nfft, overlap :
+        Welch column length (s), FFT length and window overlap.
+    fmin, fmax : float
+        Crop (never beyond the filter's flat band).
+    night_start, night_end : str
+        UT clock times of a night.
+    sampling_rate : float, optional
+        Hz, for .npy and text files.
+    png, progress : bool
+        Images per night; progress bar.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
     """
     check_number(segment_s, option="--segment-s", minimum=0, inclusive=False)
     check_number(nfft, option="--nfft", minimum=16, integer=True)

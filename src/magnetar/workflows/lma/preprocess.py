@@ -195,6 +195,24 @@ def run_preprocess(path, out, config, *, intermediates=False, figure=True):
     """Read ``path``, run the selected steps, write ``out`` (netCDF) and what was asked.
 
     Returns a dict of written paths. Point input needs ``regrid_spacing`` (first gridded).
+
+    Parameters
+    ----------
+    path : path-like
+        Grid, MGD77+ cruise, PNG tile or point table.
+    out : path-like
+        Output netCDF.
+    config : PreprocessConfig
+        The steps and their options.
+    intermediates : bool
+        Also write every stage.
+    figure : bool
+        Write the stages figure.
+
+    Returns
+    -------
+    dict
+        Name -> written path.
     """
     out = output_file(out, inputs=[path], suffixes=(".nc",))
     data = read_any(path)
@@ -228,7 +246,26 @@ def run_preprocess(path, out, config, *, intermediates=False, figure=True):
 
 
 def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None):
-    """Write ``n`` labelled synthetic seafloor grids (netCDF) and a preview figure."""
+    """Write ``n`` labelled synthetic seafloor grids (netCDF) and a preview figure.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder.
+    n : int
+        Grids.
+    seed : int
+        First seed.
+    config : SeafloorConfig, optional
+        Generator options.
+    timescale_path : path-like, optional
+        Polarity time scale file (default: the registered one).
+
+    Returns
+    -------
+    dict
+        Name -> written path.
+    """
     from ...synthetic import SeafloorConfig, synthetic_seafloor
 
     config = config or SeafloorConfig()

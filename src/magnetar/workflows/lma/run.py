@@ -226,9 +226,22 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
 
     Parameters
     ----------
+    out : path-like
+        Output folder.
+    config : LMAConfig, optional
+        Corpus, split and training options.
     grids, labels : lists of paths, optional
         Real grids and their label CSVs (:func:`magnetar.grids.read_window_labels`); without
         them the synthetic seafloor corpus is used.
+    resume : bool
+        Continue from the last checkpoint.
+    progress, figure : bool
+        Progress bars; learning-curve figure.
+
+    Returns
+    -------
+    dict
+        Test metrics and split sizes (as ``metrics.json``).
     """
     from ...grids import attach_labels, read_window_labels, sliding_windows
     from ...io import read_grid
@@ -338,6 +351,30 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     With ``chunks`` (nodes), ``workers`` > 1 or a ``scheduler``, the grid is read lazily and
     processed chunk by chunk on Dask (:mod:`.chunked`; grids larger than memory), giving the
     same map.
+
+    Parameters
+    ----------
+    grid_path : path-like
+        The grid.
+    model_path : path-like
+        Classifier checkpoint.
+    out_path : path-like
+        Output netCDF.
+    stride : int, optional
+        Prediction stride (default: the model's config).
+    calibrate : bool
+        Calibrate uncertain cells from their neighbours.
+    mask_path : path-like, optional
+        Grid, > 0 where calibration is off.
+    figure, progress : bool
+        Map PNG; progress bar.
+    chunks, workers, scheduler :
+        Grids larger than memory (:mod:`magnetar.workflows.lma.chunked`).
+
+    Returns
+    -------
+    dict
+        ``linear_percentage`` and ``out``.
     """
     from ...io import read_grid
 
@@ -399,7 +436,26 @@ def _write_map(result, path):
 
 def run_sweep(grid_path, model_path, out, *, sizes=(150, 200, 250, 300, 350), stride=None,
               figure=True, progress=False):
-    """Percentage of the area predicted linear against window size (CSV + figure)."""
+    """Percentage of the area predicted linear against window size (CSV + figure).
+
+    Parameters
+    ----------
+    grid_path, model_path : path-like
+        The grid and the classifier checkpoint.
+    out : path-like
+        Output folder.
+    sizes : sequence of int
+        Window sizes tried.
+    stride : int, optional
+        Prediction stride.
+    figure, progress : bool
+        Figure; progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``window_size`` and ``linear_percentage``.
+    """
     from ...io import read_grid
 
     grid = read_grid(grid_path)
@@ -431,6 +487,22 @@ def run_windows(grid_path, out_csv, *, size=250, stride=50, min_valid=0.5):
 
     Write the windows of a grid (top-left node, centre, valid fraction, label -1) as a
     CSV to be labelled.
+
+    Parameters
+    ----------
+    grid_path : path-like
+        The grid.
+    out_csv : path-like
+        Output CSV.
+    size, stride : int
+        Window side and step (nodes).
+    min_valid : float
+        Windows with a smaller valid fraction are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The windows (as written).
     """
     from ...grids import sliding_windows
     from ...io import read_grid
@@ -448,6 +520,22 @@ def run_label_export(grid_path, out_dir, config=None, *, limit=None):
 
     Each window as an 8-bit PNG, original (left) and diffused (right), for experts to
     label; ``windows.csv`` lists file name, centre and an empty label column.
+
+    Parameters
+    ----------
+    grid_path : path-like
+        The grid.
+    out_dir : path-like
+        Output folder.
+    config : LMAConfig, optional
+        Window size, stride, diffusion.
+    limit : int, optional
+        Windows exported at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The exported windows (as ``windows.csv``).
     """
     from PIL import Image
 
@@ -490,6 +578,22 @@ def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
 
     Train ``backbone`` from scratch (all layers) on the synthetic corpus; its checkpoint
     is a transfer source (``weights_path``) that needs no download.
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    config : LMAConfig, optional
+        Corpus and training options.
+    backbone : str
+        Registered backbone.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        As :func:`run_train`.
     """
     config = config or LMAConfig()
     train = {**config.train, "model": backbone,
@@ -501,7 +605,7 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                 pretrained_path=None, pretrained_diffused_path=None, imagenet=False,
                 baseline=True, cnn=True, cnn_batch_norm=False, unfreeze=False,
                 fine_tune_lr=1e-4, progress=False):
-    """Return the study's three-way comparison on synthetic grids with ship-track gaps.
+    """Run the study's three-way comparison on synthetic grids with ship-track gaps.
 
     For each seed (a new corpus and split): plain CNN on raw windows; transfer (frozen
     ``backbone`` from ``pretrained_path`` - a :func:`run_pretrain` checkpoint trained on
@@ -516,6 +620,26 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     pretrained filters are adapted rather than overwritten; rows named ``..._finetuned``).
     Writes ``compare.csv`` and ``compare.json`` (mean and 95 % t-interval of test accuracy
     over seeds).
+
+    Parameters
+    ----------
+    out : path-like
+        Output folder.
+    config : LMAConfig, optional
+        Corpus, split and training options.
+    seeds : sequence of int
+        One corpus and split per seed.
+    backbone, pretrained_path, pretrained_diffused_path, imagenet :
+        The transfer arms (see above).
+    baseline, cnn, cnn_batch_norm, unfreeze, fine_tune_lr :
+        Which arms run and how (see above).
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of dict)
+        One row per seed and arm; the mean accuracy with its 95 % interval per arm.
     """
     config = replace(config or LMAConfig(), diffuse=True)
     cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
@@ -608,6 +732,24 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None,
     published isochron picks: per tile the linear percentage and
     :func:`magnetar.io.pick_agreement`. Writes one netCDF (+ PNG with the picks) per tile
     and ``real_tiles.json``.
+
+    Parameters
+    ----------
+    model_path : path-like
+        Classifier checkpoint.
+    out : path-like
+        Output folder.
+    tiles : sequence of int
+        EMAG2v3 tile labels.
+    stride : int, optional
+        Prediction stride.
+    figure, progress : bool
+        Figures; progress bar.
+
+    Returns
+    -------
+    dict
+        Per tile the linear percentage and the pick agreement.
     """
     from ... import datasets
     from ...io import pick_agreement, read_emag2v3_tile, read_picks
