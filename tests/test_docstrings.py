@@ -1,9 +1,8 @@
-"""Public functions carry numpydoc sections; the backlog of those that do not only shrinks.
+"""Public functions carry numpydoc sections.
 
 Every public ``run_*`` function and every public function of the lower layers (io,
-processing, grids, synthetic, models, training) documents its Parameters and its Returns
-(or Yields). ``numpydoc_backlog.txt`` lists the ones written before this rule: a function
-not on it must comply, and one that complies must leave it.
+processing, grids, synthetic, models, training) documents its Parameters (when it takes
+any) and its Returns (or Yields).
 """
 
 import ast
@@ -31,9 +30,5 @@ def _lacking():
     return out
 
 
-def test_public_functions_have_numpydoc_sections_or_are_in_the_backlog():
-    backlog = set((Path(__file__).parent / "numpydoc_backlog.txt").read_text().split("\n"))
-    backlog.discard("")
-    lacking = _lacking()
-    assert not lacking - backlog, f"new functions without Parameters/Returns: {lacking - backlog}"
-    assert not backlog - lacking, f"documented now, remove from the backlog: {backlog - lacking}"
+def test_public_functions_have_numpydoc_sections():
+    assert not _lacking(), f"functions without Parameters/Returns: {sorted(_lacking())}"

@@ -62,7 +62,20 @@ def _synthetic_case(seed=7):
 
 
 def run_demo(out_dir="demo-output", *, progress=True):
-    """Run the demo; returns a dict of what was written and measured."""
+    """Run the demo; returns a dict of what was written and measured.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        What was written and measured (also ``demo_report.json``).
+    """
     out_dir = Path(out_dir)
     report = {}
     config = CleaningConfig()  # the peer rule

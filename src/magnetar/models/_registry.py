@@ -12,7 +12,18 @@ _MODELS = {}
 
 
 def register_model(name):
-    """Register ``factory(**kwargs) -> nn.Module`` under ``name``."""
+    """Register ``factory(**kwargs) -> nn.Module`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name it is created by.
+
+    Returns
+    -------
+    callable
+        A decorator that registers the factory and returns it unchanged.
+    """
 
     def wrap(factory):
         if name in _MODELS:
@@ -25,12 +36,36 @@ def register_model(name):
 
 
 def list_models(pattern="*"):
-    """Return registered model names matching a glob ``pattern`` (sorted)."""
+    """Return registered model names matching a glob ``pattern`` (sorted).
+
+    Parameters
+    ----------
+    pattern : str
+        Glob pattern.
+
+    Returns
+    -------
+    list of str
+        Sorted names.
+    """
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
 def create_model(name, **kwargs):
-    """Build a registered model; unknown names list the valid ones."""
+    """Build a registered model; unknown names list the valid ones.
+
+    Parameters
+    ----------
+    name : str
+        A registered model (:func:`list_models`).
+    **kwargs
+        Options of its config dataclass.
+
+    Returns
+    -------
+    torch.nn.Module
+        The new model.
+    """
     try:
         factory = _MODELS[name]
     except KeyError:

@@ -220,11 +220,33 @@ def _check_input(x, tile):
 
 @register_model("dense_ae")
 def dense_ae(**kwargs):
-    """Return the published dense autoencoder (:class:`DenseAEConfig` fields as keywords)."""
+    """Return the published dense autoencoder (:class:`DenseAEConfig` fields as keywords).
+
+    Parameters
+    ----------
+    **kwargs
+        :class:`DenseAEConfig` fields.
+
+    Returns
+    -------
+    DenseAE
+        The model.
+    """
     return DenseAE(DenseAEConfig(**kwargs))
 
 
 @register_model("conv_masked_ae")
 def conv_masked_ae(**kwargs):
-    """Convolutional masked autoencoder (:class:`ConvAEConfig` fields as keywords)."""
+    """Convolutional masked autoencoder (:class:`ConvAEConfig` fields as keywords).
+
+    Parameters
+    ----------
+    **kwargs
+        :class:`ConvAEConfig` fields.
+
+    Returns
+    -------
+    ConvMaskedAE
+        The model.
+    """
     return ConvMaskedAE(ConvAEConfig(**kwargs))

@@ -126,7 +126,18 @@ def _cached_file(url):
 
 
 def imagenet_state_dict(name):
-    """ImageNet weights of a backbone from the torch hub cache or its download address."""
+    """ImageNet weights of a backbone from the torch hub cache or its download address.
+
+    Parameters
+    ----------
+    name : str
+        torchvision backbone name (e.g. ``resnet18``).
+
+    Returns
+    -------
+    dict
+        The state dict (hash-checked).
+    """
     from torchvision import models
 
     weights = models.get_model_weights(BACKBONES[name][0]).DEFAULT

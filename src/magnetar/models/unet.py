@@ -126,5 +126,16 @@ class UNet(nn.Module):
 
 @register_model("unet")
 def unet(**kwargs):
-    """U-Net segmentation model (:class:`UNetConfig` fields as keywords)."""
+    """U-Net segmentation model (:class:`UNetConfig` fields as keywords).
+
+    Parameters
+    ----------
+    **kwargs
+        :class:`UNetConfig` fields.
+
+    Returns
+    -------
+    UNet
+        The model.
+    """
     return UNet(UNetConfig(**kwargs))

@@ -87,7 +87,20 @@ def _dihedral(x, gen):
 
 
 def load_classifier(path, *, device="cpu"):
-    """``(model, ClassifierConfig, state)`` from a checkpoint of :func:`fit_classifier`."""
+    """``(model, ClassifierConfig, state)`` from a checkpoint of :func:`fit_classifier`.
+
+    Parameters
+    ----------
+    path : path-like
+        Checkpoint.
+    device : str
+        Where to put the model.
+
+    Returns
+    -------
+    (torch.nn.Module, ClassifierConfig, dict)
+        The model (eval mode), its config and the checkpoint.
+    """
     state = load_state(path, device=device, kind="classifier")
     config = ClassifierConfig(**state["config"])
     # the state dict carries every weight: do not fetch pretrained ones again
@@ -198,7 +211,26 @@ def fit_classifier(windows, labels, val_windows, val_labels, config, *, out_dir=
 
 @torch.no_grad()
 def predict_proba(model, windows, *, batch_size=128, device=None, progress=False):
-    """Probability of "linear" for (N, H, W) windows in [0, 1] (batched; bf16 on CUDA)."""
+    """Probability of "linear" for (N, H, W) windows in [0, 1] (batched; bf16 on CUDA).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier.
+    windows : numpy.ndarray
+        (N, H, W) in [0, 1].
+    batch_size : int
+        Windows per forward pass.
+    device : str or torch.device, optional
+        Default: the model's.
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        N probabilities (float32).
+    """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = torch.as_tensor(np.asarray(windows, np.float32))[:, None]

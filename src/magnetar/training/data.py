@@ -28,6 +28,18 @@ def resample_grid(values, *, spacing, new_spacing):
 
     Coarsening block-averages first (no aliasing), then interpolates linearly; NaN nodes
     stay NaN (a coarse node is NaN when any contributing node is).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D grid.
+    spacing, new_spacing : float
+        Old and new node spacing.
+
+    Returns
+    -------
+    numpy.ndarray
+        The resampled grid.
     """
     from scipy import ndimage
 
@@ -56,6 +68,22 @@ def split_columns(values, *, test_fraction=0.25, buffer=0, axis=1):
     ``axis=1``: western columns for training, eastern for testing; ``axis=0``: southern
     rows (first) for training, northern for testing. ``buffer`` columns (rows) between them
     are dropped, so tiles of that width cannot overlap both sides.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D grid.
+    test_fraction : float
+        Share of columns (rows) for testing.
+    buffer : int
+        Columns (rows) left out between the parts.
+    axis : int
+        1 columns, 0 rows.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The training and test parts.
 
     Returns
     -------
@@ -194,6 +222,18 @@ def normalise(corrupted, known):
 
     ``z`` is 0 where unknown; ``mean`` and ``scale`` are ``(N, 1, 1)`` arrays (scale >= 1e-6)
     for :func:`denormalise`.
+
+    Parameters
+    ----------
+    corrupted : numpy.ndarray
+        (N, H, W) tiles.
+    known : numpy.ndarray of bool
+        Known pixels.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        ``z``, ``mean`` and ``scale``.
     """
     c = np.where(known, corrupted, np.nan)
     count = known.sum(axis=(1, 2), keepdims=True)
@@ -206,5 +246,18 @@ def normalise(corrupted, known):
 
 
 def denormalise(z, mean, scale):
-    """Inverse of :func:`normalise`."""
+    """Inverse of :func:`normalise`.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Normalised tiles.
+    mean, scale : numpy.ndarray
+        From :func:`normalise`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Tiles in the original units.
+    """
     return np.asarray(z) * scale + mean

@@ -84,7 +84,18 @@ class Task:
 
 
 def resolve_device(name):
-    """``torch.device`` for "auto" (CUDA when present), "cpu" or "cuda"."""
+    """``torch.device`` for "auto" (CUDA when present), "cpu" or "cuda".
+
+    Parameters
+    ----------
+    name : str
+        "auto", "cpu" or "cuda".
+
+    Returns
+    -------
+    torch.device
+        The device.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -97,7 +108,18 @@ def resolve_device(name):
 
 
 def autocast(device):
-    """bfloat16 autocast on CUDA; a no-op context on the CPU."""
+    """bfloat16 autocast on CUDA; a no-op context on the CPU.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the model runs.
+
+    Returns
+    -------
+    context manager
+        ``torch.autocast``.
+    """
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
@@ -109,6 +131,24 @@ def batched(fn, x, *, device, batch_size, progress=False):
 
     4-D inputs go channels-last and under bfloat16 autocast on CUDA. Returns the float32
     outputs concatenated on the CPU (None when ``x`` is empty).
+
+    Parameters
+    ----------
+    fn : callable
+        Tensor -> tensor (a model or its part).
+    x : torch.Tensor or numpy.ndarray
+        Inputs.
+    device : torch.device
+        Where to run.
+    batch_size : int
+        Items per call.
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    torch.Tensor or None
+        The outputs (float32, CPU).
     """
     out = []
     steps = progress_bar(range(0, len(x), batch_size), enabled=progress, desc="predicting",
@@ -123,7 +163,20 @@ def batched(fn, x, *, device, batch_size, progress=False):
 
 
 def schedule_factor(config, epoch):
-    """Multiplier of ``config.lr`` at ``epoch`` under ``config.lr_schedule``."""
+    """Multiplier of ``config.lr`` at ``epoch`` under ``config.lr_schedule``.
+
+    Parameters
+    ----------
+    config : dataclass
+        With ``lr_schedule`` and ``epochs``.
+    epoch : int
+        0-based epoch.
+
+    Returns
+    -------
+    float
+        The learning-rate factor.
+    """
     if getattr(config, "lr_schedule", "constant") == "cosine":
         return 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
     return 1.0

@@ -38,19 +38,52 @@ def _pairs(truth, estimate):
 
 
 def mae(truth, estimate):
-    """Mean absolute error."""
+    """Mean absolute error.
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Same shape (pixels NaN in either are skipped).
+
+    Returns
+    -------
+    float
+        The mean absolute error.
+    """
     t, e = _pairs(truth, estimate)
     return float(np.mean(np.abs(t - e)))
 
 
 def rmse(truth, estimate):
-    """Root-mean-square error."""
+    """Root-mean-square error.
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Same shape (pixels NaN in either are skipped).
+
+    Returns
+    -------
+    float
+        The root-mean-square error.
+    """
     t, e = _pairs(truth, estimate)
     return float(np.sqrt(np.mean((t - e) ** 2)))
 
 
 def psnr(truth, estimate):
-    """Peak signal-to-noise ratio in dB, the peak being the truth's range."""
+    """Peak signal-to-noise ratio in dB, the peak being the truth's range.
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Same shape.
+
+    Returns
+    -------
+    float
+        dB (inf for identical inputs).
+    """
     t, e = _pairs(truth, estimate)
     err = np.mean((t - e) ** 2)
     peak = np.ptp(t)
@@ -62,6 +95,16 @@ def ssim(truth, estimate):
 
     Mean structural similarity of 2-D tiles (stack: mean over tiles), data range from the
     truth; NaN pixels are filled with the tile's mean first.
+
+    Parameters
+    ----------
+    truth, estimate : numpy.ndarray
+        (H, W) or (N, H, W).
+
+    Returns
+    -------
+    float
+        Mean SSIM.
     """
     metrics = require("skimage.metrics", extra="ml", feature="SSIM")
     t = np.asarray(truth, float)
@@ -82,7 +125,22 @@ def ssim(truth, estimate):
 
 
 def kl_divergence(truth, estimate, *, bins=64, eps=1e-10):
-    """KL(truth || estimate) between value histograms on shared bins (nats)."""
+    """KL(truth || estimate) between value histograms on shared bins (nats).
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Values (NaN ignored).
+    bins : int
+        Histogram bins over the joint range.
+    eps : float
+        Floor of empty bins.
+
+    Returns
+    -------
+    float
+        KL divergence in nats.
+    """
     t, e = _pairs(truth, estimate)
     lo, hi = min(t.min(), e.min()), max(t.max(), e.max())
     if hi == lo:
@@ -101,13 +159,34 @@ def wasserstein(truth, estimate):
 
     1-D Wasserstein (earth mover's) distance between value distributions (units of the
     data).
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Values (NaN ignored).
+
+    Returns
+    -------
+    float
+        The distance (units of the data).
     """
     t, e = _pairs(truth, estimate)
     return float(stats.wasserstein_distance(t, e))
 
 
 def reconstruction_metrics(truth, estimate):
-    """All metrics as a dict: mae, rmse, psnr, ssim, kl, wasserstein."""
+    """All metrics as a dict: mae, rmse, psnr, ssim, kl, wasserstein.
+
+    Parameters
+    ----------
+    truth, estimate : array-like
+        Tiles of the same shape.
+
+    Returns
+    -------
+    dict
+        mae, rmse, psnr, ssim, kl and wasserstein.
+    """
     return {"mae": mae(truth, estimate), "rmse": rmse(truth, estimate),
             "psnr": psnr(truth, estimate), "ssim": ssim(truth, estimate),
             "kl": kl_divergence(truth, estimate), "wasserstein": wasserstein(truth, estimate)}
@@ -121,6 +200,16 @@ def segmentation_metrics(truth, predicted):
 
     With no positive pixel in either mask, IoU, Dice, precision and recall are 1 (nothing
     to find, nothing wrongly found).
+
+    Parameters
+    ----------
+    truth, predicted : array-like of bool
+        Masks of one shape.
+
+    Returns
+    -------
+    dict
+        iou, dice, precision, recall, false_positive_fraction and pixel counts.
     """
     t = np.asarray(truth).astype(bool)
     p = np.asarray(predicted).astype(bool)
@@ -145,6 +234,20 @@ def classification_metrics(truth, probability, *, threshold=0.5):
 
     Binary classification scores: accuracy, precision, recall, F1, ROC-AUC (NaN with a
     single class present) and the confusion matrix ``[[tn, fp], [fn, tp]]``.
+
+    Parameters
+    ----------
+    truth : array-like
+        0/1 labels.
+    probability : array-like
+        Probabilities of class 1.
+    threshold : float
+        Decision threshold.
+
+    Returns
+    -------
+    dict
+        accuracy, precision, recall, f1, roc_auc and confusion.
     """
     from sklearn import metrics as skm
 

@@ -167,7 +167,20 @@ class ReconstructionTask(engine.Task):
 
 
 def load_checkpoint(path, *, device="cpu"):
-    """Rebuild a model from a checkpoint: ``(model, TrainConfig, state)``."""
+    """Rebuild a model from a checkpoint: ``(model, TrainConfig, state)``.
+
+    Parameters
+    ----------
+    path : path-like
+        Checkpoint.
+    device : str
+        Where to put the model.
+
+    Returns
+    -------
+    (torch.nn.Module, TrainConfig, dict)
+        The model (eval mode), its config and the checkpoint.
+    """
     state = load_state(path, device=device)
     config = TrainConfig(**state["config"])
     model = create_model(config.model, **config.model_kwargs)
@@ -249,6 +262,18 @@ def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=Fal
     Normalises each tile by its known pixels, runs the model in batches (mixed precision on
     CUDA) and returns ``(N, H, W)`` in nT.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A reconstruction model (:func:`load_checkpoint`).
+    corrupted : numpy.ndarray
+        (N, H, W) tiles in nT (anything where ``known`` is False).
+    known : numpy.ndarray of bool
+        (N, H, W) keep-masks.
+    batch_size : int
+        Tiles per forward pass.
+    device : str or torch.device, optional
+        Default: the model's.
     tta : bool
         Test-time augmentation (dihedral self-ensemble): the model also sees the tile
         rotated by 90, 180 and 270 degrees and mirrored (eight views of a square tile, four
@@ -257,6 +282,11 @@ def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=Fal
         input, and averaging removes the part of the error that depends on orientation
         (held-out Britain tiles at 50 % masking: MAE 8.61 -> 8.22 nT, Wasserstein 2.015 ->
         1.963 nT; docs/crowdmag.md). Costs one model pass per view.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, H, W) reconstructions in nT.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()

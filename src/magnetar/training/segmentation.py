@@ -44,6 +44,16 @@ def standardise_spectrogram(values):
 
     ``(..., frequency, time)`` log-power -> model input: row medians removed, divided by
     1.4826 MAD of the night, NaN -> 0 (float32).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        (..., frequency, time) log10 power.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 model input.
     """
     v = np.asarray(values, dtype=float)
     with np.errstate(all="ignore"):
@@ -127,6 +137,16 @@ def edge_band(target):
 
     1 on pixels within one pixel (3 x 3 neighbourhood) of an edge of a ``(N, 1, H, W)``
     0/1 target, on both sides of it; 0 elsewhere (image borders are not edges).
+
+    Parameters
+    ----------
+    target : torch.Tensor
+        (N, 1, H, W) 0/1 masks.
+
+    Returns
+    -------
+    torch.Tensor
+        The band, shape of ``target``.
     """
     dilated = F.max_pool2d(target, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-target, 3, stride=1, padding=1)
@@ -166,7 +186,20 @@ def _tensor(a):
 
 
 def load_segmentation(path, *, device="cpu"):
-    """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`."""
+    """``(model, SegmentationConfig, state)`` from a checkpoint of :func:`fit_segmentation`.
+
+    Parameters
+    ----------
+    path : path-like
+        Checkpoint.
+    device : str
+        Where to put the model.
+
+    Returns
+    -------
+    (torch.nn.Module, SegmentationConfig, dict)
+        The model (eval mode), its config and the checkpoint.
+    """
     state = load_state(path, device=device, kind="segmentation")
     config = SegmentationConfig(**state["config"])
     model = create_model(config.model, **config.model_kwargs)
@@ -277,7 +310,26 @@ def fit_segmentation(images, masks, val_images, val_masks, config, *, out_dir=No
 
 @torch.no_grad()
 def predict_segmentation(model, images, *, batch_size=8, device=None, progress=False):
-    """Fringe probability ``(N, F, T)`` float32 for standardised images ``(N, F, T)``."""
+    """Fringe probability ``(N, F, T)`` float32 for standardised images ``(N, F, T)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A U-Net.
+    images : numpy.ndarray
+        (N, F, T) standardised images.
+    batch_size : int
+        Images per forward pass.
+    device : str or torch.device, optional
+        Default: the model's.
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, F, T) probabilities (float32).
+    """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     x = _tensor(images)

@@ -78,7 +78,20 @@ def add_parser(subparsers):
 
 
 def run_command(args, parser=None):
-    """Resolve the config (file, then options), run the cleaning, print its summary."""
+    """Resolve the config (file, then options), run the cleaning, print its summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``clean`` options.
+    parser : argparse.ArgumentParser, optional
+        Unused (the dispatcher's signature).
+
+    Returns
+    -------
+    int
+        Exit status (0).
+    """
     from ...config import load_config
     from .config import CleaningConfig
     from .run import run_clean, summary_lines

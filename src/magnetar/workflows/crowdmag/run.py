@@ -221,7 +221,26 @@ def build_tile_corpus(config, *, grids=None):
 
 
 def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
-    """Train the configured autoencoder; writes checkpoints, history, config and a figure."""
+    """Train the configured autoencoder; writes checkpoints, history, config and a figure.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder.
+    config : AEConfig
+        Corpus and training options.
+    corpus : dict, optional
+        Tiles to use instead of building them.
+    resume : bool
+        Continue from ``last.pt``.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (torch.nn.Module, list of dict, dict)
+        The best model, the history and the written paths.
+    """
     from ...training.reconstruction import fit
 
     out_dir = Path(out_dir)
@@ -312,6 +331,28 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     Evaluate a checkpoint against the baselines on held-out tiles; writes
     ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at 50 % masking)
     and figures. ``tta``: the model's dihedral test-time augmentation.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        Autoencoder checkpoint.
+    out_dir : path-like
+        Output folder.
+    config : AEConfig
+        Corpus options.
+    corpus : dict, optional
+        Tiles to use instead of building them.
+    fractions : sequence of float
+        Masking fractions.
+    baselines : sequence of str
+        Interpolators compared.
+    tta : bool
+        Average the dihedral transforms.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        Per tile, fraction and method the metrics; the written paths.
     """
     from ...training import corrupt
     from ...training.reconstruction import load_checkpoint, reconstruct
@@ -374,6 +415,28 @@ def run_search(out_dir, config, *, n_trials=20, sampler="random", epochs_scale=1
     through :func:`magnetar.training.search.run_search`. ``fixed`` names parameters of the
     space ("tile_km", "randomization") the user set: they keep ``config``'s value instead of
     being searched.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output folder.
+    config : AEConfig
+        Corpus and fixed options.
+    n_trials : int
+        Trials.
+    sampler : {"random", "grid"}
+        Optuna sampler.
+    epochs_scale : float
+        Factor on each trial's epochs.
+    fixed : sequence of str
+        Options not searched.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The trials table and the best configuration.
     """
     from ...training import corrupt, mae, search
     from ...training.reconstruction import TrainConfig, fit, reconstruct
@@ -477,6 +540,28 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     Returns a table (one row per file) with anomaly statistics before and after the
     corrections and the tile coverage; writes ``denoise_summary.csv`` and per-file figures.
     ``tta``: the model's dihedral test-time augmentation.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        CrowdMag CSV files.
+    out_dir : path-like
+        Output folder.
+    checkpoint : path-like
+        Autoencoder checkpoint.
+    tile_km : float
+        Tile side.
+    observatories : sequence of path-like
+        IAGA-2002 files for the external-field correction.
+    tta : bool
+        Average the dihedral transforms.
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file.
     """
     from ...training.reconstruction import load_checkpoint
 
