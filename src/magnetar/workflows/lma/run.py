@@ -601,6 +601,39 @@ def run_pretrain(out, config=None, *, backbone="resnet18", progress=False):
     return run_train(out, replace(config, train=train), progress=progress)
 
 
+def _compare_variants(*, backbone, pretrained_path, pretrained_diffused_path, imagenet,
+                      baseline, cnn, cnn_batch_norm, unfreeze, fine_tune_lr):
+    """Return the arms of :func:`run_compare` as (name, input, training overrides)."""
+    cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
+    variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": cnn_kwargs})] if cnn else []
+    if baseline:  # the classical reference the study lacks: cheap, so on both inputs
+        for kind in ("raw", "diffused"):
+            variants.append(("coherence_baseline", kind,
+                             {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
+                              "epochs": 150, "patience": 30}))
+    if not fine_tune_lr > 0:
+        msg = f"fine_tune_lr (--fine-tune-lr) must be > 0, got {fine_tune_lr}"
+        raise ValidationError(msg)
+    if pretrained_diffused_path is not None and pretrained_path is None:
+        msg = "--pretrained-diffused needs --pretrained (the backbone for raw windows) too"
+        raise ValidationError(msg)
+    sources = []
+    if pretrained_path is not None:
+        on_diffused = pretrained_diffused_path or pretrained_path
+        sources.append(("synthetic", {"raw": {"weights_path": str(pretrained_path)},
+                                      "diffused": {"weights_path": str(on_diffused)}}))
+    if imagenet:
+        sources.append(("imagenet", dict.fromkeys(("raw", "diffused"),
+                                                  {"weights": "imagenet"})))
+    tuned = {"lr": fine_tune_lr} if unfreeze else {}
+    for name, by_input in sources:
+        for kind, kwargs in by_input.items():
+            variants.append((f"transfer_{name}" + ("_finetuned" if unfreeze else ""), kind,
+                             {"model": backbone,
+                              "model_kwargs": {**kwargs, "freeze": not unfreeze}, **tuned}))
+    return variants
+
+
 def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                 pretrained_path=None, pretrained_diffused_path=None, imagenet=False,
                 baseline=True, cnn=True, cnn_batch_norm=False, unfreeze=False,
@@ -642,33 +675,11 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
         One row per seed and arm; the mean accuracy with its 95 % interval per arm.
     """
     config = replace(config or LMAConfig(), diffuse=True)
-    cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
-    variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": cnn_kwargs})] if cnn else []
-    if baseline:  # the classical reference the study lacks: cheap, so on both inputs
-        for kind in ("raw", "diffused"):
-            variants.append(("coherence_baseline", kind,
-                             {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
-                              "epochs": 150, "patience": 30}))
-    if not fine_tune_lr > 0:
-        msg = f"fine_tune_lr (--fine-tune-lr) must be > 0, got {fine_tune_lr}"
-        raise ValidationError(msg)
-    if pretrained_diffused_path is not None and pretrained_path is None:
-        msg = "--pretrained-diffused needs --pretrained (the backbone for raw windows) too"
-        raise ValidationError(msg)
-    sources = []
-    if pretrained_path is not None:
-        on_diffused = pretrained_diffused_path or pretrained_path
-        sources.append(("synthetic", {"raw": {"weights_path": str(pretrained_path)},
-                                      "diffused": {"weights_path": str(on_diffused)}}))
-    if imagenet:
-        sources.append(("imagenet", dict.fromkeys(("raw", "diffused"),
-                                                  {"weights": "imagenet"})))
-    tuned = {"lr": fine_tune_lr} if unfreeze else {}
-    for name, by_input in sources:
-        for kind, kwargs in by_input.items():
-            variants.append((f"transfer_{name}" + ("_finetuned" if unfreeze else ""), kind,
-                             {"model": backbone,
-                              "model_kwargs": {**kwargs, "freeze": not unfreeze}, **tuned}))
+    variants = _compare_variants(
+        backbone=backbone, pretrained_path=pretrained_path,
+        pretrained_diffused_path=pretrained_diffused_path, imagenet=imagenet,
+        baseline=baseline, cnn=cnn, cnn_batch_norm=cnn_batch_norm, unfreeze=unfreeze,
+        fine_tune_lr=fine_tune_lr)
     if not variants:
         msg = "nothing to compare: give --pretrained or --imagenet, or keep the CNN or baseline"
         raise ValidationError(msg)

@@ -1,6 +1,6 @@
-"""Public functions carry numpydoc sections.
+"""Code rules of docs/conventions.md that ruff does not check.
 
-Every public ``run_*`` function and every public function of the lower layers (io,
+No function in ``src/`` is longer than 80 lines. Every public ``run_*`` function and every public function of the lower layers (io,
 processing, grids, synthetic, models, training) documents its Parameters (when it takes
 any) and its Returns (or Yields).
 """
@@ -32,3 +32,14 @@ def _lacking():
 
 def test_public_functions_have_numpydoc_sections():
     assert not _lacking(), f"functions without Parameters/Returns: {sorted(_lacking())}"
+
+
+def test_no_function_in_src_is_longer_than_80_lines():
+    long = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 80:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({n})")
+    assert not long, long
