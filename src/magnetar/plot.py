@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ._utils import atomic_path, require
+
+LOGGER = logging.getLogger(__name__)
 
 __all__ = [
     "plot_cleaning",
@@ -28,6 +32,28 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def can_plot():
+    """Return whether matplotlib is installed; log once that figures are skipped if not.
+
+    Workflows write their results whatever happens and add figures only when this is true,
+    so a missing ``magnetar[plot]`` extra costs the figures, not a finished training run.
+
+    Returns
+    -------
+    bool
+        True when matplotlib can be imported.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    if not getattr(can_plot, "warned", False):
+        LOGGER.warning("matplotlib is not installed: figures are skipped "
+                       "(pip install 'magnetar[plot]')")
+        can_plot.warned = True
+    return False
 
 
 def save_figure(fig, path, *, dpi=120):

@@ -249,9 +249,9 @@ def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
                          out_dir=out_dir, resume=resume, progress=progress)
     save_config(config, out_dir / "crowdmag.config.toml", section="crowdmag")
     written = {"checkpoint": out_dir / "best.pt", "history": out_dir / "history.json"}
-    try:
-        from ...plot import plot_history, save_figure
-    except ImportError:
+    from ...plot import can_plot, plot_history, save_figure
+
+    if not can_plot():  # figures are optional: results are written
         return model, history, written
     written["figure"] = save_figure(plot_history(history), out_dir / "learning_curve.png")
     return model, history, written
@@ -382,9 +382,9 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
                "table": table.to_dict(orient="records")}
     write_text_atomic(out_dir / "evaluation.json", json.dumps(summary, indent=1))
     written = {"csv": out_dir / "evaluation.csv", "json": out_dir / "evaluation.json"}
-    try:
-        from ...plot import plot_reconstructions, save_figure
-    except ImportError:
+    from ...plot import can_plot, plot_reconstructions, save_figure
+
+    if not can_plot():  # figures are optional: results are written
         return table, written
     c, k = corrupt(tiles[:4], **{**asdict(train_cfg.corruption), "mask_fraction": 0.5},
                    seed=config.seed)

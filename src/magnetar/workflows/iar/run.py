@@ -292,9 +292,9 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     save_config(config, out / "iar.config.toml", section="iar")
     written = {"checkpoint": out / "best.pt", "history": out / "history.json",
                "threshold": threshold}
-    try:
-        from ...plot import plot_history, save_figure
-    except ImportError:
+    from ...plot import can_plot, plot_history, save_figure
+
+    if not can_plot():  # figures are optional: results are written
         return model, history, written
     written["figure"] = save_figure(plot_history(history), out / "learning_curve.png")
     return model, history, written
@@ -537,10 +537,10 @@ def run_evaluate(model_path, out, config=None, *, n=64, n_negative=32, progress=
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "evaluation.json", json.dumps(summary, indent=1))
     written = {"json": out / "evaluation.json"}
-    try:
-        from ...plot import plot_iar_night, save_figure
-        from ...processing import resonance_parameters
-    except ImportError:
+    from ...plot import can_plot, plot_iar_night, save_figure
+    from ...processing import resonance_parameters
+
+    if not can_plot():  # figures are optional: results are written
         return summary, written
     i = int(np.flatnonzero(test["has_iar"].values)[0]) if test["has_iar"].any() else 0
     night = test.isel(night=i)

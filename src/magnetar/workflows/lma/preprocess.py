@@ -281,9 +281,9 @@ def run_synth_seafloor(out_dir, *, n=4, seed=0, config=None, timescale_path=None
             ds.assign(linear=ds["linear"].astype(np.int8)).to_netcdf(tmp)
         written[f"grid_{i}"] = path
     written["config"] = save_config(config, out_dir / "seafloor.config.toml")
-    try:
-        from ...plot import plot_seafloor, save_figure
-    except ImportError:  # matplotlib missing: grids are still written
+    from ...plot import can_plot, plot_seafloor, save_figure
+
+    if not can_plot():  # figures are optional: results are written
         return written
     written["figure"] = save_figure(plot_seafloor(grids[:4]), out_dir / "seafloor_preview.png")
     return written
