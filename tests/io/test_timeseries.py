@@ -55,3 +55,31 @@ def test_spectrogram_png_round_trip_and_label_resize(tmp_path):
     assert not big[20:].any()
     with pytest.raises(FileFormatError):
         read_label_mask(tmp_path / "missing.png")
+
+
+def test_mseed_round_trip_keeps_gaps(tmp_path):
+    pytest.importorskip("obspy")
+    from magnetar.io import timeseries_from_array, write_mseed
+
+    values = np.sin(np.arange(30_000) / 10.0)
+    values[10_000:10_500] = np.nan  # a gap: written as two traces, read back as NaN
+    series = timeseries_from_array(values, sampling_rate=100.0, start="2020-01-01",
+                                   channels=["H"])
+    back = read_timeseries(write_mseed(series, tmp_path / "x.mseed"))
+    np.testing.assert_array_equal(np.isnan(back.values[:, 0]), np.isnan(values))
+    np.testing.assert_allclose(back.values[:, 0], values, equal_nan=True)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_truncated_mseed_is_refused_not_read_short(tmp_path, cut):
+    pytest.importorskip("obspy")
+    from magnetar.io import timeseries_from_array, write_mseed
+
+    series = timeseries_from_array(np.sin(np.arange(100_000) / 10.0), sampling_rate=100.0,
+                                   start="2020-01-01", channels=["H"])
+    whole = write_mseed(series, tmp_path / "whole.mseed").read_bytes()
+    cut_file = tmp_path / "cut.mseed"
+    cut_file.write_bytes(whole[:int(len(whole) * cut)])  # an interrupted copy
+    with pytest.raises(FileFormatError, match="truncated") as err:
+        read_timeseries(cut_file)
+    assert "cut.mseed" in str(err.value)

@@ -9,6 +9,7 @@ overlaps); traces of one channel are merged with gaps as NaN.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,13 +143,37 @@ def _read_text(path):
     return np.asarray(rows)
 
 
+def _check_mseed_complete(path, stream, caught):
+    """Refuse a truncated miniSEED file (obspy reads what is whole and says nothing).
+
+    miniSEED is a sequence of fixed-length records: a file whose size is not a multiple of
+    its record length ends in a partial record, i.e. it was cut (an interrupted download
+    or copy). obspy's own warnings about partial records are errors here too.
+    """
+    for w in caught:
+        if "record" in str(w.message).lower():
+            msg = f"truncated or damaged miniSEED: {str(w.message).strip()}"
+            raise FileFormatError(msg, path=path)
+    lengths = {int(tr.stats.mseed.record_length) for tr in stream
+               if "mseed" in tr.stats and "record_length" in tr.stats.mseed}
+    size = Path(path).stat().st_size
+    if len(lengths) == 1 and size % (length := lengths.pop()):
+        msg = (f"truncated miniSEED: {size} bytes is not a whole number of {length}-byte "
+               f"records (the last record has {size % length} bytes; samples after byte "
+               f"{size - size % length} are lost)")
+        raise FileFormatError(msg, path=path)
+
+
 def _read_mseed(path):
     obspy = require("obspy", extra="iar", feature="reading miniSEED")
     try:
-        stream = obspy.read(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stream = obspy.read(str(path))
     except Exception as err:  # obspy raises many types for corrupt files
         msg = f"not readable as miniSEED: {err}"
         raise FileFormatError(msg, path=path) from err
+    _check_mseed_complete(path, stream, caught)
     rates = {tr.stats.sampling_rate for tr in stream}
     if len(rates) != 1:
         msg = f"channels have different sampling rates {sorted(rates)}; read them separately"
