@@ -4,7 +4,13 @@ import pytest
 import xarray as xr
 
 from magnetar.errors import ValidationError
-from magnetar.processing import crustal_anomaly, external_disturbance, igrf_field, noise_level
+from magnetar.processing import (
+    crustal_anomaly,
+    external_disturbance,
+    igrf_field,
+    noise_level,
+    screen_points,
+)
 
 pytest.importorskip("ppigrf")
 
@@ -53,6 +59,39 @@ def test_anomaly_removes_core_field_disturbance_and_offset():
     assert abs(out.attrs["device_offset_nT"] - 5000.0 - np.median(crust)) < 1e-6
     assert out.attrs["observatory"] == "DED"
     assert out.attrs["external_coverage"] == 1.0
+
+
+def test_an_observatory_that_does_not_cover_the_recording_is_not_named():
+    obs = _observatory(0.0)
+    t = obs["time"].values[::10] + np.timedelta64(30, "D")  # a month after its data end
+    lon, lat = np.full(t.size, -148.38), np.linspace(70.20, 70.26, t.size)
+    e, n, u = igrf_field(lon, lat, t)
+    points = xr.Dataset({"total": ("point", np.sqrt(e**2 + n**2 + u**2))},
+                        coords={"time": ("point", t), "longitude": ("point", lon),
+                                "latitude": ("point", lat)})
+    out = crustal_anomaly(points, observatories=[obs])
+    assert out.attrs["observatory"] == "none"
+    assert "DED" in out.attrs["observatory_note"]
+    assert "do not cover" in out.attrs["observatory_note"]
+    assert out.attrs["external_coverage"] == 0.0
+
+
+def test_screening_removes_impossible_values_then_outliers():
+    rng = np.random.default_rng(0)
+    n = 400
+    anomaly = rng.normal(0, 10, n)
+    anomaly[5] = 200.0  # 20 sigma: an outlier within the physical range
+    total = 50_000 + anomaly
+    total[7] = 1.05e6  # a phone on a steel table
+    points = xr.Dataset({"total": ("point", total),
+                         "core_field": ("point", np.full(n, 50_000.0)),
+                         "anomaly": ("point", anomaly)},
+                        attrs={"device_offset_nT": 0.0})
+    out = screen_points(points)
+    assert out.attrs["screened_range"] == 1
+    assert out.attrs["screened_mad"] == 1
+    assert out.sizes["point"] == n - 2
+    assert np.abs(out["anomaly"]).max() < 6 * 1.5 * 10  # every kept value is typical
 
 
 def test_noise_level_ignores_drift():

@@ -6,6 +6,7 @@ from ._anomaly import (
     igrf_field,
     nearest_observatory,
     noise_level,
+    screen_points,
 )
 from ._coincidence import (
     FLAG_FLAGGED,
@@ -47,6 +48,7 @@ __all__ = [
     "lagged_correlation",
     "nearest_observatory",
     "noise_level",
+    "screen_points",
     "noise_sigma",
     "peak_detection_mask",
     "resonance_parameters",

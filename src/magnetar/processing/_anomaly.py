@@ -207,9 +207,15 @@ def crustal_anomaly(points, *, observatories=(), offset=True, height_km=0.0,
               else np.full(core.shape, np.nan))
         covered = np.isfinite(df)
         external = np.where(covered, df, 0.0)
-        attrs = {"observatory": str(obs.attrs.get("iaga_code", "?")),
+        code = str(obs.attrs.get("iaga_code", "?"))
+        attrs = {"observatory": code if covered.any() else "none",
                  "observatory_distance_km": dist,
-                 "external_coverage": float(covered.mean())}
+                 "external_coverage": float(covered.mean()),
+                 "external_std_nT": float(np.std(external[covered])) if covered.any() else 0.0}
+        if not covered.any():  # say why the nearest one was not used
+            why = (f"farther than {max_distance_km:g} km" if dist > max_distance_km
+                   else "its data do not cover the recording")
+            attrs["observatory_note"] = f"nearest {code} at {dist:.0f} km not used: {why}"
     residual = points["total"].values - core - external
     device_offset = float(np.nanmedian(residual)) if offset else 0.0
     out = points.assign(
@@ -219,6 +225,63 @@ def crustal_anomaly(points, *, observatories=(), offset=True, height_km=0.0,
         anomaly=("point", residual - device_offset, {"units": "nT",
                                                      "long_name": "crustal anomaly"}),
     )
-    out.attrs.update(attrs, device_offset_nT=device_offset)
+    out.attrs.update(
+        attrs, device_offset_nT=device_offset,
+        core_field_model=f"IGRF-14 (ppigrf {_version('ppigrf')}), evaluated once per UTC day",
+        device_offset_method=("median over the recording of total - IGRF - external "
+                              "(removes the device's bias and the mean crustal anomaly)"
+                              if offset else "none"))
+    return out
+
+
+def _version(package):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def screen_points(anomalies, *, max_abs_nT=5000.0, k=6.0):
+    """Remove impossible and outlying measurements of a recording before gridding.
+
+    Two robust rules, in order: the physical range (a total field further than
+    ``max_abs_nT`` from the IGRF core field is a phone next to steel, a car or a charger:
+    crustal anomalies at the ground rarely exceed a few thousand nT), then ``k`` times the
+    MAD sigma of the anomaly about its median.
+
+    Parameters
+    ----------
+    anomalies : xarray.Dataset
+        Output of :func:`crustal_anomaly` (``total``, ``core_field``, ``anomaly``).
+    max_abs_nT : float
+        Largest accepted ``|total - core_field|``.
+    k : float
+        MAD-sigma multiple beyond which an anomaly is an outlier.
+
+    Returns
+    -------
+    xarray.Dataset
+        The kept points; attrs ``screened_range``, ``screened_mad`` (counts removed) and
+        ``screening`` (the rule).
+    """
+    total = anomalies["total"].values - anomalies["core_field"].values
+    in_range = np.abs(total) <= max_abs_nT
+    a = anomalies["anomaly"].values
+    kept = a[in_range]
+    med = np.median(kept) if kept.size else 0.0
+    sigma = 1.482602218505602 * np.median(np.abs(kept - med)) if kept.size else 0.0
+    typical = np.abs(a - med) <= k * sigma if sigma > 0 else np.ones(a.shape, bool)
+    keep = in_range & typical
+    out = anomalies.isel(point=np.flatnonzero(keep))
+    if out.sizes["point"]:  # the offset is re-centred on the kept points
+        shift = float(np.median(out["anomaly"].values))
+        out["anomaly"] = out["anomaly"] - shift
+        out.attrs["device_offset_nT"] = float(anomalies.attrs.get("device_offset_nT", 0)) + shift
+    out.attrs.update(screened_range=int((~in_range).sum()),
+                     screened_mad=int((in_range & ~typical).sum()),
+                     screening=f"|total - IGRF| <= {max_abs_nT:g} nT, then |anomaly - median| "
+                               f"<= {k:g} x 1.4826 MAD")
     return out
 

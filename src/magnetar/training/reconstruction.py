@@ -256,7 +256,8 @@ def _untransform(x, rotations, flip):
 
 
 @torch.no_grad()
-def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=False):
+def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=False,
+                spread=False):
     """Reconstruct tiles (nT) from corrupted tiles and their keep-masks.
 
     Normalises each tile by its known pixels, runs the model in batches (mixed precision on
@@ -283,20 +284,30 @@ def reconstruct(model, corrupted, known, *, batch_size=256, device=None, tta=Fal
         (held-out Britain tiles at 50 % masking: MAE 8.61 -> 8.22 nT, Wasserstein 2.015 ->
         1.963 nT; docs/crowdmag.md). Costs one model pass per view.
 
+    spread : bool
+        Also return the standard deviation (nT) of the views (with ``tta``): where the
+        orientations disagree the reconstruction is not determined by the data.
+
     Returns
     -------
-    numpy.ndarray
-        (N, H, W) reconstructions in nT.
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        (N, H, W) reconstructions in nT; with ``spread`` also their view spread.
     """
     device = next(model.parameters()).device if device is None else torch.device(device)
     model = model.to(device).eval()
     z, mean, scale = normalise(np.asarray(corrupted, float), np.asarray(known, bool))
     x = torch.as_tensor(np.stack([z, known.astype(float)], axis=1), dtype=torch.float32)
     views = _symmetries(x.shape[-2:]) if tta else [(0, False)]
-    total = None
+    total = squares = None
     for rotations, flip in views:
         xv = _transform(x, rotations, flip).contiguous()
         out = _untransform(engine.batched(lambda xb: model(xb)[:, 0], xv, device=device,
                                           batch_size=batch_size), rotations, flip)
         total = out if total is None else total + out
-    return (total / len(views)).numpy() * scale + mean
+        squares = out**2 if squares is None else squares + out**2
+    mean_z = total / len(views)
+    result = mean_z.numpy() * scale + mean
+    if not spread:
+        return result
+    var = (squares / len(views) - mean_z**2).clamp(min=0).numpy()
+    return result, np.sqrt(var) * scale

@@ -149,6 +149,9 @@ def test_denoise_a_recording_end_to_end(tmp_path):
     lon = np.full(60, -149.37)
     e, n, u = igrf_field(lon, lat, times)
     total = np.sqrt(e**2 + n**2 + u**2) + 3000 + np.where(np.arange(60) < 30, 0.0, 40.0)
+    total = np.r_[total, 1.05e6]  # a phone next to steel: 1 million nT, physically impossible
+    times, lat, lon = np.r_[times, times[-1] + np.timedelta64(10, "s")], np.r_[lat, lat[-1]], \
+        np.r_[lon, lon[-1]]
     lines = ["Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
              "Horizontal Component (nT), Vertical Component (nT)"]
     lines += [f"{str(t)[:19].replace('T', ' ')},{a:.6f},{o:.6f},{f:.2f},0,0"
@@ -160,12 +163,26 @@ def test_denoise_a_recording_end_to_end(tmp_path):
                         tile_km=2.0)
     row = table.iloc[0]
     assert row["points"] == 60
+    assert row["screened_range"] == 1  # the impossible value is screened out and counted
+    assert row["screened_mad"] == 0
     assert row["device_offset_nT"] == pytest.approx(3020.0, abs=0.1)  # median of the step
     assert row["anomaly_std_nT"] == pytest.approx(20.0, abs=0.1)
     assert path.read_bytes() == before  # the input is never touched
     with xr.open_dataset(row["netcdf"]) as ds:
         assert ds["reconstruction"].shape == (32, 32)
-        assert np.isfinite(ds["reconstruction"]).all()
+        known = ds["known"].values > 0
+        # the map is left empty farther than 2 pixels from a measured pixel (brute force)
+        yy, xx = np.mgrid[0:32, 0:32]
+        ky, kx = np.nonzero(known)
+        near = np.min(np.hypot(yy[..., None] - ky, xx[..., None] - kx), axis=-1) <= 2
+        np.testing.assert_array_equal(np.isfinite(ds["reconstruction"].values), near)
+        np.testing.assert_array_equal(np.isfinite(ds["uncertainty"].values), near)
+        assert (ds["uncertainty"].values[near] >= 0).all()
+        assert near.sum() < 32 * 32 / 2  # a walk does not support a whole map
+        assert ds.attrs["observatory"] == "none"
+        assert ds.attrs["screened_range"] == 1
+        assert "IGRF-14" in ds.attrs["core_field_model"]
+        assert ds.attrs["time_coverage_start"].startswith("2022-03-11T18:30")
         assert 0 < int(ds["known"].sum()) <= 60
         assert int(ds["samples"].sum()) == 60  # every point lies in the tile
         np.testing.assert_array_equal(ds["known"] > 0, ds["samples"] > 0)

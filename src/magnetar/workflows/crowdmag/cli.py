@@ -138,7 +138,14 @@ def add_parser(sub):
     de.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
                     help="tile side in km (default 120; a walk of a few km needs ~2)")
     de.add_argument("--observatory", nargs="*", default=(),
-                    help="IAGA-2002 X/Y/Z variation files of nearby observatories")
+                    help="IAGA-2002 X/Y/Z variation files of nearby observatories (used only "
+                         "within 1000 km and where their data cover the recording)")
+    de.add_argument("--support-px", type=float, default=2.0, dest="support_px",
+                    help="pixels farther than this from a measured pixel are left empty "
+                         "(default 2)")
+    de.add_argument("--max-abs-nT", type=float, default=5000.0, dest="max_abs_nT",
+                    help="screening: measurements further than this from the IGRF field are "
+                         "removed before gridding (default 5000 nT), then 6 MAD outliers")
     for p in (ev, de):
         p.add_argument("--no-tta", action="store_false", dest="tta",
                        help="one model pass per tile instead of the average over its eight "
@@ -219,7 +226,8 @@ def _cmd_crowdmag(args, parser):
             observatories = tuple(read_stations(args.observatory).values())
         table = cm.run_denoise(args.files, args.out, checkpoint=args.checkpoint,
                                tile_km=args.tile_km, observatories=observatories,
-                               tta=args.tta, progress=progress)
+                               tta=args.tta, progress=progress, support_px=args.support_px,
+                               max_abs_nT=args.max_abs_nT)
         print(table.drop(columns=["netcdf"]).to_string(index=False))  # noqa: T201
         return 0
     parser.parse_args(["crowdmag", "--help"])

@@ -534,7 +534,7 @@ def pixel_noise(device_noise_nT, *, samples_per_pixel):
 
 
 def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), tta=True,
-                progress=False):
+                progress=False, support_px=2.0, max_abs_nT=5000.0):
     """CrowdMag files -> anomalies -> sparse tile -> reconstruction, one netCDF per file.
 
     Returns a table (one row per file) with anomaly statistics before and after the
@@ -554,9 +554,15 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     observatories : sequence of path-like
         IAGA-2002 files for the external-field correction.
     tta : bool
-        Average the dihedral transforms.
+        Average the dihedral transforms (their spread is the ``uncertainty``).
     progress : bool
         Progress bar.
+    support_px : float
+        Pixels farther than this from a known pixel are left empty (NaN): the model was
+        trained to fill gaps, not to invent a map where nothing was measured.
+    max_abs_nT : float
+        Screening: measurements further than this from the IGRF field are removed
+        (:func:`magnetar.processing.screen_points`).
 
     Returns
     -------
@@ -566,6 +572,8 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     from ...training.reconstruction import load_checkpoint
 
     check_number(tile_km, option="--tile-km", minimum=0, maximum=20000, inclusive=False)
+    check_number(support_px, option="--support-px", minimum=0)
+    check_number(max_abs_nT, option="--max-abs-nT", minimum=0, inclusive=False)
     out_dir = output_folder(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
     tile_px = train_cfg.model_kwargs.get("tile", 32)
@@ -576,7 +584,8 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
         try:
             row = _denoise_one(path, out_dir / stems[str(path)], model=model,
                                train_cfg=train_cfg, tile_km=tile_km, tile_px=tile_px,
-                               observatories=observatories, tta=tta, checkpoint=checkpoint)
+                               observatories=observatories, tta=tta, checkpoint=checkpoint,
+                               support_px=support_px, max_abs_nT=max_abs_nT)
         except MagnetarError as err:
             failed.append(f"{Path(path).name}: {err}")
             rows.append({"file": Path(path).name, "status": f"failed: {err}"})
@@ -597,43 +606,102 @@ def _safe_stem(name):
     return Path(name).stem.replace(" ", "_").replace(",", "_")
 
 
-def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatories, tta,
-                 checkpoint):
-    """One recording: netCDF (and figure) beside ``stem``; returns its summary row."""
-    from ...io import read_crowdmag
-    from ...processing import crustal_anomaly, noise_level
+def _training_spacing_km(checkpoint):
+    """Return the pixel size (km) the checkpoint was trained at, from its config, or None."""
+    path = Path(checkpoint).parent / "crowdmag.config.toml"
+    if not path.is_file():
+        return None
+    from ...config import load_config
+
+    try:
+        cfg = load_config(AEConfig, path, section="crowdmag")
+    except MagnetarError:
+        return None
+    return cfg.tile_km / cfg.tile_px
+
+
+def _reconstruct_tile(model, values, known, *, tta, support_px):
+    """Return the reconstruction, its view spread and the support (NaN outside it)."""
+    from scipy import ndimage
+
     from ...training.reconstruction import reconstruct
+
+    recon, spread = reconstruct(model, values[None], known[None], tta=tta, spread=True)
+    distance = ndimage.distance_transform_edt(~known) if known.any() else np.full(
+        known.shape, np.inf)
+    support = distance <= support_px
+    return (np.where(support, recon[0], np.nan), np.where(support, spread[0], np.nan),
+            support)
+
+
+def _processing_record(anomalies, *, path, tile_km, tile_px, checkpoint, support_px):
+    """Return the netCDF attributes saying what was done to a recording and with what."""
+    trained = _training_spacing_km(checkpoint)
+    spacing = tile_km / tile_px
+    if trained is not None and not 0.5 <= spacing / trained <= 2:
+        LOGGER.warning("%s: pixels of %.3g km, but the model was trained at %.3g km: the "
+                       "reconstruction is outside its training scale", path, spacing, trained)
+    times = anomalies["time"].values
+    keys = ("observatory", "observatory_note", "observatory_distance_km", "external_coverage",
+            "device_offset_nT", "device_offset_method", "core_field_model", "screened_range",
+            "screened_mad", "screening")
+    return {"source_file": str(path), "tile_km": tile_km, "checkpoint": str(checkpoint),
+            "support_px": support_px,
+            "training_scale": ("unknown (no crowdmag.config.toml beside the checkpoint)"
+                               if trained is None else f"trained at {trained:g} km pixels, "
+                               f"applied at {spacing:g} km"),
+            "time_coverage_start": str(times.min()), "time_coverage_end": str(times.max()),
+            "Conventions": "CF-1.8",
+            **{k: anomalies.attrs[k] for k in keys if k in anomalies.attrs}}
+
+
+def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatories, tta,
+                 checkpoint, support_px, max_abs_nT):
+    """Denoise one recording: netCDF (and figure) beside ``stem``; return its summary row."""
+    from ...io import read_crowdmag
+    from ...processing import crustal_anomaly, noise_level, screen_points
 
     points = read_crowdmag(path)
     if points.sizes["point"] < 2:
         msg = f"{path}: one usable row; a map needs at least two positions"
         raise ValidationError(msg)
-    anomalies = crustal_anomaly(points, observatories=observatories)
+    anomalies = screen_points(crustal_anomaly(points, observatories=observatories),
+                              max_abs_nT=max_abs_nT)
+    if anomalies.sizes["point"] < 2:
+        msg = (f"{path}: fewer than two measurements pass the screening "
+               f"({anomalies.attrs['screening']})")
+        raise ValidationError(msg)
     values, samples, coords = grid_points_to_tile(anomalies, tile_km=tile_km, tile_px=tile_px)
     known = samples > 0
-    recon = reconstruct(model, values[None], known[None], tta=tta)[0]
+    recon, spread, support = _reconstruct_tile(model, values, known, tta=tta,
+                                               support_px=support_px)
     dims = ("latitude", "longitude")
-    ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT"}),
+    ds = xr.Dataset({"reconstruction": (dims, recon, {"units": "nT", "long_name":
+                     f"reconstruction within {support_px:g} px of a measured pixel"}),
+                     "uncertainty": (dims, spread, {"units": "nT", "long_name":
+                                                    "spread of the dihedral views"}),
+                     "support": (dims, support.astype(np.int8)),
                      "gridded": (dims, values, {"units": "nT"}),
                      "known": (dims, known.astype(np.int8)),
                      "samples": (dims, samples.astype(np.int32),
                                  {"long_name": "measurements averaged in the pixel"})},
                     coords=coords,
-                    attrs={"source_file": str(path), "tile_km": tile_km,
-                           "checkpoint": str(checkpoint),
-                           "device_offset_nT": anomalies.attrs["device_offset_nT"],
-                           "observatory": anomalies.attrs["observatory"],
-                           "Conventions": "CF-1.8"})
+                    attrs=_processing_record(anomalies, path=path, tile_km=tile_km,
+                                             tile_px=tile_px, checkpoint=checkpoint,
+                                             support_px=support_px))
     target = stem.with_name(stem.name + ".nc")
     with atomic_path(target, suffix=".nc") as tmp:
         ds.to_netcdf(tmp)
     raw = anomalies["total"].values
     noise = noise_level(anomalies["anomaly"].values)
     n_pixel = float(np.median(samples[known]))
-    from ...plot import plot_crowdmag_tile, save_figure
+    from ...plot import can_plot, plot_crowdmag_tile, save_figure
 
-    save_figure(plot_crowdmag_tile(anomalies, ds), stem.with_name(stem.name + ".png"))
+    if can_plot():
+        save_figure(plot_crowdmag_tile(anomalies, ds), stem.with_name(stem.name + ".png"))
     return {"points": anomalies.sizes["point"],
+            "screened_range": anomalies.attrs["screened_range"],
+            "screened_mad": anomalies.attrs["screened_mad"],
             "total_median_nT": float(np.median(raw)),
             "core_field_nT": float(np.median(anomalies["core_field"])),
             "device_offset_nT": anomalies.attrs["device_offset_nT"],
@@ -646,4 +714,6 @@ def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatorie
             "samples_per_pixel": n_pixel,
             "pixel_noise_nT": pixel_noise(noise, samples_per_pixel=n_pixel),
             "training_noise_nT": train_cfg.corruption.noise_nT,
-            "known_pixels": int(known.sum()), "netcdf": str(target)}
+            "known_pixels": int(known.sum()), "support_pixels": int(support.sum()),
+            "median_uncertainty_nT": float(np.nanmedian(spread)) if support.any() else None,
+            "netcdf": str(target)}
