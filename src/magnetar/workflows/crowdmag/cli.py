@@ -144,8 +144,9 @@ def add_parser(sub):
                     help="pixels farther than this from a measured pixel are left empty "
                          "(default 2)")
     de.add_argument("--max-abs-nT", type=float, default=5000.0, dest="max_abs_nT",
-                    help="screening: measurements further than this from the IGRF field are "
-                         "removed before gridding (default 5000 nT), then 6 MAD outliers")
+                    help="screening: anomalies (total - IGRF - disturbance - device offset) "
+                         "beyond this are removed before gridding (default 5000 nT), then "
+                         "6-MAD outliers")
     for p in (ev, de):
         p.add_argument("--no-tta", action="store_false", dest="tta",
                        help="one model pass per tile instead of the average over its eight "

@@ -561,8 +561,8 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
         Pixels farther than this from a known pixel are left empty (NaN): the model was
         trained to fill gaps, not to invent a map where nothing was measured.
     max_abs_nT : float
-        Screening: measurements further than this from the IGRF field are removed
-        (:func:`magnetar.processing.screen_points`).
+        Screening: anomalies (total - IGRF - disturbance - device offset) beyond this are
+        removed (:func:`magnetar.processing.screen_points`).
 
     Returns
     -------
