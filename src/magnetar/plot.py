@@ -280,20 +280,40 @@ def plot_reconstructions(truth, corrupted, reconstruction):
 
 
 def plot_crowdmag_tile(anomalies, tile):
-    """CrowdMag points, the gridded sparse tile and the reconstruction."""
+    """Plot CrowdMag points, the gridded sparse tile, the reconstruction and its uncertainty.
+
+    Parameters
+    ----------
+    anomalies : xarray.Dataset
+        Screened points (:func:`magnetar.processing.screen_points`).
+    tile : xarray.Dataset
+        ``gridded``, ``reconstruction`` and, when present, ``uncertainty``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    with_spread = "uncertainty" in tile
+    fig, axes = plt.subplots(1, 4 if with_spread else 3,
+                             figsize=(18.5 if with_spread else 14, 4.2))
     v = anomalies["anomaly"].values
     lo, hi = np.nanpercentile(v, [2, 98])
     sc = axes[0].scatter(anomalies["longitude"], anomalies["latitude"], c=v, s=6,
                          cmap="RdBu_r", vmin=lo, vmax=hi)
     axes[0].set_title(f"points ({v.size})")
     fig.colorbar(sc, ax=axes[0], label="nT")
-    for ax, name in zip(axes[1:], ("gridded", "reconstruction"), strict=True):
+    for ax, name in zip(axes[1:3], ("gridded", "reconstruction"), strict=True):
         image = tile[name].plot.imshow(ax=ax, cmap="RdBu_r", vmin=lo, vmax=hi,
                                        add_colorbar=False)
         ax.set_title(name)
     fig.colorbar(image, ax=axes[2], label="nT")
+    if with_spread:
+        spread = tile["uncertainty"].plot.imshow(ax=axes[3], cmap="magma_r", vmin=0,
+                                                 add_colorbar=False)
+        axes[3].set_title("uncertainty (spread of 8 views)")
+        fig.colorbar(spread, ax=axes[3], label="nT")
     fig.suptitle(str(anomalies.attrs.get("recording", "")))
     fig.tight_layout()
     return fig
