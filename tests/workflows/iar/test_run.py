@@ -137,3 +137,38 @@ def test_flat_band_is_where_the_band_pass_keeps_half_the_power(fs, high):
         assert kept(inside) >= 0.5
     for outside in (lo * 0.8, min(hi * 1.08, 0.49 * fs)):
         assert kept(outside) < 0.5
+
+
+def test_spectrogram_on_the_models_grid_is_left_alone():
+    import xarray as xr
+
+    from magnetar.workflows.iar.run import model_grid, to_model_grid
+
+    df, dt = model_grid("missing.pt")  # no config beside it: the generator's defaults
+    assert df == pytest.approx(100 / 4096)
+    assert dt == 100.0
+    freq = 0.5 + np.arange(40) * df
+    times = np.datetime64("2020-01-01T18:00") + np.arange(30) * np.timedelta64(100, "s")
+    spec = xr.DataArray(np.random.default_rng(0).normal(-5, 1, (40, 30)),
+                        dims=("frequency", "time"), coords={"frequency": freq, "time": times})
+    out = to_model_grid(spec, df=df, dt=dt)
+    assert out is spec or np.array_equal(out.values, spec.values)
+    assert "resampled_from" not in out.attrs
+
+
+def test_a_finer_spectrogram_is_averaged_in_power_onto_the_models_grid():
+    import xarray as xr
+
+    from magnetar.workflows.iar.run import to_model_grid
+
+    df, dt = 0.1, 100.0
+    fine = np.arange(0.5, 2.5, 0.01)  # ten times finer
+    power = np.where(np.arange(fine.size) % 2 == 0, 1.0, 3.0)  # alternating 1 and 3
+    times = np.datetime64("2020-01-01") + np.arange(5) * np.timedelta64(100, "s")
+    spec = xr.DataArray(np.log10(power)[:, None] * np.ones(5), dims=("frequency", "time"),
+                        coords={"frequency": fine, "time": times})
+    out = to_model_grid(spec, df=df, dt=dt)
+    assert np.median(np.diff(out["frequency"].values)) == pytest.approx(df)
+    inner = out.values[1:-1]  # full bins hold five 1s and five 3s: mean power 2
+    np.testing.assert_allclose(inner, np.log10(2.0), atol=1e-9)
+    assert "frequency step" in out.attrs["resampled_from"]

@@ -186,7 +186,7 @@ def _row(date, spec, params, config, coverage, model_name):
 def _night_batch(dates, spectra_by_date, config, model_path, fingerprint, out_dir, figures):
     """Task 2: the nights of a batch through the U-Net; per-night files and rows."""
     from ...processing import resonance_parameters
-    from .run import predict_nights
+    from .run import model_grid, predict_nights, to_model_grid
 
     nights_dir = Path(out_dir) / "nights"
     rows, todo = [], []
@@ -203,7 +203,8 @@ def _night_batch(dates, spectra_by_date, config, model_path, fingerprint, out_di
             rows.append(_save_row(row_path, {"night": date, "status": "insufficient data",
                                              "coverage": round(coverage, 4)}, fingerprint))
             continue
-        todo.append((date, spec, coverage, row_path))
+        df, dt = model_grid(model_path)
+        todo.append((date, to_model_grid(spec, df=df, dt=dt), coverage, row_path))
     if not todo:
         return rows
     model, threshold = _model(str(model_path))

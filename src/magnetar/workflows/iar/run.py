@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+ANTI_ALIAS_FRACTION = 0.8  # usable fraction of the Nyquist frequency
 THRESHOLDS = tuple(np.round(np.arange(0.4, 0.901, 0.05), 2))
 TEST_SEED = 10_000_000
 NEGATIVE_SEED = 20_000_000
@@ -323,6 +325,109 @@ def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
     return out.squeeze("night", drop=True) if spec.ndim == 2 else out
 
 
+def model_grid(model_path):
+    """Return the frequency step (Hz) and column length (s) a segmentation model was trained on.
+
+    Read from the workflow config beside the checkpoint (``NAME.iar.config.toml`` of a shipped
+    model, ``iar.config.toml`` of an ``iar train`` run); the generator's defaults otherwise.
+
+    Parameters
+    ----------
+    model_path : path-like
+        The checkpoint.
+
+    Returns
+    -------
+    (float, float)
+        Frequency step ``sampling_rate / nfft`` and column length ``segment_s``.
+    """
+    from ...config import load_config
+
+    path = Path(model_path)
+    candidates = (path.with_suffix(".iar.config.toml"), path.parent / "iar.config.toml")
+    found = next((c for c in candidates if c.is_file()), None)
+    config = load_config(IARPipelineConfig, found, section="iar") if found else \
+        IARPipelineConfig()
+    synth = config.synth_config()
+    return synth.sampling_rate / synth.nfft, float(synth.segment_s)
+
+
+def _bin_axis(values, axis, source, target, step):
+    """Bring log-power values on ``source`` coordinates to ``target`` along ``axis``.
+
+    Power is averaged over each target bin when the source is finer; log power is
+    interpolated linearly when it is coarser.
+    """
+    power = 10.0 ** np.moveaxis(values, axis, -1)
+    out = np.full(power.shape[:-1] + (target.size,), np.nan)
+    lo = np.searchsorted(source, target - step / 2)
+    hi = np.searchsorted(source, target + step / 2)
+    for k in range(target.size):
+        if hi[k] > lo[k] + 1 or (hi[k] == lo[k] + 1 and step <= np.median(np.diff(source))):
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins stay NaN
+                out[..., k] = np.log10(np.nanmean(power[..., lo[k]:hi[k]], axis=-1))
+        else:
+            for idx in np.ndindex(power.shape[:-1]):
+                out[idx + (k,)] = np.interp(target[k], source, np.log10(power[idx]),
+                                            left=np.nan, right=np.nan)
+    return np.moveaxis(out, -1, axis)
+
+
+def to_model_grid(spec, *, df, dt, tolerance=0.1):
+    """Resample a spectrogram to a model's frequency step and column length.
+
+    A spectrogram whose frequency step or column length differs from the model's by more
+    than ``tolerance`` (relative) is brought to the model's grid: finer bins are averaged in
+    power (what a coarser Welch estimate would have given), coarser ones interpolated in log
+    power. The model is never fed a grid it was not trained on.
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        ``(frequency, time)`` log10 power.
+    df, dt : float
+        The model's frequency step (Hz) and column length (s) (:func:`model_grid`).
+    tolerance : float
+        Relative difference accepted as the same grid.
+
+    Returns
+    -------
+    xarray.DataArray
+        The spectrogram on the model's grid (the input itself when it already is);
+        ``attrs["resampled_from"]`` records the input's steps.
+    """
+    freq = spec["frequency"].values
+    step_f = float(np.median(np.diff(freq)))
+    out = spec.transpose("frequency", "time")
+    note = []
+    if abs(step_f / df - 1) > tolerance:
+        target = np.arange(np.ceil(freq[0] / df) * df, freq[-1] + df / 2, df)
+        values = _bin_axis(out.values, 0, freq, target, df)
+        out = xr.DataArray(values, dims=out.dims, coords={"frequency": target,
+                                                          "time": out["time"].values},
+                           attrs=dict(spec.attrs))
+        note.append(f"frequency step {step_f:.5g} Hz")
+    times = out["time"].values
+    seconds = (times - times[0]) / np.timedelta64(1, "s") if np.issubdtype(
+        times.dtype, np.datetime64) else np.asarray(times, float)
+    step_t = float(np.median(np.diff(seconds))) if seconds.size > 1 else dt
+    if abs(step_t / dt - 1) > tolerance:
+        target = np.arange(seconds[0], seconds[-1] + dt / 2, dt)
+        values = _bin_axis(out.values, 1, seconds, target, dt)
+        new_times = (times[0] + (target * 1e9).astype("timedelta64[ns]")
+                     if np.issubdtype(times.dtype, np.datetime64) else target)
+        out = xr.DataArray(values, dims=out.dims, coords={"frequency": out["frequency"].values,
+                                                          "time": new_times},
+                           attrs=dict(spec.attrs))
+        note.append(f"column length {step_t:.5g} s")
+    if note:
+        LOGGER.warning("spectrogram resampled to the model's grid (%.5g Hz, %.5g s) from %s",
+                       df, dt, " and ".join(note))
+        out.attrs["resampled_from"] = "; ".join(note)
+    return out
+
+
 def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram",
                 batch_size=8, progress=False):
     """Read a spectrogram netCDF, predict fringes, write probability + mask (netCDF).
@@ -349,7 +454,8 @@ def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram
     """
     from ...training.segmentation import load_segmentation
 
-    spec = _read_spectrogram(spectrogram_path, variable)
+    df, dt = model_grid(model_path)
+    spec = to_model_grid(_read_spectrogram(spectrogram_path, variable), df=df, dt=dt)
     model, cfg, _ = load_segmentation(model_path)
     pred = predict_nights(model, spec, threshold=cfg.threshold, batch_size=batch_size,
                           progress=progress)
@@ -770,7 +876,9 @@ def file_spectrogram(path, *, low=0.5, high=10.0, order=4, segment_s=100.0, nfft
     extra = {} if start is None else {"start": start}
     series = read_timeseries(path, sampling_rate=sampling_rate, **extra)
     fs = series.attrs["sampling_rate"]
-    hi = min(high, 0.45 * fs)
+    # digitisers' anti-alias filters roll off from about 0.8 x Nyquist: above it the power
+    # falls steeply (the LLO 10 Hz record from ~4.2 Hz), a ridge a model would call a fringe
+    hi = min(high, ANTI_ALIAS_FRACTION * fs / 2)
     spec = welch_spectrogram(bandpass(series, low=low, high=hi, order=order),
                              segment_s=segment_s, nfft=nfft, overlap=overlap)
     flat_lo, flat_hi = flat_band(low=low, high=hi, order=order, sampling_rate=fs)
