@@ -39,6 +39,23 @@ def test_total_layout_us_times_and_week_year_bug(tmp_path):
     np.testing.assert_allclose(ds["total"], [52000.0, 52010.0])
 
 
+def test_a_recording_only_in_late_december_is_flagged_not_changed(tmp_path):
+    text = ("Time (UTC),Latitude (deg),Longitude (deg), Total Field (nT), "
+            "Horizontal Component (nT), Vertical Component (nT)\n"
+            "12/28/2022 3:11,70.2,-148.4,52000.0,20000.0,48000.0\n"
+            "12/31/2022 4:09,70.2,-148.4,52010.0,20000.0,48010.0\n")
+    path = tmp_path / "crowdmag_bishop_iPhone12,1_2022-12-31 041124.csv"
+    path.write_text(text, encoding="utf-8")
+    ds = read_crowdmag(path)
+    assert str(ds["time"].values[0])[:10] == "2022-12-28"  # nothing decides it: kept
+    assert "one too late" in ds.attrs["date_note"]
+    assert ds.attrs["week_year_corrected"] == 0
+    # an ordinary recording carries no note
+    ordinary = tmp_path / "crowdmag_walk_iPhone12,1_2022-03-09 221630.csv"
+    ordinary.write_text(XYZ, encoding="utf-8")
+    assert read_crowdmag(ordinary).attrs["date_note"] == ""
+
+
 @pytest.mark.parametrize(("text", "match"), [
     ("Time (UTC),Latitude (deg),Longitude (deg),Speed\n", "unknown column"),
     ("Time (UTC),Latitude (deg), X (nT), Y (nT), Z (nT)\n2022-01-01 00:00:00,1,2,3,4\n",

@@ -11,7 +11,8 @@ The app has written several layouts over the years; all of these are read:
 Headers carry leading spaces; times come as ``2022-03-09 22:14:30`` or ``12/8/2021 15:03``
 (UTC); rows come newest or oldest first; some rows have a trailing empty field; some
 exports stamp the last days of December with the next year (a week-based-year bug, undone
-here and counted in ``attrs['week_year_corrected']``). The reader is
+here and counted in ``attrs['week_year_corrected']``; a recording entirely within 24-31
+December cannot be decided and is flagged in ``attrs['date_note']``). The reader is
 written by hand (csv module, one pass) because a row-level account of what is dropped, and
 why, is what a user of crowd-sourced data needs and what ``pandas.read_csv`` cannot give.
 """
@@ -207,6 +208,7 @@ def read_crowdmag(path):
         msg = f"no usable row ({dict(dropped) or 'no data rows'})"
         raise FileFormatError(msg, path=path)
     times, corrected = _undo_week_year(times)
+    date_note = _ambiguous_year(times)
     order = np.argsort(np.array(times, dtype="datetime64[ns]"), kind="stable")
     data = {k: np.asarray(v, dtype=float)[order] for k, v in values.items()}
     if "temperature" in data:
@@ -240,5 +242,22 @@ def read_crowdmag(path):
             "rows_dropped": int(sum(dropped.values())),
             "dropped_reasons": json.dumps(dict(dropped)),
             "week_year_corrected": corrected,
+            "date_note": date_note,
         },
     )
+
+
+def _ambiguous_year(times):
+    """Return a note when a recording's year cannot be trusted, else "".
+
+    The week-year bug stamps 26-31 December of year Y-1 as Y. A recording with early
+    January beside it is corrected (:func:`_undo_week_year`); one that lies entirely within
+    24-31 December cannot be decided from the file (its name is stamped by the same
+    formatter), so it is flagged, not changed: e.g. ``bishop 1`` (2022-12-28..31 as stamped)
+    is very probably 2021-12-28..31, when the same phone recorded at the same place.
+    """
+    if times and all(t.month == 12 and t.day >= 24 for t in times):
+        year = times[0].year
+        return (f"all times lie in 24-31 December {year}: the app's week-year bug stamps "
+                f"26-31 December of {year - 1} as {year}; the year may be one too late")
+    return ""

@@ -642,7 +642,8 @@ def _processing_record(anomalies, *, path, tile_km, tile_px, checkpoint, support
         LOGGER.warning("%s: pixels of %.3g km, but the model was trained at %.3g km: the "
                        "reconstruction is outside its training scale", path, spacing, trained)
     times = anomalies["time"].values
-    keys = ("observatory", "observatory_note", "observatory_distance_km", "external_coverage",
+    keys = ("date_note", "observatory", "observatory_note", "observatory_distance_km",
+            "external_coverage",
             "device_offset_nT", "device_offset_method", "core_field_model", "screened_range",
             "screened_mad", "screening")
     return {"source_file": str(path), "tile_km": tile_km, "checkpoint": str(checkpoint),
@@ -699,7 +700,10 @@ def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatorie
 
     if can_plot():
         save_figure(plot_crowdmag_tile(anomalies, ds), stem.with_name(stem.name + ".png"))
+    if anomalies.attrs.get("date_note"):
+        LOGGER.warning("%s: %s", path, anomalies.attrs["date_note"])
     return {"points": anomalies.sizes["point"],
+            "date_note": anomalies.attrs.get("date_note", ""),
             "screened_range": anomalies.attrs["screened_range"],
             "screened_mad": anomalies.attrs["screened_mad"],
             "total_median_nT": float(np.median(raw)),
