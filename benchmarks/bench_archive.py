@@ -140,10 +140,12 @@ def scaling(tmp, *, stations, days):
 
 
 def _one_worker_cluster():
+    import dask
     from distributed import Client, LocalCluster
 
-    return Client(LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                               dashboard_address=":0"))
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # as open_client
+        return Client(LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0"))
 
 
 def memory_child(days, stations):

@@ -39,8 +39,13 @@ def open_client(*, workers=1, scheduler=None):
                                                   logging.getLogger("distributed").level))
     if scheduler is not None:
         return Client(scheduler)
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.WARNING)
+    import dask
+
+    # distributed's statistical profiler samples every worker thread's stack every 10 ms:
+    # on this Python-heavy per-day work it cost 30 % (16.0 vs 12.2 s for one task)
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.WARNING)
     return Client(cluster)
 
 
