@@ -31,10 +31,12 @@ from magnetar.workflows.iar.catalogue import run_catalogue  # noqa: E402
 
 
 def _cluster(workers):
+    import dask
     from distributed import Client, LocalCluster
 
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0"))
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # as open_client
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0"))
 
 
 def main():
