@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
 from magnetar import datasets  # noqa: E402
-from magnetar._dask import open_client  # noqa: E402
+from magnetar._dask import close_client, local_client  # noqa: E402
 from magnetar.io import read_stations  # noqa: E402
 from magnetar.processing import align_stations  # noqa: E402
 from magnetar.synthetic import inject_interference, synthetic_observatories  # noqa: E402
@@ -113,16 +113,14 @@ def scaling(tmp, *, stations, days):
     made = time.perf_counter() - t0
     runs = {}
     for workers in (1, 2):
-        client = open_client(workers=workers) if workers > 1 else _one_worker_cluster()
+        client = local_client(workers)
         try:
             folder = Path(tmp) / f"scaling_{workers}"
             t0 = time.perf_counter()
             res = clean_ingested(layout, folder, CleaningConfig(), client=client, formats=())
             seconds = time.perf_counter() - t0
         finally:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
+            close_client(client)
         runs[workers] = {"seconds": seconds, "station_days_per_second":
                          stations * days / seconds, "events": len(res["events"]),
                          "catalogue": (folder / "events.csv").read_bytes()}
@@ -137,15 +135,6 @@ def scaling(tmp, *, stations, days):
         "catalogues_byte_identical": runs[1]["catalogue"] == runs[2]["catalogue"],
         "events": runs[1]["events"],
     }
-
-
-def _one_worker_cluster():
-    import dask
-    from distributed import Client, LocalCluster
-
-    with dask.config.set({"distributed.worker.profile.enabled": False}):  # as open_client
-        return Client(LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0"))
 
 
 def memory_child(days, stations):

@@ -26,17 +26,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
+from magnetar._dask import close_client, local_client  # noqa: E402
 from magnetar.synthetic import synthetic_iar_archive  # noqa: E402
 from magnetar.workflows.iar.catalogue import run_catalogue  # noqa: E402
-
-
-def _cluster(workers):
-    import dask
-    from distributed import Client, LocalCluster
-
-    with dask.config.set({"distributed.worker.profile.enabled": False}):  # as open_client
-        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0"))
 
 
 def main():
@@ -53,16 +45,14 @@ def main():
         results["synthetic_archive_seconds"] = time.perf_counter() - t0
         tables = {}
         for workers in (1, 2):
-            client = _cluster(workers)
+            client = local_client(workers)
             try:
                 t0 = time.perf_counter()
                 tables[workers] = run_catalogue(paths, Path(tmp) / f"out{workers}",
                                                 client=client)
                 seconds = time.perf_counter() - t0
             finally:
-                cluster = client.cluster
-                client.close()
-                cluster.close()
+                close_client(client)
             results[f"seconds_{workers}_worker"] = seconds
             results[f"nights_per_second_per_worker_{workers}"] = args.nights / seconds / workers
             print(workers, seconds, flush=True)  # noqa: T201

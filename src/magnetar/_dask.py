@@ -13,7 +13,7 @@ from contextlib import nullcontext
 
 from .errors import ValidationError
 
-__all__ = ["close_client", "compute", "open_client"]
+__all__ = ["close_client", "compute", "local_client", "open_client"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def open_client(*, workers=1, scheduler=None):
     if scheduler is None and int(workers) <= 1:
         return None
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as err:
         msg = "--workers/--scheduler need Dask's distributed: pip install 'magnetar[archive]'"
         raise ValidationError(msg) from err
@@ -39,10 +39,30 @@ def open_client(*, workers=1, scheduler=None):
                                                   logging.getLogger("distributed").level))
     if scheduler is not None:
         return Client(scheduler)
-    import dask
+    return local_client(int(workers))
 
-    # distributed's statistical profiler samples every worker thread's stack every 10 ms:
-    # on this Python-heavy per-day work it cost 30 % (16.0 vs 12.2 s for one task)
+
+def local_client(workers):
+    """Return a client of a new local cluster of ``workers`` single-threaded processes.
+
+    :func:`open_client` uses it for two or more workers; benchmarks use it for one too, to
+    compare like with like. Dashboard on a free port, distributed's statistical profiler off
+    (it samples every worker thread's stack every 10 ms: on this Python-heavy per-day work
+    it cost 30 %, 16.0 vs 12.2 s for one task).
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes.
+
+    Returns
+    -------
+    distributed.Client
+        Its ``cluster`` attribute is the cluster (:func:`close_client` closes both).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
     with dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.WARNING)

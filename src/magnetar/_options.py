@@ -47,18 +47,13 @@ def _value(action, value, key, path):
             msg = f"{path}: {key} must be true or false, got {value!r}"
             raise ConfigError(msg)
         return value
-    items = value if isinstance(value, list) else [value]
-    if action.type is not None and not all(isinstance(v, str) for v in items):
-        # a comma-separated option (e.g. --band 0.5,10) written as a TOML list
-        text = ",".join(str(v) for v in items)
+    out = value
+    if action.type is not None:
+        # the text the option would have been given: a TOML list is a comma-separated
+        # option (e.g. --band 0.5,10), a number its digits
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
         try:
             out = action.type(text)
-        except (TypeError, ValueError) as err:
-            msg = f"{path}: {key} = {value!r} is not valid for {action.option_strings[0]}"
-            raise ConfigError(msg) from err
-    else:
-        try:
-            out = action.type(value) if action.type is not None else value
         except (TypeError, ValueError) as err:
             msg = f"{path}: {key} = {value!r} is not valid for {action.option_strings[0]}"
             raise ConfigError(msg) from err

@@ -189,6 +189,24 @@ def crop_band(spec, *, fmin=0.5, fmax=10.0):
     return out
 
 
+def night_length(start, end):
+    """Return the length of a night from ``start`` to ``end`` (UT clock times HH:MM).
+
+    Parameters
+    ----------
+    start, end : str
+        Clock times; a night ending at or before its start ends the next day, and equal
+        times mean a whole day.
+
+    Returns
+    -------
+    pandas.Timedelta
+        The night's length.
+    """
+    length = (_clock(end, "end") - _clock(start, "start")) % pd.Timedelta(days=1)
+    return length or pd.Timedelta(days=1)
+
+
 def _clock(text, name):
     try:
         return pd.to_timedelta(text + ":00" if text.count(":") == 1 else text)
@@ -247,8 +265,7 @@ def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
     times = pd.DatetimeIndex(spec["time"].values)
     if len(times) == 0:
         return {}
-    duration = (_clock(end, "end") - _clock(start, "start")) % pd.Timedelta(days=1)
-    duration = duration or pd.Timedelta(days=1)
+    duration = night_length(start, end)
     step = pd.Timedelta(seconds=spec.attrs.get("segment_s", 100.0))
     nights = {}
     first = (times[0] - pd.Timedelta(days=1)).normalize()

@@ -577,6 +577,7 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     out_dir = output_folder(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
     tile_px = train_cfg.model_kwargs.get("tile", 32)
+    trained = _training_spacing_km(checkpoint)  # read once, not per recording
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(files, clean=_safe_stem)
     rows, failed = [], []
@@ -585,7 +586,8 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
             row = _denoise_one(path, out_dir / stems[str(path)], model=model,
                                train_cfg=train_cfg, tile_km=tile_km, tile_px=tile_px,
                                observatories=observatories, tta=tta, checkpoint=checkpoint,
-                               support_px=support_px, max_abs_nT=max_abs_nT)
+                               support_px=support_px, max_abs_nT=max_abs_nT,
+                               trained=trained)
         except MagnetarError as err:
             failed.append(f"{Path(path).name}: {err}")
             rows.append({"file": Path(path).name, "status": f"failed: {err}"})
@@ -634,9 +636,11 @@ def _reconstruct_tile(model, values, known, *, tta, support_px):
             support)
 
 
-def _processing_record(anomalies, *, path, tile_km, tile_px, checkpoint, support_px):
-    """Return the netCDF attributes saying what was done to a recording and with what."""
-    trained = _training_spacing_km(checkpoint)
+def _processing_record(anomalies, *, path, tile_km, tile_px, checkpoint, support_px, trained):
+    """Return the netCDF attributes saying what was done to a recording and with what.
+
+    ``trained`` is the checkpoint's training pixel size in km (None when unknown).
+    """
     spacing = tile_km / tile_px
     if trained is not None and not 0.5 <= spacing / trained <= 2:
         LOGGER.warning("%s: pixels of %.3g km, but the model was trained at %.3g km: the "
@@ -657,7 +661,7 @@ def _processing_record(anomalies, *, path, tile_km, tile_px, checkpoint, support
 
 
 def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatories, tta,
-                 checkpoint, support_px, max_abs_nT):
+                 checkpoint, support_px, max_abs_nT, trained):
     """Denoise one recording: netCDF (and figure) beside ``stem``; return its summary row."""
     from ...io import read_crowdmag
     from ...processing import crustal_anomaly, noise_level, screen_points
@@ -689,7 +693,7 @@ def _denoise_one(path, stem, *, model, train_cfg, tile_km, tile_px, observatorie
                     coords=coords,
                     attrs=_processing_record(anomalies, path=path, tile_km=tile_km,
                                              tile_px=tile_px, checkpoint=checkpoint,
-                                             support_px=support_px))
+                                             support_px=support_px, trained=trained))
     target = stem.with_name(stem.name + ".nc")
     with atomic_path(target, suffix=".nc") as tmp:
         ds.to_netcdf(tmp)

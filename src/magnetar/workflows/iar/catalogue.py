@@ -155,10 +155,9 @@ def _night_spectrogram(date, spectra, config):
 
 
 def _coverage(spec, config):
-    from ...processing._spectral import _clock
+    from ...processing._spectral import night_length
 
-    duration = (_clock(config.night_end, "end") - _clock(config.night_start, "start")) \
-        % pd.Timedelta(days=1) or pd.Timedelta(days=1)
+    duration = night_length(config.night_start, config.night_end)
     finite = int(np.isfinite(spec).any("frequency").sum())
     return finite * config.segment_s / duration.total_seconds()
 
@@ -189,6 +188,7 @@ def _night_batch(dates, spectra_by_date, config, model_path, fingerprint, out_di
     from .run import model_grid, predict_nights, to_model_grid
 
     nights_dir = Path(out_dir) / "nights"
+    df, dt = model_grid(model_path)
     rows, todo = [], []
     for date in dates:
         row_path = nights_dir / f"{date}.json"
@@ -203,7 +203,6 @@ def _night_batch(dates, spectra_by_date, config, model_path, fingerprint, out_di
             rows.append(_save_row(row_path, {"night": date, "status": "insufficient data",
                                              "coverage": round(coverage, 4)}, fingerprint))
             continue
-        df, dt = model_grid(model_path)
         todo.append((date, to_model_grid(spec, df=df, dt=dt), coverage, row_path))
     if not todo:
         return rows
@@ -248,10 +247,10 @@ def _write_night(folder, date, spec, night, params, figures):
 
 def _nights_of(spans, config):
     """Each night any file touches -> the spectra that cover it."""
-    from ...processing._spectral import _clock
+    from ...processing._spectral import _clock, night_length
 
-    t_start, t_end = _clock(config.night_start, "start"), _clock(config.night_end, "end")
-    length = (t_end - t_start) % pd.Timedelta(days=1) or pd.Timedelta(days=1)
+    t_start = _clock(config.night_start, "start")
+    length = night_length(config.night_start, config.night_end)
     nights = {}
     for span in spans:
         first, last = pd.Timestamp(span["first"]), pd.Timestamp(span["last"])

@@ -362,8 +362,9 @@ def _bin_axis(values, axis, source, target, step):
     out = np.full(power.shape[:-1] + (target.size,), np.nan)
     lo = np.searchsorted(source, target - step / 2)
     hi = np.searchsorted(source, target + step / 2)
+    source_coarser = step <= np.median(np.diff(source))  # target bins no wider than its
     for k in range(target.size):
-        if hi[k] > lo[k] + 1 or (hi[k] == lo[k] + 1 and step <= np.median(np.diff(source))):
+        if hi[k] > lo[k] + 1 or (hi[k] == lo[k] + 1 and source_coarser):
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins stay NaN
                 out[..., k] = np.log10(np.nanmean(power[..., lo[k]:hi[k]], axis=-1))
