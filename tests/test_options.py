@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from magnetar.cli import main
+from magnetar.errors import ConfigError
 
 
 def _series(tmp_path):
@@ -59,3 +60,18 @@ def test_bad_tables_are_refused_naming_the_key(tmp_path, capsys, table, needle):
     assert code == 2
     assert needle in err
     assert "bad.toml" in err
+
+
+def test_table_values_are_converted_as_the_option_text_would_be():
+    import argparse
+
+    from magnetar._options import _value
+
+    parser = argparse.ArgumentParser()
+    words = parser.add_argument("--words", type=lambda s: tuple(s.split(",")))
+    order = parser.add_argument("--order", type=int)
+    assert _value(words, ["a", "b"], "words", "t.toml") == ("a", "b")  # a list of strings
+    assert _value(words, "a,b", "words", "t.toml") == ("a", "b")
+    assert _value(order, 4, "order", "t.toml") == 4
+    with pytest.raises(ConfigError, match="not valid for --order"):
+        _value(order, 4.5, "order", "t.toml")
