@@ -116,3 +116,20 @@ def test_svd_with_holes_keeps_them():
     out = svd_denoise(_grid(holed), rank=2)
     assert np.isnan(out.values[5:8, 5:8]).all()
     np.testing.assert_allclose(out.values[~np.isnan(holed)], low[~np.isnan(holed)], atol=1e-6)
+
+
+def test_local_iqr_keeps_a_regional_anomaly_and_removes_the_spike():
+    # a strong regional high over a third of the grid plus small texture and one spike:
+    # one global fence cuts into the regional high; local quartiles keep it all
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 5, (90, 90))
+    values[:, 77:] += 400.0  # 14 % of the nodes: above the global third quartile
+    values[20, 20] = 200.0
+    _, global_mask = iqr_outliers(_grid(values), c=1.5)
+    cleaned, local_mask = iqr_outliers(_grid(values), c=1.5, window=15)
+    assert global_mask.values[:, 77:].sum() > 1000
+    assert local_mask.values[20, 20]
+    assert local_mask.values[:, 77:].sum() < 0.01 * 90 * 13
+    assert cleaned.attrs["outlier_window"] == 15
+    with pytest.raises(ValidationError, match="outlier-window"):
+        iqr_outliers(_grid(values), window=2)

@@ -205,3 +205,24 @@ def test_region_map_calibration_mask_is_sampled_at_window_centres():
     assert (kept["probability"].values[cell] == 0.5).all()
     with pytest.raises(ValidationError, match="calibration mask"):
         region_map(grid, prob, size=size, stride=stride, calibration_mask=mask[:10])
+
+
+def test_pad_edges_reflects_and_crop_map_covers_every_node():
+    from magnetar.grids import crop_map, pad_edges
+
+    grid = _grid(30, 40)
+    padded, crop = pad_edges(grid, size=10, stride=3)
+    assert padded.shape == (30 + 5 + 8, 40 + 5 + 8)
+    np.testing.assert_array_equal(padded.isel(crop).values, grid.values)
+    # reflection about the first node, coordinates continued at the same spacing
+    np.testing.assert_array_equal(padded.values[4, 5:45], grid.values[1])
+    np.testing.assert_allclose(np.diff(padded["easting"].values), 1000.0)
+    assert padded["northing"].values[0] == -5000.0
+    ny, nx = padded.shape
+    prob = np.ones(((ny - 10) // 3 + 1, (nx - 10) // 3 + 1))
+    prob[:, : prob.shape[1] // 2] = 0.0
+    result = crop_map(region_map(padded, prob, size=10, stride=3, calibrate=False), crop)
+    assert result["linear"].shape == grid.shape
+    assert (result["linear"].values >= 0).all()  # every node mapped
+    assert 0 < result.attrs["linear_percentage"] < 100
+    assert result.attrs["edges"] == "reflect"

@@ -144,3 +144,50 @@ def test_pretrained_path_finds_shipped_models_and_names_them_when_unknown():
     assert pretrained_path("lma_coherence.pt").with_suffix(".lma.config.toml").is_file()
     with pytest.raises(DataNotFoundError, match="lma_coherence.pt"):
         pretrained_path("nope.pt")
+
+
+def _power_law_field(beta, n=128, seed=0):
+    rng = np.random.default_rng(seed)
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n)))
+    k[0, 0] = 1.0
+    spec = np.fft.fft2(rng.standard_normal((n, n))) * k ** (-beta / 2)
+    spec[0, 0] = 0
+    f = np.real(np.fft.ifft2(spec))
+    return (f - f.min()) / np.ptp(f)
+
+
+def test_texture_spectral_slope_recovers_a_power_law():
+    from magnetar.models import create_model
+
+    model = create_model("lma_texture").eval()
+    windows = np.array([_power_law_field(b, seed=s) for b in (2.0, 3.0, 4.0) for s in (0, 1)])
+    with torch.no_grad():
+        f = model.features(torch.tensor(windows, dtype=torch.float32)[:, None]).numpy()
+    slope = f[:, 6 + 3]  # coherence (6), whole-window concentration, two bands, slope
+    np.testing.assert_allclose(slope, [-2, -2, -3, -3, -4, -4], atol=0.4)
+    # an isotropic random field: no preferred azimuth in either band
+    assert (f[:, 7:9] < 0.3).all()
+
+
+def test_texture_stripes_concentrated_gaussian_values_have_no_excess_kurtosis():
+    from magnetar.models import create_model
+
+    model = create_model("lma_texture").eval()
+    yy, xx = np.mgrid[0:128, 0:128]
+    stripes = []
+    for angle in (0, 40, 90, 125):
+        a = np.radians(angle)
+        stripes.append(np.sin((xx * np.cos(a) + yy * np.sin(a)) * 2 * np.pi / 9) / 2 + 0.5)
+    rng = np.random.default_rng(3)
+    gauss = rng.standard_normal((128, 128))
+    windows = np.array([*stripes, (gauss - gauss.min()) / np.ptp(gauss)])
+    with torch.no_grad():
+        f = model.features(torch.tensor(windows, dtype=torch.float32)[:, None]).numpy()
+    assert f.shape == (5, 14)
+    assert (f[:4, 6] > 0.9).all()  # one orientation over the whole window
+    assert (f[:4, 7] > 0.9).all()  # spectral power in one azimuth (9-node band)
+    assert (f[:4, 12] > 0.8).all()  # gradient energy in the main +-15 degree sector
+    assert (f[:4, 13] < 0.1).all()  # and none in another sector
+    # a sine's values: excess kurtosis -1.5; Gaussian noise: 0
+    np.testing.assert_allclose(f[:4, 10], -1.5, atol=0.05)
+    assert abs(f[4, 10]) < 0.1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -23,8 +24,36 @@ EARTH_RADIUS_M = 6_371_000.0
 REGRID_METHODS = ("spline", "cubic", "linear", "nearest", "surface")
 
 
-def iqr_outliers(grid, *, c=1.5):
+def _local_quartiles(values, window):
+    """Return Q1 and Q3 per block of ``window`` nodes.
+
+    Each block's quartiles are measured over the block and half a window around it, so a
+    block at the edge of a regional anomaly sees both sides.
+    """
+    ny, nx = values.shape
+    q1, q3 = np.empty((ny, nx)), np.empty((ny, nx))
+    overall = np.nanpercentile(values, [25, 75])
+    half = window // 2
+    with warnings.catch_warnings():  # an all-NaN block has no quartiles: the global ones
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for y0 in range(0, ny, window):
+            for x0 in range(0, nx, window):
+                context = values[max(y0 - half, 0):y0 + window + half,
+                                 max(x0 - half, 0):x0 + window + half]
+                q = np.nanpercentile(context, [25, 75])
+                q = overall if np.isnan(q).any() else q
+                q1[y0:y0 + window, x0:x0 + window] = q[0]
+                q3[y0:y0 + window, x0:x0 + window] = q[1]
+    return q1, q3
+
+
+def iqr_outliers(grid, *, c=1.5, window=None):
     """Tukey's rule: values outside ``[Q1 - c IQR, Q3 + c IQR]`` become NaN.
+
+    With ``window`` the quartiles are local: each block of ``window`` x ``window`` nodes
+    takes those of the block and half a window around it, so a strong regional anomaly
+    (a continent's, a ridge's) is measured against its neighbourhood, not the whole grid (a
+    global fence on a global grid removes real anomalies: issue 25).
 
     Parameters
     ----------
@@ -32,11 +61,14 @@ def iqr_outliers(grid, *, c=1.5):
         The grid.
     c : float
         Fence multiple of the interquartile range (1.5: Tukey).
+    window : int, optional
+        Side of the blocks for local quartiles (nodes); default: one global fence.
 
     Returns
     -------
     cleaned : xarray.DataArray
-        The grid with outliers set to NaN (``attrs['outlier_bounds']`` holds the fences).
+        The grid with outliers set to NaN (``attrs['outlier_bounds']`` holds the fences:
+        global values, or the range of the local ones).
     mask : xarray.DataArray of bool
         True where a value was removed.
     """
@@ -44,12 +76,20 @@ def iqr_outliers(grid, *, c=1.5):
     if not c > 0:
         msg = f"c must be positive, got {c}"
         raise ValidationError(msg)
-    values = grid.values
-    q1, q3 = np.nanpercentile(values, [25, 75])
+    if window is not None and not (isinstance(window, (int, np.integer)) and window >= 3):
+        msg = f"window (--outlier-window) must be an integer of at least 3 nodes, got {window}"
+        raise ValidationError(msg)
+    values = np.asarray(grid.values, dtype=float)
+    if window is None:
+        q1, q3 = np.nanpercentile(values, [25, 75])
+    else:
+        q1, q3 = _local_quartiles(values, int(window))
     low, high = q1 - c * (q3 - q1), q3 + c * (q3 - q1)
     with np.errstate(invalid="ignore"):
         mask = (values < low) | (values > high)
-    cleaned = grid.where(~mask).assign_attrs(outlier_bounds=(float(low), float(high)))
+    bounds = (float(np.min(low)), float(np.max(high)))
+    cleaned = grid.where(~mask).assign_attrs(outlier_bounds=bounds,
+                                             outlier_window=0 if window is None else int(window))
     return cleaned, xr.DataArray(mask, coords=grid.coords, dims=grid.dims, name="outlier")
 
 

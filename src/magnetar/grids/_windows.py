@@ -502,6 +502,68 @@ def region_map(grid, window_prob, *, size, stride, calibrate=True, neighbourhood
         "high": high, "threshold": threshold})
 
 
+def pad_edges(grid, *, size, stride):
+    """Reflect a grid across its edges so that window maps cover every node.
+
+    A window's prediction goes to its central ``stride x stride`` cell, so without padding
+    a border of about ``size / 2`` nodes gets none (42 % of a 512-node tile at 250-node
+    windows). Reflecting ``size // 2`` nodes before and ``size // 2 + stride`` after each
+    axis puts a window centre over every original node; edge windows then see mirrored
+    data (the usual boundary condition of image filters).
+
+    Parameters
+    ----------
+    grid : xarray.DataArray
+        2-D grid with regularly spaced coordinates (NumPy or Dask backed).
+    size, stride : int
+        Window size and stride (nodes).
+
+    Returns
+    -------
+    padded : xarray.DataArray
+        The reflected grid, its coordinates extended at the same spacing, attrs kept.
+    crop : dict
+        ``{dim: slice}`` giving the original nodes back (``padded.isel(crop)``).
+    """
+    check_grid(grid)
+    lo, hi = size // 2, size // 2 + stride
+    padded = grid.pad({d: (lo, hi) for d in grid.dims}, mode="reflect")
+    coords = {}
+    for dim in grid.dims:
+        c = np.asarray(grid[dim].values, dtype=float)
+        step = c[1] - c[0] if c.size > 1 else 1.0
+        coords[dim] = np.concatenate([c[0] - step * np.arange(lo, 0, -1), c,
+                                      c[-1] + step * np.arange(1, hi + 1)])
+    padded = padded.assign_coords(coords)
+    padded.attrs = dict(grid.attrs)
+    return padded, {d: slice(lo, lo + n) for d, n in zip(grid.dims, grid.shape, strict=True)}
+
+
+def crop_map(result, crop):
+    """Cut a region map made on a :func:`pad_edges` grid back to the original nodes.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        The map of the padded grid (:func:`region_map`).
+    crop : dict
+        The ``crop`` of :func:`pad_edges`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The map on the original nodes; ``linear_percentage`` recomputed there and
+        ``attrs['edges'] = "reflect"``.
+    """
+    out = result.isel(crop)
+    linear = out["linear"].values
+    predicted = linear >= 0
+    out.attrs["linear_percentage"] = (float(100 * (linear[predicted] == 1).mean())
+                                      if predicted.any() else float("nan"))
+    out.attrs["edges"] = "reflect"
+    return out
+
+
 def region_dataset(grid, raw, calibrated, linear, *, attrs):
     """Return the node maps of a region map as a Dataset on the grid's coordinates.
 

@@ -1,5 +1,6 @@
 """Physics-based synthetic data with exact ground truth."""
 
+from ._geology import GEOLOGY_SOURCES, GeologyConfig, synthetic_geology
 from ._iar import (
     IARConfig,
     synthetic_iar_archive,
@@ -24,6 +25,8 @@ from ._seafloor import (
 )
 
 __all__ = [
+    "GEOLOGY_SOURCES",
+    "GeologyConfig",
     "IARConfig",
     "ObservatoryTruth",
     "SeafloorConfig",
@@ -33,6 +36,7 @@ __all__ = [
     "polarity_at",
     "read_gpts",
     "sample_tracks",
+    "synthetic_geology",
     "synthetic_iar_archive",
     "synthetic_iar_night",
     "synthetic_iar_nights",

@@ -165,3 +165,49 @@ def test_a_diffused_grid_is_never_diffused_twice(tmp_path):
     np.testing.assert_array_equal(again.values, back.values)
     fresh = _diffused(grid, LMAConfig())
     assert not np.allclose(fresh.values, grid.values)  # an undiffused grid is diffused
+
+
+def test_corpus_negatives_are_grids_of_their_own_all_non_linear(caplog):
+    from magnetar.workflows.lma.run import (
+        GEOLOGY_GROUP,
+        SURVEY_GROUP,
+        LMAConfig,
+        synthetic_corpus,
+    )
+
+    config = LMAConfig(n_grids=1, grid_size=96, size=64, stride=32, tracks=0,
+                       geology_grids=2, surveys=("britain", "rio"), clip_nT=200.0)
+    with caplog.at_level("WARNING"):
+        windows, table = synthetic_corpus(config)
+    assert "rio" in caplog.text
+    assert "smaller than the 64-node window" in caplog.text
+    groups = set(table["group"])
+    assert {GEOLOGY_GROUP + 0, GEOLOGY_GROUP + 1, SURVEY_GROUP} <= groups
+    negatives = table["group"] >= GEOLOGY_GROUP
+    assert (table.loc[negatives, "label"] == 0).all()
+    assert (table["group"] == SURVEY_GROUP).sum() > 0  # Britain: 336 x 182 nodes at 3.7 km
+    assert len(windows["raw"]) == len(table)
+
+
+def test_product_clip_quantises_to_255_levels():
+    import xarray as xr
+
+    from magnetar.workflows.lma.run import LMAConfig, _as_product
+
+    grid = xr.DataArray(np.linspace(-500, 500, 10_000).reshape(100, 100))
+    out = _as_product(grid, LMAConfig(clip_nT=200.0)).values
+    assert out.min() == pytest.approx(-200)
+    assert out.max() == pytest.approx(200)
+    assert np.unique(out).size <= 256
+    assert np.abs(out - np.clip(grid.values, -200, 200)).max() <= 400 / 255 / 2 + 1e-9
+    assert _as_product(grid, LMAConfig()) is grid
+
+
+def test_field_direction_fixed_or_drawn_with_remanence():
+    from magnetar.workflows.lma.run import _field_direction
+
+    assert _field_direction((60.0, 60.0), 3) == {"inclination": 60.0}
+    drawn = [_field_direction((10.0, 80.0), s) for s in range(40)]
+    assert all(10 <= abs(d["inclination"]) <= 80 for d in drawn)
+    assert {np.sign(d["inclination"]) for d in drawn} == {-1.0, 1.0}
+    assert drawn[0] == _field_direction((10.0, 80.0), 0)

@@ -34,6 +34,7 @@ from ..._utils import (
 )
 from ...config import check_table, save_config
 from ...errors import MagnetarError, ValidationError
+from ...grids._surveys import KM_PER_DEGREE, local_km
 
 __all__ = [
     "AEConfig",
@@ -53,7 +54,6 @@ LOGGER = logging.getLogger(__name__)
 SOURCES = ("britain", "emag2v3", "seafloor")
 EMAG2V3_TILES = ("example_675", "example_782", "example_1164", "example_1299")
 EMAG2V3_SPACING_KM = 3.7  # 2 arc-minutes
-KM_PER_DEGREE = 111.195
 
 
 #: The CrowdMag workflow's training defaults: the configuration docs/crowdmag.md reports
@@ -128,23 +128,10 @@ class AEConfig:
         return cfg
 
 
-def _local_km(lon, lat, lon0, lat0):
-    """Kilometres east and north of (lon0, lat0), local equirectangular projection."""
-    return ((lon - lon0) * KM_PER_DEGREE * math.cos(math.radians(lat0)),
-            (lat - lat0) * KM_PER_DEGREE)
-
-
 def _britain_grid(spacing_km):
-    from ... import datasets
-    from ...grids import regrid
-    from ...io import read_points
+    from ...grids import survey_grid
 
-    pts = read_points(datasets.fetch("surveys/britain-magnetic.csv.xz"))
-    lon, lat = pts["longitude"].values, pts["latitude"].values
-    x, y = _local_km(lon, lat, float(np.mean(lon)), float(np.mean(lat)))
-    proj = xr.Dataset({"anomaly": ("point", pts["anomaly"].values)},
-                      coords={"easting": ("point", x), "northing": ("point", y)})
-    return regrid(proj, spacing=spacing_km, method="linear").values
+    return survey_grid("britain", spacing_km=spacing_km).values
 
 
 def _emag2v3_grids(spacing_km):
@@ -489,7 +476,7 @@ def grid_points_to_tile(anomalies, *, tile_km, tile_px):
     lat = anomalies["latitude"].values
     v = anomalies["anomaly"].values
     lon0, lat0 = float(np.median(lon)), float(np.median(lat))
-    x, y = _local_km(lon, lat, lon0, lat0)
+    x, y = local_km(lon, lat, lon0, lat0)
     spacing = tile_km / tile_px
     edges = (np.arange(tile_px + 1) - tile_px / 2) * spacing
     inside = (np.abs(x) < tile_km / 2) & (np.abs(y) < tile_km / 2) & np.isfinite(v)

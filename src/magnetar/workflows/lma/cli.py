@@ -46,7 +46,8 @@ def _add_train_arguments(parser):
     """Options of ``lma train``."""
     parser.add_argument("--model", default="lma_cnn",
                     help="registered model: lma_cnn (the study's CNN), lma_coherence (classical "
-                         "structure-tensor baseline, trains in seconds on a CPU), or a "
+                         "structure-tensor baseline, trains in seconds on a CPU), lma_texture "
+                         "(coherence + spectral + amplitude-shape features, for real grids), or a "
                          "backbone: vgg19, resnet18, mobilenet_v2, ... (default lma_cnn)")
     parser.add_argument("--batch-norm", action="store_true", dest="batch_norm",
                     help="lma_cnn with batch normalisation after each convolution")
@@ -176,6 +177,9 @@ def add_parser(sub):
     pre.add_argument("--config", help="TOML file with a [preprocess] table of options")
     pre.add_argument("--outliers", nargs="?", const=1.5, type=float, default=None, metavar="C",
                      help="remove values outside [Q1 - C IQR, Q3 + C IQR] (C default 1.5)")
+    pre.add_argument("--outlier-window", type=int, dest="outlier_window", metavar="N",
+                     help="quartiles local to blocks of N x N nodes (each measured with half "
+                          "a block around it; default 101; 0: one global fence, as published)")
     pre.add_argument("--regrid", type=float, dest="regrid_spacing", metavar="SPACING",
                      help="grid/re-grid at this spacing (coordinate units, e.g. degrees)")
     pre.add_argument("--regrid-method", dest="regrid_method",
@@ -236,8 +240,8 @@ def _cmd_lma(args, parser):
         parser.parse_args(["lma", "--help"])
         return 2
     overrides = {key: getattr(args, key) for key in (
-        "outliers", "regrid_spacing", "regrid_method", "svd_energy", "svd_rank", "backend",
-        "chunks")}
+        "outliers", "outlier_window", "regrid_spacing", "regrid_method", "svd_energy",
+        "svd_rank", "backend", "chunks")}
     if args.diffuse:
         try:
             sigma, rho, time = (float(v) for v in args.diffuse.split(","))
@@ -293,7 +297,7 @@ def _cmd_lma_classification(args):
             train[key] = getattr(args, key)
     if args.action == "train":
         kwargs = {"batch_norm": True} if args.batch_norm else {}
-        if args.model not in ("lma_cnn", "lma_coherence"):
+        if args.model not in ("lma_cnn", "lma_coherence", "lma_texture"):
             kwargs = {"freeze": not args.unfreeze}
             if args.weights:
                 kwargs["weights"] = args.weights

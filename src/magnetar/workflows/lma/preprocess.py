@@ -35,6 +35,10 @@ class PreprocessConfig:
     ----------
     outliers : float or None
         Tukey factor c (1.5 in the published workflow).
+    outlier_window : int
+        Quartiles local to blocks of this many nodes (:func:`magnetar.grids.iqr_outliers`);
+        0: one global fence, as published (which on a global grid removes real continental
+        and ridge anomalies).
     regrid_spacing : float or None
         Spacing for gridding points or re-gridding/gap-filling a grid (coordinate units).
     regrid_method : str
@@ -54,6 +58,7 @@ class PreprocessConfig:
     """
 
     outliers: float | None = None
+    outlier_window: int = 101
     regrid_spacing: float | None = None
     regrid_method: str = "spline"
     svd_energy: float | None = None
@@ -73,6 +78,10 @@ class PreprocessConfig:
             value = getattr(self, name)
             if value is not None:
                 check_number(value, option=name, minimum=0, inclusive=False)
+        check_number(self.outlier_window, option="outlier_window", minimum=0, integer=True)
+        if 0 < self.outlier_window < 3:
+            msg = f"outlier_window must be 0 (global) or at least 3 nodes, got {self.outlier_window}"
+            raise ValidationError(msg)
         if self.svd_energy is not None:
             check_number(self.svd_energy, option="svd_energy", minimum=0, maximum=1,
                          inclusive=False)
@@ -124,7 +133,7 @@ def read_any(path):
     raise ValidationError(msg)
 
 
-def _step_outliers(ctx, *, c):
+def _step_outliers(ctx, *, c, window):
     data = ctx["grid"]
     if isinstance(data, xr.Dataset):  # points: the same fences, outlying points dropped
         name = next(iter(data.data_vars))
@@ -133,7 +142,7 @@ def _step_outliers(ctx, *, c):
         keep = (values >= q1 - c * (q3 - q1)) & (values <= q3 + c * (q3 - q1))
         LOGGER.info("outliers: %d of %d points removed", int((~keep).sum()), keep.size)
         return {"grid": data.isel(point=keep), "outlier_points": data.isel(point=~keep)}
-    cleaned, mask = iqr_outliers(data, c=c)
+    cleaned, mask = iqr_outliers(data, c=c, window=window)
     LOGGER.info("outliers: %d nodes outside %s", int(mask.sum()), cleaned.attrs["outlier_bounds"])
     return {"grid": cleaned, "outliers": ctx["grid"].where(mask), "outliers_removed": cleaned}
 
@@ -176,7 +185,8 @@ def build_preprocess_pipeline(config):
     """Return the selected steps as a :class:`Pipeline` over a context holding ``grid``."""
     steps = []
     if config.outliers is not None:
-        steps.append(("outliers", partial(_step_outliers, c=config.outliers)))
+        steps.append(("outliers", partial(_step_outliers, c=config.outliers,
+                                          window=config.outlier_window or None)))
     if config.regrid_spacing is not None:
         steps.append(("regrid", partial(_step_regrid, spacing=config.regrid_spacing,
                                         method=config.regrid_method)))

@@ -72,6 +72,20 @@ class LMAConfig:
         surveyed along ``tracks`` ship tracks and regridded (nodes farther than
         ``track_maxdist_km`` from a track are gaps); ``half_rate`` (mm/yr) starts at 25 so
         that the oldest crust of such wide grids stays within the time scale.
+    z_top : depth range (km below the observation level) of the seafloor's magnetised layer:
+        (3, 5) at the sea surface; (7, 9) for EMAG2v3, observed 4 km above the geoid.
+    inclination : range of the ambient field's inclination magnitude (degrees) per
+        seafloor grid; when the range is wider than a point, the sign is drawn too and the
+        remanence deviates from the field by N(0, 15) degrees of inclination and N(0, 20) of
+        declination (apparent polar wander since the crust formed: anomaly skewness).
+    clip_nT : when positive, every corpus grid is delivered as the EMAG2v3 PNG tiles are:
+        clipped to +-clip_nT and quantised to 255 levels (0: off).
+    geology_grids : forward-modelled continental scenes
+        (:func:`magnetar.synthetic.synthetic_geology`, ``height_km`` above the ground) added
+        to the corpus as non-linear windows, one group each.
+    surveys : real continental aeromagnetic surveys (``britain``, ``rio``;
+        :func:`magnetar.grids.survey_grid`) gridded at ``spacing_km``, continued up to
+        ``height_km`` and added as non-linear windows (only where a window fits).
     neighbourhood, low, high : calibration (25, 0.3, 0.7 in the study).
     train : :class:`magnetar.training.classification.ClassifierConfig` as a dict.
     """
@@ -94,6 +108,12 @@ class LMAConfig:
     timescale: str = "GTS2012"
     half_rate: tuple[float, float] = (25.0, 60.0)
     nonlinear_fraction: tuple[float, float] = (0.0, 0.8)
+    z_top: tuple[float, float] = (3.0, 5.0)
+    inclination: tuple[float, float] = (60.0, 60.0)
+    clip_nT: float = 0.0
+    geology_grids: int = 0
+    surveys: tuple[str, ...] = ()
+    height_km: float = 4.0
     seed: int = 0
     workers: int = 1
     neighbourhood: int = 25
@@ -121,7 +141,15 @@ class LMAConfig:
             "shape": (self.grid_size, self.grid_size), "spacing_km": self.spacing_km,
             "tracks": self.tracks, "track_maxdist_km": self.track_maxdist_km,
             "timescale": self.timescale, "half_rate": self.half_rate,
-            "nonlinear_fraction": self.nonlinear_fraction, **override})
+            "nonlinear_fraction": self.nonlinear_fraction, "z_top": self.z_top, **override})
+
+    def geology_config(self, **override):
+        """Return the :class:`magnetar.synthetic.GeologyConfig` of the corpus's negatives."""
+        from ...synthetic import GeologyConfig
+
+        return GeologyConfig(**{"shape": (self.grid_size, self.grid_size),
+                                "spacing_km": self.spacing_km, "height_km": self.height_km,
+                                **override})
 
     def train_config(self, **override):
         """Return the classifier training config, with overrides."""
@@ -146,16 +174,37 @@ def _diffused(grid, config):
     return coherence_diffusion(grid, sigma=sigma, rho=rho, time=t)
 
 
+def _as_product(grid, config):
+    """Return the grid as a clipped 8-bit product delivers it (``config.clip_nT``; 0: as is)."""
+    if config.clip_nT <= 0:
+        return grid
+    c = config.clip_nT
+    step = 2 * c / 255
+    return grid.copy(data=np.round((np.clip(grid.values, -c, c) + c) / step) * step - c)
+
+
+def _field_direction(inclination, seed):
+    """Ambient and remanent directions of one seafloor grid (see ``LMAConfig.inclination``)."""
+    lo, hi = inclination
+    if lo == hi:
+        return {"inclination": float(lo)}
+    rng = np.random.default_rng([seed, 7])
+    inc = float(rng.uniform(lo, hi) * rng.choice([-1, 1]))
+    return {"inclination": inc, "declination": float(rng.normal(0, 10)),
+            "remanent_inclination": float(np.clip(inc + rng.normal(0, 15), -90, 90)),
+            "remanent_declination": float(rng.normal(0, 20))}
+
+
 def _one_grid(args):
     seed, config = args
     from ...grids import sliding_windows
     from ...synthetic import synthetic_seafloor, window_labels
 
-    sea = config.seafloor_config()
+    sea = config.seafloor_config(**_field_direction(config.inclination, seed))
     ds = synthetic_seafloor(sea, seed=seed)
-    variants = {"raw": ds["anomaly"]}
+    variants = {"raw": _as_product(ds["anomaly"], config)}
     if config.diffuse:
-        variants["diffused"] = _diffused(ds["anomaly"], config)
+        variants["diffused"] = _diffused(variants["raw"], config)
     out = {}
     for name, grid in variants.items():
         out[name], table = sliding_windows(grid, size=config.size, stride=config.stride,
@@ -168,6 +217,8 @@ def _one_grid(args):
 def synthetic_corpus(config, *, seed=None, progress=False):
     """Labelled windows of ``config.n_grids`` synthetic seafloor grids with ship-track gaps.
 
+    Plus, as non-linear windows, ``config.geology_grids`` forward-modelled continental scenes
+    and the real ``config.surveys`` (each its own group, so blocked splits keep them apart).
     Returns ``(windows, table)``: ``windows`` maps "raw" (and "diffused" when
     ``config.diffuse``) to (N, size, size) arrays; ``table`` has row, col, centres, label
     (published 70/30 rule, -1 ambiguous), fraction and ``group`` (the grid's seed).
@@ -182,9 +233,45 @@ def synthetic_corpus(config, *, seed=None, progress=False):
     else:
         results = [_one_grid(j) for j in progress_bar(jobs, enabled=progress,
                                                       desc="synthetic grids", unit="grid")]
+    jobs = [(("geology", GEOLOGY_GROUP + first + i), config) for i in range(config.geology_grids)]
+    jobs += [(("survey", name), config) for name in config.surveys]
+    results += [r for r in (_negative_grid(j) for j in progress_bar(
+        jobs, enabled=progress and bool(jobs), desc="non-oceanic grids", unit="grid"))
+        if r is not None]
     windows = {k: np.concatenate([r[0][k] for r in results]) for k in results[0][0]}
     table = pd.concat([r[1] for r in results], ignore_index=True)
     return windows, table
+
+
+GEOLOGY_GROUP = 10_000_000  # group ids of forward-modelled geology (seafloor grids: seeds)
+SURVEY_GROUP = 20_000_000
+
+
+def _negative_grid(job):
+    """Windows of one non-oceanic grid (forward-modelled or a real survey), all label 0."""
+    (kind, key), config = job
+    from ...grids import sliding_windows
+    from ...grids._surveys import SURVEYS, survey_grid
+    from ...synthetic import synthetic_geology
+
+    if kind == "geology":
+        grid, group = synthetic_geology(config.geology_config(), seed=key)["anomaly"], key
+    else:
+        grid = survey_grid(key, spacing_km=config.spacing_km, height_km=config.height_km)
+        group = SURVEY_GROUP + list(SURVEYS).index(key)
+        if config.size > min(grid.shape):
+            LOGGER.warning("survey %s (%d x %d nodes at %g km) is smaller than the %d-node "
+                           "window; not used", key, *grid.shape, config.spacing_km,
+                           config.size)
+            return None
+    variants = {"raw": _as_product(grid, config)}
+    if config.diffuse:
+        variants["diffused"] = _diffused(variants["raw"], config)
+    out = {}
+    for name, g in variants.items():
+        out[name], table = sliding_windows(g, size=config.size, stride=config.stride,
+                                           min_valid=config.min_valid, clip=config.clip)
+    return out, table.assign(fraction=0.0, label=0, group=group)
 
 
 def _subset(windows, table, split, name):
@@ -284,17 +371,32 @@ def run_train(out, config=None, *, grids=None, labels=None, resume=False, progre
 
 
 def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calibrate=True,
-                 calibration_mask=None, progress=False):
+                 calibration_mask=None, progress=False, edges="reflect"):
     """Classify every window of a grid and map the result.
 
     Classify every window of ``grid`` at ``stride`` and build the calibrated region map
-    (:func:`magnetar.grids.region_map`).
+    (:func:`magnetar.grids.region_map`). With ``edges="reflect"`` (default) the grid is
+    first reflected across its edges (:func:`magnetar.grids.pad_edges`) so the map covers
+    every node; ``"none"`` maps only the nodes that central window cells reach.
     """
-    from ...grids import iter_window_batches, region_map
+    from ...grids import crop_map, iter_window_batches, pad_edges, region_map
     from ...training.classification import predict_proba
 
     config = config or LMAConfig()
     stride = stride or config.predict_stride
+    if edges == "reflect":
+        padded, crop = pad_edges(grid, size=config.size, stride=stride)
+        if calibration_mask is not None:
+            pads = [(c.start, padded.shape[i] - c.stop) for i, c in enumerate(crop.values())]
+            calibration_mask = np.pad(np.asarray(calibration_mask, bool), pads)
+        result = predict_grid(padded, model, config=config, stride=stride,
+                              batch_size=batch_size, calibrate=calibrate,
+                              calibration_mask=calibration_mask, progress=progress,
+                              edges="none")
+        return crop_map(result, crop)
+    if edges != "none":
+        msg = f"edges must be 'reflect' or 'none', got {edges!r}"
+        raise ValidationError(msg)
     if config.diffuse:
         grid = _diffused(grid, config)
     values = grid.values
@@ -338,6 +440,20 @@ def _model_and_config(model_path, device=None):
     cfg_path = next((p for p in candidates if p.is_file()), None)
     config = load_config(LMAConfig, cfg_path) if cfg_path else LMAConfig()
     return model, config
+
+
+def _predict_lazy(grid, model_path, *, config, stride, mask, calibrate, progress, dask):
+    """Return the chunked (Dask) map of a lazy grid, reflected at its edges as in memory."""
+    from ...grids import crop_map, pad_edges
+    from .chunked import predict_grid_chunked
+
+    padded, crop = pad_edges(grid, size=config.size, stride=stride)
+    if mask is not None:
+        mask = mask.pad({d: (c.start, padded.sizes[d] - c.stop) for d, c in crop.items()},
+                        constant_values=False).assign_coords(padded.coords)
+    return crop_map(predict_grid_chunked(padded, model_path, config=config, stride=stride,
+                                         calibrate=calibrate, calibration_mask=mask,
+                                         progress=progress, **dask), crop)
 
 
 def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
@@ -397,12 +513,11 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
         with np.errstate(invalid="ignore"):
             mask = read_grid(mask_path, chunks=chunks if lazy else None) > 0  # NaN: False
     if lazy:
-        from .chunked import predict_grid_chunked
-
-        result = predict_grid_chunked(grid, model_path, config=config,
-                                      stride=stride or config.predict_stride, chunks=chunks,
-                                      calibrate=calibrate, calibration_mask=mask,
-                                      workers=workers, scheduler=scheduler, progress=progress)
+        result = _predict_lazy(grid, model_path, config=config,
+                               stride=stride or config.predict_stride, mask=mask,
+                               calibrate=calibrate, progress=progress,
+                               dask={"chunks": chunks, "workers": workers,
+                                     "scheduler": scheduler})
     else:
         result = predict_grid(grid, model, config=config, stride=stride, calibrate=calibrate,
                               calibration_mask=None if mask is None else mask.values,

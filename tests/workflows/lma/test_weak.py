@@ -1,0 +1,69 @@
+"""Weak labels from the age grid, and the block-bootstrap AUC: analytic answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from magnetar.errors import ValidationError
+from magnetar.workflows.lma.weak import block_bootstrap_auc, lineated_ages, weak_labels
+
+
+def _tile_and_age(ages_east):
+    lat = np.arange(40) * 0.1
+    lon = np.arange(60) * 0.1
+    tile = xr.DataArray(np.ones((40, 60)), dims=("latitude", "longitude"),
+                        coords={"latitude": lat, "longitude": lon})
+    age = np.full((40, 60), np.nan)  # west: continent (no age)
+    age[:, 30:] = ages_east
+    grid = xr.DataArray(age, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+    return tile, grid
+
+
+def test_lineated_ages_leave_out_the_superchron_and_jurassic_quiet_zone():
+    ranges = lineated_ages(timescale="GTS2012")
+    assert ranges[0] == (0.0, pytest.approx(83.64))
+    assert ranges[1] == (pytest.approx(125.93), 157.0)
+
+
+def test_windows_on_young_ocean_are_linear_on_continent_not_across_ambiguous():
+    tile, age = _tile_and_age(20.0)
+    table = weak_labels(tile, age, size=20, stride=10)
+    by_col = table.groupby("col")["label"].unique()
+    assert list(by_col[0]) == [0]  # columns 0-19: continent
+    assert list(by_col[10]) == [0]
+    assert list(by_col[20]) == [-1]  # half and half
+    assert list(by_col[30]) == [1]  # all ocean of 20 Myr
+    assert list(by_col[40]) == [1]
+
+
+def test_superchron_ocean_is_not_called_linear():
+    tile, age = _tile_and_age(100.0)  # Cretaceous Normal Superchron: no reversals
+    table = weak_labels(tile, age, size=20, stride=10)
+    assert set(table.loc[table["col"] >= 30, "label"]) == {-1}
+
+
+def test_windows_without_data_are_not_labelled():
+    tile, age = _tile_and_age(20.0)
+    tile[:, 30:] = np.nan
+    table = weak_labels(tile, age, size=20, stride=10)
+    assert set(table.loc[table["col"] >= 30, "label"]) == {-1}
+    with pytest.raises(ValidationError, match="exceeds"):
+        weak_labels(tile, age, size=50, stride=10)
+
+
+def test_block_bootstrap_perfect_and_identical_models():
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"tile": np.repeat([1, 2], 50), "row": rng.integers(0, 200, 100),
+                          "col": rng.integers(0, 200, 100),
+                          "label": np.tile([0, 1], 50)})
+    perfect = table["label"].to_numpy() * 0.8 + 0.1
+    noise = rng.uniform(size=100)
+    out = block_bootstrap_auc(table, {"a": perfect, "b": perfect.copy(), "c": noise},
+                              size=50, n_boot=200)
+    assert out["a"]["auc"] == 1.0
+    assert out["a"]["ci95"] == [1.0, 1.0]
+    assert out["a - b"]["ci95"] == [0.0, 0.0]
+    lo, hi = out["a - c"]["ci95"]
+    assert lo > 0  # the perfect model's win over noise excludes zero
+    assert out["blocks"] <= 2 * 25  # 5 x 5 squares of 50 nodes per tile
