@@ -85,8 +85,9 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     table, summary = run_compare(tmp_path, config, seeds=(0, 1), cnn=False)
     rows = pd.read_csv(tmp_path / "compare.csv")
     assert set(zip(rows.model, rows.input, strict=True)) == {
-        ("coherence_baseline", "raw"), ("coherence_baseline", "diffused")}
-    assert sorted(rows.seed) == [0, 0, 1, 1]
+        ("coherence_baseline", "raw"), ("coherence_baseline", "diffused"),
+        ("texture_baseline", "raw"), ("texture_baseline", "diffused")}
+    assert sorted(rows.seed) == [0] * 4 + [1] * 4
     for s in summary:
         acc = rows[(rows.model == s["model"]) & (rows.input == s["input"])].accuracy
         assert s["accuracy_mean"] == pytest.approx(acc.mean())

@@ -67,3 +67,36 @@ def test_block_bootstrap_perfect_and_identical_models():
     lo, hi = out["a - c"]["ci95"]
     assert lo > 0  # the perfect model's win over noise excludes zero
     assert out["blocks"] <= 2 * 25  # 5 x 5 squares of 50 nodes per tile
+
+
+def test_registered_tiles_weak_set_oceanic_1299_continental_others():
+    from magnetar.workflows.lma.weak import weak_set
+
+    windows, table = weak_set(size=250, stride=125)
+    assert windows.shape[1:] == (250, 250)
+    assert len(windows) == len(table)
+    by_tile = table.groupby("tile")["label"].agg(["min", "max"])
+    # 1299 (central South Pacific, crust of 56-83 Ma): oceanic; the others' 250-node
+    # windows lie on continents (Tibet, West Africa, Argentina)
+    assert by_tile.loc[1299].tolist() == [1, 1]
+    assert (by_tile.drop(index=1299)["max"] == 0).all()
+    assert ((windows >= 0) & (windows <= 1)).all()
+
+
+def test_named_models_and_shipped_names():
+    from magnetar.workflows.lma.cli import _named_model
+
+    name, path = _named_model("lma_coherence.pt")
+    assert name == "lma_coherence"
+    assert path.is_file()
+    name, path = _named_model("mine=runs/a/checkpoints/best.pt")
+    assert name == "mine"
+    assert _named_model("runs/a/checkpoints/best.pt")[0] == "a"
+
+
+def test_weak_eval_refuses_too_few_replicates(capsys):
+    from magnetar.cli import main
+
+    assert main(["lma", "weak-eval", "--model", "lma_coherence.pt", "--out", "x",
+                 "--boot", "2"]) == 2
+    assert "--boot" in capsys.readouterr().err

@@ -108,7 +108,8 @@ def _add_lma_classification(lsub):
                                       "write probability and class grids (netCDF), the "
                                       "linear percentage and a map PNG.")
     prd.add_argument("grid")
-    prd.add_argument("--model", required=True, help="classifier checkpoint (best.pt)")
+    prd.add_argument("--model", help="classifier checkpoint (best.pt) or shipped model name "
+                                     "(default: the shipped lma_texture.pt)")
     prd.add_argument("--out", required=True, help="output netCDF")
     prd.add_argument("--stride", type=int, help="prediction stride (default 10)")
     prd.add_argument("--no-calibration", dest="calibrate", action="store_false")
@@ -126,9 +127,25 @@ def _add_lma_classification(lsub):
                                        "compare with the published isochron picks "
                                        "(fraction of picks in linear cells vs fraction of "
                                        "area linear).")
-    real.add_argument("--model", required=True)
+    real.add_argument("--model", help="classifier checkpoint or shipped model name "
+                                      "(default: the shipped lma_texture.pt)")
     real.add_argument("--out", required=True, help="output folder")
     real.add_argument("--stride", type=int)
+    weak = lsub.add_parser(
+        "weak-eval", help="score classifiers on weak-labelled real EMAG2v3 windows",
+        description="Label the EMAG2v3 tiles' windows from the ocean-crust age grid (linear: "
+                    "oceanic crust of reversal-rich age; non-linear: continental; the rest "
+                    "ambiguous) and score each model: ROC-AUC with a block-bootstrap 95 %% "
+                    "interval, paired differences between models, accuracy at 0.5 and the "
+                    "share called linear per tile. A test set only: never train or tune on "
+                    "it. Writes weak_eval.json.")
+    weak.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",
+                      help="a checkpoint or shipped model name; repeat for several")
+    weak.add_argument("--out", required=True, help="output folder")
+    weak.add_argument("--sizes", type=_int_list, default=(64, 128, 250),
+                      help="window sizes in nodes of the 2 arc-minute lattice (64,128,250)")
+    weak.add_argument("--stride", type=int, help="window stride (default: size / 10)")
+    weak.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (1000)")
     swp = lsub.add_parser("sweep", help="linear percentage against window size",
                           description="Predict the grid with several window sizes; write "
                                       "sweep.csv and sweep.png.")
@@ -137,6 +154,17 @@ def _add_lma_classification(lsub):
     swp.add_argument("--out", required=True, help="output folder")
     swp.add_argument("--sizes", type=_int_list, default=(150, 200, 250, 300, 350))
     swp.add_argument("--stride", type=int)
+
+
+def _named_model(text):
+    """``NAME=PATH`` or ``PATH`` (named after its run folder) -> (name, path)."""
+    from .run import resolve_model
+
+    name, _, path = text.rpartition("=")
+    path = resolve_model(path)
+    if not name:
+        name = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    return name, path
 
 
 def _lma_common(p):
@@ -234,7 +262,7 @@ def _cmd_lma(args, parser):
     from .preprocess import PreprocessConfig, run_preprocess
 
     if args.action in ("windows", "label-export", "train", "pretrain", "compare", "predict",
-                       "sweep", "real-tiles"):
+                       "sweep", "real-tiles", "weak-eval"):
         return _cmd_lma_classification(args)
     if args.action != "preprocess":
         parser.parse_args(["lma", "--help"])
@@ -282,6 +310,16 @@ def _cmd_lma_classification(args):
         report = lma.run_real_tiles(args.model, args.out, stride=args.stride,
                                     progress=sys.stderr.isatty())
         print(json.dumps(report, indent=2))  # noqa: T201
+        return 0
+    if args.action == "weak-eval":
+        from ..._utils import check_number
+        from .weak import run_weak_eval
+
+        check_number(args.boot, option="--boot", minimum=10, integer=True)
+        models = dict(_named_model(m) for m in args.model)
+        report = run_weak_eval(models, args.out, sizes=args.sizes, stride=args.stride,
+                               n_boot=args.boot, progress=sys.stderr.isatty())
+        print(json.dumps(report, indent=2, default=str))  # noqa: T201
         return 0
     if args.action == "sweep":
         table = lma.run_sweep(args.grid, args.model, args.out, sizes=args.sizes,

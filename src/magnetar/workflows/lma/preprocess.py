@@ -110,14 +110,28 @@ def _check_regrid_size(data, spacing, path):
         raise ValidationError(msg)
 
 
+def _read_png(path):
+    """Read a PNG tile; an EMAG2v3 tile (``example_<label>.png``) keeps its coordinates."""
+    import re
+
+    from ...errors import DataNotFoundError
+    from ...io import read_emag2v3_tile, read_png_tile
+
+    match = re.fullmatch(r"example_(\d+)", path.stem)
+    if match:
+        try:
+            return read_emag2v3_tile(path, label=int(match.group(1)))
+        except (DataNotFoundError, ValidationError) as err:
+            LOGGER.warning("%s: read without geographic coordinates (%s)", path, err)
+    return read_png_tile(path)
+
+
 def read_any(path):
     """Return a grid or points from a file: netCDF grid, MGD77+ cruise, PNG tile or point table."""
     path = existing_file(path)
     suffix = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".png":
-        from ...io import read_png_tile
-
-        return read_png_tile(path)
+        return _read_png(path)
     if path.suffix.lower() in (".nc", ".grd", ".tif", ".tiff"):
         try:
             with xr.open_dataset(path, decode_times=False) as ds:

@@ -34,6 +34,7 @@ from ..._utils import (
 )
 from ...config import check_table, save_config
 from ...errors import ValidationError
+from .weak import EMAG2V3_TILES
 
 __all__ = [
     "LMAConfig",
@@ -423,11 +424,38 @@ def predict_grid(grid, model, *, config=None, stride=None, batch_size=128, calib
                       calibration_mask=calibration_mask)
 
 
+DEFAULT_MODEL = "lma_texture.pt"  # shipped; chosen on the weak-labelled real windows
+
+
+def resolve_model(model):
+    """Return the checkpoint path of ``model``: a file, a shipped model's name, or None.
+
+    Parameters
+    ----------
+    model : path-like or str or None
+        A checkpoint file, the name of a shipped model (``lma_texture.pt``), or None for
+        the default shipped model (:data:`DEFAULT_MODEL`).
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint.
+    """
+    from ...pretrained import list_pretrained, pretrained_path
+
+    if model is None:
+        return pretrained_path(DEFAULT_MODEL)
+    path = Path(model)
+    if not path.exists() and str(model) in list_pretrained():
+        return pretrained_path(str(model))
+    return path
+
+
 def _model_and_config(model_path, device=None):
     from ...config import load_config
     from ...training.classification import load_classifier
 
-    model_path = Path(model_path)
+    model_path = resolve_model(model_path)
     if device is None:
         import torch
 
@@ -495,6 +523,7 @@ def run_predict(grid_path, model_path, out_path, *, stride=None, calibrate=True,
     from ...io import read_grid
 
     out_path = output_file(out_path, inputs=[grid_path], suffixes=(".nc",))
+    model_path = resolve_model(model_path)
     if stride is not None:
         check_number(stride, option="--stride", minimum=1, integer=True)
     lazy = chunks is not None or workers > 1 or scheduler is not None
@@ -721,11 +750,12 @@ def _compare_variants(*, backbone, pretrained_path, pretrained_diffused_path, im
     """Return the arms of :func:`run_compare` as (name, input, training overrides)."""
     cnn_kwargs = {"batch_norm": True} if cnn_batch_norm else {}
     variants = [("cnn", "raw", {"model": "lma_cnn", "model_kwargs": cnn_kwargs})] if cnn else []
-    if baseline:  # the classical reference the study lacks: cheap, so on both inputs
-        for kind in ("raw", "diffused"):
-            variants.append(("coherence_baseline", kind,
-                             {"model": "lma_coherence", "model_kwargs": {}, "lr": 3e-2,
-                              "epochs": 150, "patience": 30}))
+    if baseline:  # the classical references the study lacks: cheap, so on both inputs
+        for name, model in (("coherence_baseline", "lma_coherence"),
+                            ("texture_baseline", "lma_texture")):
+            for kind in ("raw", "diffused"):
+                variants.append((name, kind, {"model": model, "model_kwargs": {},
+                                              "lr": 3e-2, "epochs": 150, "patience": 30}))
     if not fine_tune_lr > 0:
         msg = f"fine_tune_lr (--fine-tune-lr) must be > 0, got {fine_tune_lr}"
         raise ValidationError(msg)
@@ -760,8 +790,8 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     other synthetic grids - and, with ``imagenet``, ImageNet weights) on raw windows; the
     same on diffused windows (from ``pretrained_diffused_path`` when given: a backbone
     pretrained on diffused grids, ``magnetar lma pretrain --diffuse``); with ``baseline``
-    also the classical structure-tensor coherence classifier (``lma_coherence``) on raw and
-    diffused windows (``cnn=False`` leaves the plain CNN out: the rest runs on a CPU in
+    also the classical structure-tensor coherence classifier (``lma_coherence``) and the
+    texture classifier (``lma_texture``) on raw and diffused windows (``cnn=False`` leaves the plain CNN out: the rest runs on a CPU in
     minutes; ``cnn_batch_norm`` gives it batch normalisation after each convolution).
     ``unfreeze`` fine-tunes the whole backbone in the transfer arms instead of training the
     head on frozen features (Adam at ``fine_tune_lr``, lower than the head's 1e-3 so the
@@ -841,7 +871,6 @@ def _compare_summary(table):
     return summary
 
 
-EMAG2V3_TILES = (675, 782, 1164, 1299)
 PICK_FILES = ("gpts/AtlanticOcean/Merkouriev+DeMets_2008_GJI.gmt",
               "gpts/AtlanticOcean/Merkouriev+DeMets_2014_GJI.gmt",
               "gpts/PacificOcean/DeMets+Traylen_2000_Tectonophys.gmt",
@@ -878,7 +907,8 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None,
         Per tile the linear percentage and the pick agreement.
     """
     from ... import datasets
-    from ...io import pick_agreement, read_emag2v3_tile, read_picks
+    from ...io import pick_agreement, read_picks
+    from .weak import real_tile
 
     model, config = _model_and_config(model_path)
     picks = pd.concat([read_picks(datasets.fetch(p)) for p in PICK_FILES], ignore_index=True)
@@ -886,12 +916,13 @@ def run_real_tiles(model_path, out, *, tiles=EMAG2V3_TILES, stride=None,
     out.mkdir(parents=True, exist_ok=True)
     report = {}
     for label in tiles:
-        tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
-        step = 1 / 30
-        lat = np.arange(tile.latitude[0], tile.latitude[-1] + step / 2, step)
-        lon = np.arange(tile.longitude[0], tile.longitude[-1] + step / 2, step)
-        grid = tile.interp(latitude=lat, longitude=lon)
+        began = time.perf_counter()
+        grid = real_tile(label)
+        lat, lon = grid["latitude"].values, grid["longitude"].values
+        LOGGER.info("tile %s: %d x %d nodes at 2 arc-minutes, mapping", label, *grid.shape)
         result = predict_grid(grid, model, config=config, stride=stride, progress=progress)
+        LOGGER.info("tile %s: %.1f %% linear (%.0f s)", label,
+                    result.attrs["linear_percentage"], time.perf_counter() - began)
         result["anomaly"] = grid
         _write_map(result, out / f"emag2v3_{label}.nc")
         agreement = pick_agreement(result, picks)

@@ -138,7 +138,8 @@ def real_tile(label):
     return tile.interp(latitude=lat, longitude=lon)
 
 
-def weak_set(*, size, stride, tiles=EMAG2V3_TILES, clip=(1.0, 99.0), min_fraction=0.9):
+def weak_set(*, size, stride, tiles=EMAG2V3_TILES, clip=(1.0, 99.0), min_fraction=0.9,
+             diffusion=None):
     """Normalised windows and weak labels of the EMAG2v3 tiles.
 
     Parameters
@@ -151,6 +152,8 @@ def weak_set(*, size, stride, tiles=EMAG2V3_TILES, clip=(1.0, 99.0), min_fractio
         Percentile scaling of each window (:func:`magnetar.grids.normalise_windows`).
     min_fraction : float
         See :func:`weak_labels`.
+    diffusion : (float, float, float), optional
+        Coherence-diffuse each tile first (sigma, rho, time), for models trained so.
 
     Returns
     -------
@@ -169,6 +172,11 @@ def weak_set(*, size, stride, tiles=EMAG2V3_TILES, clip=(1.0, 99.0), min_fractio
         if size > min(grid.shape):
             continue
         labels = weak_labels(grid, age, size=size, stride=stride, min_fraction=min_fraction)
+        if diffusion is not None:
+            from ...grids import coherence_diffusion
+
+            sigma, rho, t = diffusion
+            grid = coherence_diffusion(grid, sigma=sigma, rho=rho, time=t)
         windows, table = sliding_windows(grid, size=size, stride=stride, min_valid=0.0,
                                          clip=clip)
         table = table.merge(labels, on=["row", "col"], how="left")
@@ -230,12 +238,21 @@ def block_bootstrap_auc(table, probs, *, size, n_boot=1000, seed=0):
     return out | {"blocks": int(ids.size)}
 
 
-def _score(model_path, windows):
+def _probabilities(model_paths, *, size, stride):
+    """Each model's probabilities on the weak set, windows cut as the model was trained."""
     from ...training.classification import predict_proba
     from .run import _model_and_config
 
-    model, config = _model_and_config(model_path, device="cpu")
-    return predict_proba(model, windows, batch_size=64, device="cpu"), config
+    cache, probs, table = {}, {}, None
+    for name, path in model_paths.items():
+        model, config = _model_and_config(path, device="cpu")
+        key = (tuple(config.clip), tuple(config.diffusion) if config.diffuse else None)
+        if key not in cache:
+            cache[key] = weak_set(size=size, stride=stride, clip=key[0], diffusion=key[1])
+        windows, t = cache[key]
+        table = t if table is None else table
+        probs[name] = predict_proba(model, windows, batch_size=64, device="cpu")
+    return probs, table
 
 
 def run_weak_eval(model_paths, out, *, sizes=(64, 128, 250), stride=None, n_boot=1000,
@@ -269,8 +286,7 @@ def run_weak_eval(model_paths, out, *, sizes=(64, 128, 250), stride=None, n_boot
               "lineated_ages_myr": lineated_ages()}
     for size in progress_bar(sizes, enabled=progress, desc="window sizes", unit="size"):
         st = stride or max(1, size // 10)
-        windows, table = weak_set(size=size, stride=st)
-        probs = {name: _score(path, windows)[0] for name, path in model_paths.items()}
+        probs, table = _probabilities(model_paths, size=size, stride=st)
         entry = {"stride": st, "windows": int(len(table)),
                  "per_tile": table.groupby("tile")["label"].agg(["size", "sum"])
                  .rename(columns={"size": "windows", "sum": "linear_labels"})
