@@ -61,8 +61,9 @@ def _summary(diffs, coherences):
     return {"windows": int(diffs.size),
             "within_30_deg": float(np.mean(diffs <= 30)) if diffs.size else None,
             "median_difference_deg": float(np.median(diffs)) if diffs.size else None,
+            "across_60_deg_or_more": float(np.mean(diffs >= 60)) if diffs.size else None,
             "median_fabric_coherence": float(np.median(coherences)) if diffs.size else None,
-            "chance_within_30_deg": 1 / 3}
+            "chance_within_30_deg": 1 / 3, "chance_across_60_deg_or_more": 1 / 3}
 
 
 def real_tiles():
