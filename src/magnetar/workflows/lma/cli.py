@@ -61,6 +61,35 @@ def _add_train_arguments(parser):
     parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
 
 
+def _add_real_grid_parsers(lsub):
+    """``lma real-tiles`` and ``lma weak-eval``."""
+    real = lsub.add_parser("real-tiles", help="map the EMAG2v3 tiles, compare with picks",
+                           description="Georeference the EMAG2v3 tiles from their centre "
+                                       "table, resample to 2 arc-minutes, map them and "
+                                       "compare with the published isochron picks "
+                                       "(fraction of picks in linear cells vs fraction of "
+                                       "area linear).")
+    real.add_argument("--model", help="classifier checkpoint or shipped model name "
+                                      "(default: the shipped lma_texture.pt)")
+    real.add_argument("--out", required=True, help="output folder")
+    real.add_argument("--stride", type=int)
+    weak = lsub.add_parser(
+        "weak-eval", help="score classifiers on weak-labelled real EMAG2v3 windows",
+        description="Label the EMAG2v3 tiles' windows from the ocean-crust age grid (linear: "
+                    "oceanic crust of reversal-rich age; non-linear: continental; the rest "
+                    "ambiguous) and score each model: ROC-AUC with a block-bootstrap 95 %% "
+                    "interval, paired differences between models, accuracy at 0.5 and the "
+                    "share called linear per tile. A test set only: never train or tune on "
+                    "it. Writes weak_eval.json.")
+    weak.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",
+                      help="a checkpoint or shipped model name; repeat for several")
+    weak.add_argument("--out", required=True, help="output folder")
+    weak.add_argument("--sizes", type=_int_list, default=(64, 128, 250),
+                      help="window sizes in nodes of the 2 arc-minute lattice (64,128,250)")
+    weak.add_argument("--stride", type=int, help="window stride (default: size / 10)")
+    weak.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (1000)")
+
+
 def _add_lma_classification(lsub):
     win = lsub.add_parser("windows", help="list a grid's sliding windows (CSV to label)",
                           description="Write top-left node, centre coordinates and valid "
@@ -121,31 +150,7 @@ def _add_lma_classification(lsub):
     big.add_argument("--workers", type=int, default=1,
                      help="local Dask worker processes for the windows (default 1)")
     big.add_argument("--scheduler", help="address of an existing Dask scheduler")
-    real = lsub.add_parser("real-tiles", help="map the EMAG2v3 tiles, compare with picks",
-                           description="Georeference the EMAG2v3 tiles from their centre "
-                                       "table, resample to 2 arc-minutes, map them and "
-                                       "compare with the published isochron picks "
-                                       "(fraction of picks in linear cells vs fraction of "
-                                       "area linear).")
-    real.add_argument("--model", help="classifier checkpoint or shipped model name "
-                                      "(default: the shipped lma_texture.pt)")
-    real.add_argument("--out", required=True, help="output folder")
-    real.add_argument("--stride", type=int)
-    weak = lsub.add_parser(
-        "weak-eval", help="score classifiers on weak-labelled real EMAG2v3 windows",
-        description="Label the EMAG2v3 tiles' windows from the ocean-crust age grid (linear: "
-                    "oceanic crust of reversal-rich age; non-linear: continental; the rest "
-                    "ambiguous) and score each model: ROC-AUC with a block-bootstrap 95 %% "
-                    "interval, paired differences between models, accuracy at 0.5 and the "
-                    "share called linear per tile. A test set only: never train or tune on "
-                    "it. Writes weak_eval.json.")
-    weak.add_argument("--model", action="append", required=True, metavar="[NAME=]PATH",
-                      help="a checkpoint or shipped model name; repeat for several")
-    weak.add_argument("--out", required=True, help="output folder")
-    weak.add_argument("--sizes", type=_int_list, default=(64, 128, 250),
-                      help="window sizes in nodes of the 2 arc-minute lattice (64,128,250)")
-    weak.add_argument("--stride", type=int, help="window stride (default: size / 10)")
-    weak.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (1000)")
+    _add_real_grid_parsers(lsub)
     swp = lsub.add_parser("sweep", help="linear percentage against window size",
                           description="Predict the grid with several window sizes; write "
                                       "sweep.csv and sweep.png.")
