@@ -589,3 +589,35 @@ def test_iar_spectrogram_keeps_good_files_and_reports_each(tmp_path, capsys):
     assert summary["status"].tolist()[1].startswith("failed")
     assert (out / "good_spectrogram.nc").is_file()
     assert not (out / "short_spectrogram.nc").exists()
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["synth", "seafloor", "-n", "1", "--size", "200000"], "--size"),
+    (["lma", "train", "--model", "lma_coherence", "--n-grids", "1", "--grid-size", "100000"],
+     "--grid-size"),
+    (["crowdmag", "train", "--randomization", "1000000000"], "--randomization"),
+    (["crowdmag", "train", "--tile-px", "200000"], "--tile-px"),
+])
+def test_sizes_from_options_refused_with_an_estimate(tmp_path, capsys, argv, needle):
+    message = _refused(capsys, [*argv, "--out", tmp_path / "out"], match=(needle, "GB"),
+                       no_outputs=(tmp_path / "out",))
+    assert "limit" in message
+
+
+def test_iar_spectrogram_absurd_nfft_refused_with_an_estimate(tmp_path):
+    from magnetar.errors import ValidationError
+    from magnetar.processing import welch_spectrogram
+
+    t = pd.date_range("2024-01-01", periods=20_000, freq="10ms")
+    series = xr.DataArray(np.random.default_rng(0).standard_normal(20_000), dims="time",
+                          coords={"time": t}, attrs={"sampling_rate": 100.0})
+    with pytest.raises(ValidationError, match=r"--nfft.*GB"):
+        welch_spectrogram(series, segment_s=10.0, nfft=2**34)
+
+
+def test_survey_at_an_absurd_spacing_refused_before_gridding():
+    from magnetar.errors import ValidationError
+    from magnetar.grids import survey_grid
+
+    with pytest.raises(ValidationError, match=r"--tile-km.*GB"):
+        survey_grid("britain", spacing_km=1e-4)

@@ -137,6 +137,40 @@ def check_number(value, *, option, minimum=None, maximum=None, integer=False,
     return value
 
 
+MAX_ALLOCATION_BYTES = 16e9  # refuse sizes derived from options above this (16 GB)
+
+
+def check_allocation(nbytes, *, option, what, limit=MAX_ALLOCATION_BYTES):
+    """Refuse a size derived from user input before trying to allocate it.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated memory the request needs (bytes).
+    option : str
+        The option(s) that set it, named in the message.
+    what : str
+        What would be allocated (e.g. "a 200000 x 200000 grid").
+    limit : float
+        Largest estimate accepted (bytes).
+
+    Returns
+    -------
+    float
+        ``nbytes`` when acceptable.
+
+    Raises
+    ------
+    ValidationError
+        With the estimate and the limit in GB.
+    """
+    if not nbytes <= limit:
+        msg = (f"{option}: {what} needs about {nbytes / 1e9:,.1f} GB (limit "
+               f"{limit / 1e9:,.0f} GB); choose a smaller value")
+        raise ValidationError(msg)
+    return nbytes
+
+
 def unique_stems(paths, *, clean=None):
     """Return one distinct output stem per input path.
 

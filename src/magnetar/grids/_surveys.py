@@ -90,6 +90,11 @@ def survey_grid(name, *, spacing_km, height_km=None):
     pts = read_points(datasets.fetch(path))
     lon, lat = pts["longitude"].values, pts["latitude"].values
     x, y = local_km(lon, lat, float(np.mean(lon)), float(np.mean(lat)))
+    from .._utils import check_allocation
+
+    nodes = (np.ptp(x) / spacing_km + 1) * (np.ptp(y) / spacing_km + 1)
+    check_allocation(nodes * 8 * 6, option="spacing_km (--spacing-km, --tile-km)",
+                     what=f"the {name} survey gridded at {spacing_km:g} km")
     proj = xr.Dataset({"anomaly": ("point", pts["anomaly"].values)},
                       coords={"easting": ("point", x), "northing": ("point", y)})
     grid = regrid(proj, spacing=spacing_km, method="linear")

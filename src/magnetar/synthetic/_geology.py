@@ -86,6 +86,11 @@ class GeologyConfig:
         if min(self.shape) < 16:
             msg = f"shape must be at least 16 x 16, got {self.shape}"
             raise ValidationError(msg)
+        from .._utils import check_allocation
+
+        padded = (1.5 * self.shape[0] + 16) * (1.5 * self.shape[1] + 16)
+        check_allocation(padded * 8 * 16, option="shape (--grid-size)",  # ~16 maps
+                         what=f"a {self.shape[0]} x {self.shape[1]} geology scene")
         if self.height_km < 0:
             msg = f"height_km must be >= 0, got {self.height_km}"
             raise ValidationError(msg)

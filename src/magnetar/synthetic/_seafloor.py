@@ -281,6 +281,11 @@ class SeafloorConfig:
         if min(self.shape) < 16:
             msg = f"shape (--size) must be at least 16 x 16, got {self.shape}"
             raise ValidationError(msg)
+        from .._utils import check_allocation
+
+        padded = (1.5 * self.shape[0] + 16) * (1.5 * self.shape[1] + 16)
+        check_allocation(padded * 8 * 24, option="shape (--size, --grid-size)",  # ~24 maps
+                         what=f"a {self.shape[0]} x {self.shape[1]} seafloor grid")
         if self.tracks < 0 or self.track_step < 1 or self.track_maxdist_km <= 0:
             msg = ("tracks must be >= 0, track_step >= 1 and track_maxdist_km > 0; got "
                    f"{self.tracks}, {self.track_step}, {self.track_maxdist_km}")

@@ -100,6 +100,12 @@ class AEConfig:
             msg = (f"need tile_km > 0, tile_px >= 8 and randomization >= 1; got "
                    f"{self.tile_km}, {self.tile_px}, {self.randomization}")
             raise ValidationError(msg)
+        from ..._utils import check_allocation
+
+        factor = max([1.0, *self.oversample.values()])
+        tiles = 4 / 3 * self.randomization * factor * len(self.sources)
+        check_allocation(tiles * self.tile_px**2 * 4 * 3, option="--randomization, --tile-px",
+                         what=f"about {tiles:,.0f} tiles of {self.tile_px} x {self.tile_px}")
         if self.train:
             from ...training.reconstruction import TrainConfig
 

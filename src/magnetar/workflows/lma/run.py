@@ -129,6 +129,7 @@ class LMAConfig:
         if self.size > self.grid_size:
             msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
             raise ValidationError(msg)
+        self.seafloor_config()  # the corpus grids' size, checked now (memory guard)
         if self.train:  # the training table, checked key by key now, not after the corpus
             from ...training.classification import ClassifierConfig
 
