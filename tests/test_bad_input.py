@@ -201,12 +201,15 @@ def test_lma_xyz_row_with_wrong_field_count(tmp_path, capsys):
 @pytest.mark.parametrize(("option", "value", "needle"), [
     ("--regrid", "1e-6", "--regrid"),
     ("--chunks", "0", "chunks"),
+    ("--outlier-window", "2", "--outlier-window"),
+    ("--outlier-window", "-5", "--outlier-window"),
 ])
 def test_lma_preprocess_bad_numbers(tmp_path, capsys, option, value, needle):
     path = tmp_path / "points.xyz"
     rows = [f"{i * 100.0} {j * 100.0} {np.sin(i + j):.3f}" for i in range(20) for j in range(20)]
     path.write_text("\n".join(rows) + "\n")
     extra = ["--regrid", "200"] if option != "--regrid" else []
+    extra += ["--outliers"] if option == "--outlier-window" else []
     _refused(capsys, ["lma", "preprocess", path, "--out", tmp_path / "o.nc", *extra, option,
                       value, "--diffuse", "1,6,1"], inputs=[path],
              match=(needle,), no_outputs=[tmp_path / "o.nc"])

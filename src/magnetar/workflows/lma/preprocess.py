@@ -78,9 +78,11 @@ class PreprocessConfig:
             value = getattr(self, name)
             if value is not None:
                 check_number(value, option=name, minimum=0, inclusive=False)
-        check_number(self.outlier_window, option="outlier_window", minimum=0, integer=True)
+        check_number(self.outlier_window, option="outlier_window (--outlier-window)", minimum=0,
+                     integer=True)
         if 0 < self.outlier_window < 3:
-            msg = f"outlier_window must be 0 (global) or at least 3 nodes, got {self.outlier_window}"
+            msg = ("outlier_window (--outlier-window) must be 0 (global) or at least 3 nodes, "
+                   f"got {self.outlier_window}")
             raise ValidationError(msg)
         if self.svd_energy is not None:
             check_number(self.svd_energy, option="svd_energy", minimum=0, maximum=1,
