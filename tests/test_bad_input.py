@@ -599,6 +599,8 @@ def test_iar_spectrogram_keeps_good_files_and_reports_each(tmp_path, capsys):
     (["lma", "train", "--model", "lma_coherence", "--n-grids", "1", "--grid-size", "100000"],
      "--grid-size"),
     (["crowdmag", "train", "--randomization", "1000000000"], "--randomization"),
+    (["iar", "train", "--nights", "100000000"], "--nights"),
+    (["lma", "train", "--model", "lma_coherence", "--n-grids", "100000000"], "--n-grids"),
     (["crowdmag", "train", "--tile-px", "200000"], "--tile-px"),
 ])
 def test_sizes_from_options_refused_with_an_estimate(tmp_path, capsys, argv, needle):

@@ -23,6 +23,7 @@ import xarray as xr
 
 from ..._utils import (
     atomic_path,
+    check_allocation,
     check_number,
     existing_file,
     output_file,
@@ -94,6 +95,13 @@ class IARPipelineConfig:
             from ...training.segmentation import SegmentationConfig
 
             check_table(SegmentationConfig, self.train, key="train")
+        check_number(self.n_train, option="n_train (--nights)", minimum=1, integer=True)
+        check_number(self.n_val, option="n_val (--val-nights)", minimum=1, integer=True)
+        sy = self.synth_config()
+        pixels = (sy.hours * 3600 / sy.segment_s) * (sy.fmax - sy.fmin) * sy.nfft / sy.sampling_rate
+        check_allocation((self.n_train + self.n_val) * pixels * 4 * 3,
+                         option="--nights, --val-nights",
+                         what=f"{self.n_train + self.n_val} synthetic nights in memory")
 
     def synth_config(self):
         """Return the synthetic-night generator's config."""

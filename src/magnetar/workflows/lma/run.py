@@ -130,6 +130,14 @@ class LMAConfig:
             msg = f"window size {self.size} exceeds grid_size {self.grid_size}"
             raise ValidationError(msg)
         self.seafloor_config()  # the corpus grids' size, checked now (memory guard)
+        from ..._utils import check_allocation, check_number
+
+        check_number(self.n_grids, option="n_grids (--n-grids)", minimum=1, integer=True)
+        per_grid = ((self.grid_size - self.size) // self.stride + 1) ** 2 * self.size**2 * 4
+        grids = self.n_grids + self.geology_grids + len(self.surveys)
+        check_allocation(grids * per_grid * (2 if self.diffuse else 1) * 2,
+                         option="--n-grids, --grid-size, --size, --stride",
+                         what=f"the windows of {grids} corpus grids")
         if self.train:  # the training table, checked key by key now, not after the corpus
             from ...training.classification import ClassifierConfig
 
