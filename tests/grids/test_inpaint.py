@@ -29,3 +29,15 @@ def test_inpaint_errors():
         inpaint(np.zeros((4, 4)), np.ones((4, 4), bool), method="kriging")
     with pytest.raises(ValidationError, match="no known pixel"):
         inpaint(np.zeros((1, 4, 4)), np.zeros((1, 4, 4), bool))
+
+
+def test_linear_fill_of_pixels_on_one_line_falls_back_to_nearest():
+    # a straight walk: every known pixel in one column, no triangle to interpolate in
+    tile = np.tile(np.arange(16.0), (16, 1)).T[None]  # value = row index
+    known = np.zeros_like(tile, dtype=bool)
+    known[0, :, 5] = True
+    corrupted = np.where(known, tile, np.nan)
+    for method in ("linear", "gaussian"):
+        out = inpaint(corrupted, known, method=method)
+        assert np.isfinite(out).all()
+    np.testing.assert_allclose(inpaint(corrupted, known, method="linear")[0], tile[0])

@@ -78,3 +78,20 @@ def test_resample_halves_a_linear_ramp_exactly():
     coarse = resample_grid(ramp, spacing=1.0, new_spacing=2.0)
     assert coarse.shape == (32, 32)
     np.testing.assert_allclose(coarse[5, 3:-3], np.linspace(0, 63, 32)[3:-3], atol=0.6)
+
+
+def test_per_tile_noise_levels():
+    tiles = np.zeros((3, 64, 64))
+    levels = np.array([0.0, 30.0, 140.0])
+    corrupted, known = corrupt(tiles, mask_fraction=0.0, noise_nT=levels, seed=2)
+    np.testing.assert_allclose(corrupted.std(axis=(1, 2)), levels, rtol=0.05)
+    with pytest.raises(ValidationError, match="2 values for 3 tiles"):
+        corrupt(tiles, noise_nT=np.ones(2))
+
+
+def test_cut_tiles_positions_match_the_tiles():
+    values = np.arange(20 * 30, dtype=float).reshape(20, 30)
+    tiles, pos = cut_tiles(values, size=5, stride=5, return_positions=True)
+    assert pos.shape == (4 * 6, 2)
+    for tile, (r, c) in zip(tiles, pos, strict=True):
+        np.testing.assert_array_equal(tile, values[r:r + 5, c:c + 5])

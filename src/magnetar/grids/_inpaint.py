@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import interpolate, ndimage
+from scipy.spatial import QhullError
 
 from .._utils import require
 from ..errors import ValidationError
@@ -25,8 +26,11 @@ def _one(values, known, method, sigma, damping):
         vd = require("verde", extra="grids", feature="Spline gap filling")
         spline = vd.Spline(damping=damping).fit((xx[known], yy[known]), v)
         return spline.predict((xx, yy))
-    lin = interpolate.griddata(pts, v, (yy, xx), method="linear")
     near = interpolate.griddata(pts, v, (yy, xx), method="nearest")
+    try:
+        lin = interpolate.griddata(pts, v, (yy, xx), method="linear")
+    except QhullError:  # known pixels on one line (a straight walk): no triangles
+        lin = near
     lin = np.where(np.isfinite(lin), lin, near)  # outside the hull
     if method == "gaussian":
         return ndimage.gaussian_filter(lin, sigma, mode="nearest")

@@ -102,7 +102,8 @@ def split_columns(values, *, test_fraction=0.25, buffer=0, axis=1):
     return values[: max(cut - buffer, 0)], values[cut:]
 
 
-def cut_tiles(values, *, size, n=None, stride=None, seed=0, max_nan=0.0):
+def cut_tiles(values, *, size, n=None, stride=None, seed=0, max_nan=0.0,
+              return_positions=False):
     """Cut square tiles from a grid.
 
     Parameters
@@ -114,16 +115,20 @@ def cut_tiles(values, *, size, n=None, stride=None, seed=0, max_nan=0.0):
         Number of random tile positions (seeded); or give ``stride`` for a regular cut.
     max_nan : float
         Largest fraction of NaN nodes a tile may hold (0: complete tiles only).
+    return_positions : bool
+        Also return the tiles' top-left (row, column) nodes.
 
     Returns
     -------
     numpy.ndarray
-        ``(N, size, size)``; fewer than ``n`` when the grid has too few valid positions.
+        ``(N, size, size)``; fewer than ``n`` when the grid has too few valid positions;
+        with ``return_positions`` a tuple (tiles, (N, 2) int array).
     """
     values = np.asarray(values, float)
     ny, nx = values.shape
+    empty = (np.empty((0, size, size)), np.empty((0, 2), dtype=int))
     if size > min(ny, nx):
-        return np.empty((0, size, size))
+        return empty if return_positions else empty[0]
     if (n is None) == (stride is None):
         msg = "give exactly one of n (random tiles) or stride (regular tiles)"
         raise ValidationError(msg)
@@ -144,9 +149,10 @@ def cut_tiles(values, *, size, n=None, stride=None, seed=0, max_nan=0.0):
     if n is not None:
         rows, cols = rows[:n], cols[:n]
     if rows.size == 0:
-        return np.empty((0, size, size))
+        return empty if return_positions else empty[0]
     idx = np.arange(size)
-    return values[(rows[:, None] + idx)[:, :, None], (cols[:, None] + idx)[:, None, :]]
+    tiles = values[(rows[:, None] + idx)[:, :, None], (cols[:, None] + idx)[:, None, :]]
+    return (tiles, np.column_stack([rows, cols])) if return_positions else tiles
 
 
 def _track_mask(rng, shape, fraction):
@@ -177,8 +183,8 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
         Clean tiles in nT (NaN already unknown).
     mask_fraction : float
         Fraction of pixels hidden, in [0, 1).
-    noise_nT : float
-        Standard deviation of the additive noise.
+    noise_nT : float or array (N,)
+        Standard deviation of the additive noise (one per tile when an array).
     heavy_tail : float
         Fraction of noisy samples drawn from a Student-t (3 degrees of freedom, same scale)
         instead of a Gaussian: the outliers of phone magnetometers.
@@ -200,7 +206,12 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
     if mask_kind not in MASK_KINDS:
         msg = f"mask_kind must be one of {', '.join(MASK_KINDS)}; got {mask_kind!r}"
         raise ValidationError(msg)
-    if noise_nT < 0 or not 0 <= heavy_tail <= 1:
+    noise_nT = np.asarray(noise_nT, float)
+    if noise_nT.ndim == 1 and noise_nT.shape[0] != tiles.shape[0]:
+        msg = f"noise_nT has {noise_nT.shape[0]} values for {tiles.shape[0]} tiles"
+        raise ValidationError(msg)
+    noise_nT = noise_nT.reshape(-1, 1, 1) if noise_nT.ndim == 1 else noise_nT
+    if (noise_nT < 0).any() or not 0 <= heavy_tail <= 1:
         msg = f"need noise_nT >= 0 and 0 <= heavy_tail <= 1; got {noise_nT}, {heavy_tail}"
         raise ValidationError(msg)
     rng = np.random.default_rng(seed)

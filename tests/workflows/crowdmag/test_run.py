@@ -20,38 +20,68 @@ from magnetar.workflows.crowdmag.run import (  # noqa: E402
 
 def _grids():
     rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:80, 0:120] / 10.0
+    y, x = np.mgrid[0:80, 0:200] / 10.0
     return {"seafloor": [100 * np.sin(x + rng.uniform(0, 6)) * np.cos(0.7 * y) for _ in range(2)]}
 
 
-def test_corpus_holds_out_a_separate_region():
+def test_corpus_holds_out_separate_validation_and_test_regions():
     cfg = AEConfig(tile_px=16, tile_km=32, randomization=30, sources=("seafloor",))
-    grids = {"seafloor": [np.tile(np.arange(120.0), (80, 1))]}  # value = column index
+    grids = {"seafloor": [np.tile(np.arange(200.0), (80, 1))]}  # value = column index
     corpus = build_tile_corpus(cfg, grids=grids)
-    assert len(corpus["train"]) + len(corpus["val"]) == 30
-    assert len(corpus["test"]) == 10
-    # east split (wider than tall) with a 16-column buffer: no test column in training
-    assert corpus["train"].max() < corpus["test"].min() - 16
+    assert len(corpus["train"]) == 30
+    # regions along the longer (column) axis, a tile width apart: test = the last 60
+    # columns, validation before it, training before that
+    assert corpus["train"].max() < corpus["val"].min() - 16
+    assert corpus["val"].max() < corpus["test"].min() - 16
+    assert corpus["test"].min() == 140
+    # test and validation tiles do not overlap: 5 rows x 3 columns of 16-px tiles
+    assert len(corpus["test"]) == 15
+    starts = sorted(set(corpus["test"][:, 0, 0]))
+    assert starts == [140.0, 156.0, 172.0]
+    blocks = corpus["test_blocks_by_source"]["seafloor"]
+    assert len(blocks) == 15
+    assert len(set(blocks)) == 3 * 2  # 2 x 2 tiles a block: 3 block rows, 2 block columns
     with pytest.raises(ValidationError, match="sources"):
         AEConfig(sources=("moon",))
+    with pytest.raises(ValidationError, match="validation tiles"):
+        build_tile_corpus(cfg, grids={"seafloor": [np.zeros((80, 120))]})
 
 
 def test_oversampling_multiplies_one_sources_tiles():
-    grids = {"britain": [np.tile(np.arange(120.0), (80, 1))],
-             "seafloor": [np.tile(-np.arange(120.0), (80, 1))]}
+    grids = {"britain": [np.tile(np.arange(200.0), (80, 1))],
+             "seafloor": [np.tile(-np.arange(200.0), (80, 1))]}
     cfg = AEConfig(tile_px=16, tile_km=32, randomization=30, oversample={"britain": 3},
                    sources=("britain", "seafloor"))
     corpus = build_tile_corpus(cfg, grids=grids)
-    train = np.concatenate([corpus["train"], corpus["val"]])
+    train = corpus["train"]
     # britain tiles hold values >= 0, seafloor tiles <= 0 (and a column-0 tile both)
     assert (train.max(axis=(1, 2)) > 0).sum() == 90
     assert (train.min(axis=(1, 2)) < 0).sum() == 30
-    assert len(corpus["test_by_source"]["britain"]) == 30
-    assert len(corpus["test_by_source"]["seafloor"]) == 10
+    assert len(corpus["test_by_source"]["britain"]) == 15  # the region's own tiles
+    assert len(corpus["test_by_source"]["seafloor"]) == 15
     with pytest.raises(ValidationError, match="oversample"):
         AEConfig(oversample={"britain": 0})
     with pytest.raises(ValidationError, match="oversample"):
         AEConfig(oversample={"mars": 2})
+
+
+def test_block_bootstrap_is_wider_than_the_tile_bootstrap_for_correlated_tiles():
+    import pandas as pd
+
+    from magnetar.workflows.crowdmag.run import paired_comparison
+
+    rng = np.random.default_rng(0)
+    # 10 blocks of 4 tiles; the difference is shared within a block (neighbours agree)
+    block_effect = np.repeat(rng.normal(-1.0, 2.0, 10), 4)
+    per_tile = {(0.5, "autoencoder"): pd.DataFrame({"mae": 10 + block_effect}),
+                (0.5, "spline"): pd.DataFrame({"mae": np.full(40, 10.0)})}
+    blocks = np.repeat([f"b{i}" for i in range(10)], 4)
+    by_tile = paired_comparison(per_tile, metrics=("mae",), n_boot=2000)["mae"]
+    by_block = paired_comparison(per_tile, metrics=("mae",), n_boot=2000, blocks=blocks)["mae"]
+    assert by_block["n_blocks"] == 10
+    assert by_tile["mean_difference"] == pytest.approx(by_block["mean_difference"])
+    width = lambda r: r["ci95"][1] - r["ci95"][0]  # noqa: E731
+    assert width(by_block) > 1.5 * width(by_tile)  # ~sqrt(4): tiles of a block are one
 
 
 def test_train_then_evaluate_end_to_end(tmp_path):
@@ -67,7 +97,7 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     table, files = run_evaluate(written["checkpoint"], tmp_path / "eval", cfg, corpus=corpus,
                                 baselines=("nearest", "linear"))
     assert set(table.method) == {"autoencoder", "nearest", "linear"}
-    assert len(table) == 9
+    assert len(table) == 3 * 6  # 25/50/75 % random masks and three track conditions
     assert np.isfinite(table[["mae", "wasserstein", "ssim"]]).all().all()
     # the baselines see the very corruption the model saw (seeded by the mask fraction)
     tiles = corpus["test_by_source"]["seafloor"]
@@ -78,6 +108,9 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert got == pytest.approx(expected)
     summary = json.loads(files["json"].read_text())
     assert set(summary["beats_all_baselines_at_50pct"]) == {"mae", "wasserstein"}
+    assert set(summary["paired_differences"]) == {"0.25", "0.5", "0.75", "tracks 95 %",
+                                                  "tracks 99 %", "tracks 99.9 %"}
+    assert summary["paired_differences"]["tracks 99 %"]["mae"]["n_blocks"] >= 2
     assert summary["tta"] is True
     paired = summary["paired_difference_at_50pct"]
     at_half = table[table.mask_fraction == 0.5].set_index("method")

@@ -73,7 +73,8 @@ class AEConfig:
         (default: ten times as many Britain tiles: the one real survey at the test
         region's resolution and texture, and a single grid against four of each other
         source; overlapping tiles still differ in their corruption every epoch)
-    test_fraction : eastern fraction of every source kept for testing
+    test_fraction, val_fraction : eastern (northern) fraction of every source kept for
+        testing, and the fraction before it kept for validation (spatially separate)
     eval_source : source of the held-out test tiles reported (real survey data: britain)
     """
 
@@ -83,6 +84,7 @@ class AEConfig:
     sources: tuple[str, ...] = SOURCES
     oversample: dict = field(default_factory=lambda: {"britain": 10})
     test_fraction: float = 0.3
+    val_fraction: float = 0.15
     eval_source: str = "britain"
     seed: int = 0
     train: dict = field(default_factory=dict)
@@ -173,44 +175,68 @@ def source_grids(config):
     return grids
 
 
+def _regions(values, *, val_fraction, test_fraction, buffer):
+    """Training, validation and test parts of a grid along its longer axis, buffered."""
+    from ...training import split_columns
+
+    axis = 0 if values.shape[0] > values.shape[1] else 1
+    rest, test = split_columns(values, test_fraction=test_fraction, buffer=buffer, axis=axis)
+    train, val = split_columns(rest, test_fraction=val_fraction / (1 - test_fraction),
+                               buffer=buffer, axis=axis)
+    return train, val, test
+
+
 def build_tile_corpus(config, *, grids=None):
-    """Build the clean tile corpus.
+    """Build the clean tile corpus in spatially separate regions.
 
-    Clean tiles: ``{"train", "val", "test"}`` arrays ``(N, px, px)`` in nT, plus
-    ``"test_by_source"``.
+    Each source grid is cut along its longer axis into a training region, a validation
+    region (``val_fraction``: early stopping and every design choice) and a test region
+    (``test_fraction``, east or north), one tile width apart. Training tiles are drawn at
+    random (``randomization`` times the source's ``oversample``; they overlap, and differ
+    in their corruption every epoch); validation and test tiles are the region's
+    non-overlapping tiles, so no test pixel is in two test tiles. Test tiles carry a block
+    (2 x 2 tiles of one grid) for the block bootstrap of :func:`paired_comparison`.
 
-    Each source grid is split along its longer axis into a training part (10 % of its tiles
-    go to validation) and a test part (east or north), separated by a buffer one tile wide.
-    ``randomization`` (times the source's ``oversample`` factor) random tiles are drawn
-    from each grid's training part and a third as many from its test part.
+    Parameters
+    ----------
+    config : AEConfig
+        Tile size, sources, fractions and seed.
+    grids : dict, optional
+        ``{source: [2-D arrays in nT]}`` instead of :func:`source_grids`.
+
+    Returns
+    -------
+    dict
+        ``train``, ``val``, ``test`` arrays ``(N, px, px)`` in nT; ``test_by_source`` and
+        ``test_blocks_by_source`` (block label per test tile).
     """
-    from ...training import cut_tiles, split_columns
+    from ...training import cut_tiles
 
     grids = source_grids(config) if grids is None else grids
     px = config.tile_px
-    train, test, by_source = [], [], {}
+    parts = {"train": [], "val": [], "test": []}
+    by_source, blocks_by_source = {}, {}
     for k, (source, arrays) in enumerate(grids.items()):
         n_each = max(1, round(config.randomization * config.oversample.get(source, 1)))
-        src_test = []
+        src_test, src_blocks = [], []
         for i, values in enumerate(arrays):
-            axis = 0 if values.shape[0] > values.shape[1] else 1
-            west, east = split_columns(values, test_fraction=config.test_fraction, buffer=px,
-                                       axis=axis)
-            seed = config.seed + 1000 * k + i
-            train.append(cut_tiles(west, size=px, n=n_each, seed=seed))
-            src_test.append(cut_tiles(east, size=px, n=max(1, n_each // 3), seed=seed + 500))
+            train, val, test = _regions(values, val_fraction=config.val_fraction,
+                                        test_fraction=config.test_fraction, buffer=px)
+            parts["train"].append(cut_tiles(train, size=px, n=n_each,
+                                            seed=config.seed + 1000 * k + i))
+            parts["val"].append(cut_tiles(val, size=px, stride=px))
+            tiles, pos = cut_tiles(test, size=px, stride=px, return_positions=True)
+            src_test.append(tiles)
+            src_blocks += [f"{source}:{i}:{r // (2 * px)}:{c // (2 * px)}" for r, c in pos]
         by_source[source] = np.concatenate(src_test)
-        test.append(by_source[source])
-    train = np.concatenate(train)
-    if len(train) < 10:
-        msg = (f"only {len(train)} clean training tiles of {px} px; use smaller tiles or a "
-               "larger randomization")
+        blocks_by_source[source] = np.array(src_blocks, dtype=object)
+        parts["test"].append(by_source[source])
+    out = {name: np.concatenate(arrays) for name, arrays in parts.items()}
+    if len(out["train"]) < 10 or len(out["val"]) == 0:
+        msg = (f"{len(out['train'])} training and {len(out['val'])} validation tiles of {px} "
+               "px; use smaller tiles (--tile-km) or a larger randomization")
         raise ValidationError(msg)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(train))
-    n_val = max(1, len(train) // 10)
-    return {"train": train[order[n_val:]], "val": train[order[:n_val]],
-            "test": np.concatenate(test), "test_by_source": by_source}
+    return {**out, "test_by_source": by_source, "test_blocks_by_source": blocks_by_source}
 
 
 def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
@@ -258,13 +284,39 @@ def _per_tile_metrics(truth, estimate):
                          for t, e in zip(truth, estimate, strict=True)])
 
 
+REALISTIC = (  # walking/driving tracks with the measured phone pixel noise (30-137 nT)
+    {"name": "tracks 95 %", "mask_fraction": 0.95, "noise_nT": (30.0, 140.0)},
+    {"name": "tracks 99 %", "mask_fraction": 0.99, "noise_nT": (30.0, 140.0)},
+    {"name": "tracks 99.9 %", "mask_fraction": 0.999, "noise_nT": (30.0, 140.0)},
+)
+
+
+def _corrupted_sets(tiles, fractions, conditions, corruption, seed):
+    """Yield (label, corrupted, known): random masks per fraction, then the conditions."""
+    from ...training import corrupt
+
+    for fraction in fractions:
+        c, k = corrupt(tiles, **{**asdict(corruption), "mask_fraction": fraction},
+                       seed=seed + int(fraction * 1000))
+        yield fraction, c, k
+    for i, cond in enumerate(conditions):
+        rng = np.random.default_rng([seed, i, 17])
+        noise = rng.uniform(*cond["noise_nT"], size=len(tiles))  # one device per tile
+        c, k = corrupt(tiles, mask_fraction=cond["mask_fraction"], noise_nT=noise,
+                       heavy_tail=corruption.heavy_tail, mask_kind="tracks", seed=seed + 7 + i)
+        yield cond["name"], c, k
+
+
 def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=None,
                      baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), seed=0,
-                     tta=True, per_tile=False):
+                     tta=True, per_tile=False, conditions=()):
     """Metrics of the model and of each baseline on the same corrupted tiles.
 
     tta : the model's dihedral test-time augmentation (:func:`magnetar.training.reconstruct`).
     per_tile : also return ``{(mask_fraction, method): DataFrame}`` of each tile's metrics.
+    conditions : realistic corruptions (e.g. :data:`REALISTIC`: track-shaped masks with a
+        per-tile noise level drawn from a range), reported under their ``name`` in the
+        ``mask_fraction`` column.
 
     Returns
     -------
@@ -273,14 +325,11 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
         between each tile's value distribution and its reconstruction's).
     """
     from ...grids import inpaint
-    from ...training import corrupt
     from ...training.reconstruction import CorruptionConfig, reconstruct
 
     corruption = corruption or CorruptionConfig()
     rows, tiles_metrics = [], {}
-    for fraction in fractions:
-        c, k = corrupt(tiles, **{**asdict(corruption), "mask_fraction": fraction},
-                       seed=seed + int(fraction * 1000))
+    for fraction, c, k in _corrupted_sets(tiles, fractions, conditions, corruption, seed):
         estimates = {"autoencoder": reconstruct(model, c, k, tta=tta)}
         for method in baselines:
             estimates[method] = inpaint(c, k, method=method)
@@ -294,31 +343,44 @@ def evaluate_methods(model, tiles, *, fractions=(0.25, 0.5, 0.75), corruption=No
 
 
 def paired_comparison(per_tile, *, fraction=0.5, metrics=("mae", "wasserstein"),
-                      n_boot=2000, seed=0):
+                      n_boot=2000, seed=0, blocks=None):
     """Return the autoencoder against the best baseline (lowest mean) for each metric, tile by tile.
 
     Returns ``{metric: {"baseline", "mean_difference", "ci95", "fraction_better"}}``: the mean
     of the per-tile differences autoencoder - baseline (negative: the autoencoder is better)
     with a 95 % percentile-bootstrap interval over tiles (``n_boot`` resamples, seeded) and the
     fraction of tiles on which the autoencoder is better. The two methods were scored on the
-    same corrupted tiles, so the paired differences carry no corruption noise.
+    same corrupted tiles, so the paired differences carry no corruption noise. With
+    ``blocks`` (one label per tile, e.g. ``test_blocks_by_source``) the bootstrap resamples
+    blocks of neighbouring tiles instead of tiles (a block bootstrap: neighbours are not
+    independent); ``n_blocks`` is then reported.
     """
     rng = np.random.default_rng(seed)
+    groups = None
+    if blocks is not None:
+        labels, inverse = np.unique(np.asarray(blocks, dtype=str), return_inverse=True)
+        groups = [np.flatnonzero(inverse == i) for i in range(labels.size)]
     methods = [m for f, m in per_tile if f == fraction and m != "autoencoder"]
     out = {}
     for metric in metrics:
         best = min(methods, key=lambda m: per_tile[fraction, m][metric].mean())
         diff = (per_tile[fraction, "autoencoder"][metric]
                 - per_tile[fraction, best][metric]).to_numpy()
-        boots = diff[rng.integers(0, len(diff), (n_boot, len(diff)))].mean(axis=1)
+        if groups is None:
+            boots = diff[rng.integers(0, len(diff), (n_boot, len(diff)))].mean(axis=1)
+        else:
+            boots = np.array([diff[np.concatenate([groups[g] for g in rng.integers(
+                0, len(groups), len(groups))])].mean() for _ in range(n_boot)])
         out[metric] = {"baseline": best, "mean_difference": float(diff.mean()),
                        "ci95": [float(v) for v in np.percentile(boots, [2.5, 97.5])],
-                       "fraction_better": float(np.mean(diff < 0))}
+                       "fraction_better": float(np.mean(diff < 0)),
+                       **({"n_blocks": len(groups)} if groups is not None else {})}
     return out
 
 
 def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0.5, 0.75),
-                 baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), tta=True):
+                 baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), tta=True,
+                 realistic=True):
     """Evaluate a checkpoint against the baselines on held-out tiles.
 
     Evaluate a checkpoint against the baselines on held-out tiles; writes
@@ -341,6 +403,8 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
         Interpolators compared.
     tta : bool
         Average the dihedral transforms.
+    realistic : bool
+        Also score :data:`REALISTIC` (track masks at 95-99.9 % missing, 30-140 nT noise).
 
     Returns
     -------
@@ -354,9 +418,11 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     model, train_cfg, _ = load_checkpoint(checkpoint)
     corpus = build_tile_corpus(config) if corpus is None else corpus
     tiles = corpus["test_by_source"].get(config.eval_source, corpus["test"])
+    blocks = corpus.get("test_blocks_by_source", {}).get(config.eval_source)
+    conditions = REALISTIC if realistic else ()
     table, per_tile = evaluate_methods(model, tiles, fractions=fractions, baselines=baselines,
                                        corruption=train_cfg.corruption, seed=config.seed,
-                                       tta=tta, per_tile=True)
+                                       tta=tta, per_tile=True, conditions=conditions)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "evaluation.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4g")
@@ -366,12 +432,16 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
         others = at_half.drop(index="autoencoder")
         verdict = {m: bool(at_half.loc["autoencoder", m] < others[m].min())
                    for m in ("mae", "wasserstein")}
-    paired = (paired_comparison(per_tile, seed=config.seed)
-              if 0.5 in fractions and baselines else {})
+    labels = [*fractions, *(c["name"] for c in conditions)] if baselines else []
+    paired = {str(label): paired_comparison(per_tile, fraction=label, seed=config.seed,
+                                            blocks=blocks) for label in labels}
     summary = {"checkpoint": str(checkpoint), "eval_source": config.eval_source,
                "n_test_tiles": len(tiles), "tta": tta,
+               "test_tiles": "non-overlapping, from a held-out region; block bootstrap over "
+                             "2 x 2 tiles" if blocks is not None else "as given",
                "beats_all_baselines_at_50pct": verdict,
-               "paired_difference_at_50pct": paired,
+               "paired_difference_at_50pct": paired.get("0.5", {}),
+               "paired_differences": paired, "conditions": list(conditions),
                "table": table.to_dict(orient="records")}
     write_text_atomic(out_dir / "evaluation.json", json.dumps(summary, indent=1))
     written = {"csv": out_dir / "evaluation.csv", "json": out_dir / "evaluation.json"}
