@@ -37,7 +37,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..errors import MissingDependencyError, ValidationError
-from ._seafloor import _direction, _smooth_field, layer_anomaly
+from ._seafloor import _direction, _smooth_field, check_shape, layer_anomaly
 
 __all__ = ["GEOLOGY_SOURCES", "GeologyConfig", "synthetic_geology"]
 
@@ -51,9 +51,9 @@ class GeologyConfig:
     Attributes
     ----------
     shape : (int, int)
-        Nodes (northing, easting).
+        Grid size in nodes, northing by easting.
     spacing_km : float
-        Node spacing.
+        Distance between nodes.
     height_km : float
         Observation height above the ground (EMAG2v3: 4 km).
     sources : tuple of str
@@ -83,14 +83,7 @@ class GeologyConfig:
         if not (np.isfinite(self.spacing_km) and self.spacing_km > 0):
             msg = f"spacing_km must be a positive number, got {self.spacing_km}"
             raise ValidationError(msg)
-        if min(self.shape) < 16:
-            msg = f"shape must be at least 16 x 16, got {self.shape}"
-            raise ValidationError(msg)
-        from .._utils import check_allocation
-
-        padded = (1.5 * self.shape[0] + 16) * (1.5 * self.shape[1] + 16)
-        check_allocation(padded * 8 * 16, option="shape (--grid-size)",  # ~16 maps
-                         what=f"a {self.shape[0]} x {self.shape[1]} geology scene")
+        check_shape(self.shape, option="shape (--grid-size)", what="geology scene", maps=16)
         if self.height_km < 0:
             msg = f"height_km must be >= 0, got {self.height_km}"
             raise ValidationError(msg)

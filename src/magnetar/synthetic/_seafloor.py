@@ -189,6 +189,36 @@ def layer_anomaly(magnetization, *, spacing, z_top, thickness, field_direction,
     return np.real(np.fft.ifft2(np.fft.fft2(m) * transfer)) * 1e9
 
 
+def check_shape(shape, *, option, what, maps):
+    """Refuse a synthetic grid shape below 16 nodes or too large for memory.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Nodes (northing, easting).
+    option : str
+        The option(s) that set it, named in messages.
+    what : str
+        What is generated ("seafloor grid").
+    maps : int
+        How many float64 maps of the padded domain (1.5 x the shape) are held at once.
+
+    Returns
+    -------
+    tuple
+        ``shape``.
+    """
+    from .._utils import check_allocation
+
+    if min(shape) < 16:
+        msg = f"{option} must be at least 16 x 16, got {shape}"
+        raise ValidationError(msg)
+    padded = (1.5 * shape[0] + 16) * (1.5 * shape[1] + 16)
+    check_allocation(padded * 8 * maps, option=option,
+                     what=f"a {shape[0]} x {shape[1]} {what}")
+    return shape
+
+
 @dataclass(frozen=True)
 class SeafloorConfig:
     """Parameters of :func:`synthetic_seafloor` (lengths in km, rates in mm/yr = km/Myr).
@@ -278,14 +308,8 @@ class SeafloorConfig:
         if unknown:
             msg = f"unknown regime(s) {unknown}; choose from {', '.join(REGIMES)}"
             raise ValidationError(msg)
-        if min(self.shape) < 16:
-            msg = f"shape (--size) must be at least 16 x 16, got {self.shape}"
-            raise ValidationError(msg)
-        from .._utils import check_allocation
-
-        padded = (1.5 * self.shape[0] + 16) * (1.5 * self.shape[1] + 16)
-        check_allocation(padded * 8 * 24, option="shape (--size, --grid-size)",  # ~24 maps
-                         what=f"a {self.shape[0]} x {self.shape[1]} seafloor grid")
+        check_shape(self.shape, option="shape (--size, --grid-size)", what="seafloor grid",
+                    maps=24)
         if self.tracks < 0 or self.track_step < 1 or self.track_maxdist_km <= 0:
             msg = ("tracks must be >= 0, track_step >= 1 and track_maxdist_km > 0; got "
                    f"{self.tracks}, {self.track_step}, {self.track_maxdist_km}")
