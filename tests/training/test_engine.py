@@ -196,3 +196,12 @@ def test_update_metadata_keeps_weights(tmp_path):
     assert torch.equal(state["model_state"]["w"], torch.ones(2))
     with pytest.raises(ValidationError, match="does not change weights"):
         update_metadata(path, model_state={})
+
+
+def test_long_epochs_report_progress_without_a_terminal(monkeypatch, caplog):
+    clock = iter(range(0, 10_000, 20))  # every perf_counter call 20 s later
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level("INFO", logger="magnetar.training.engine"):
+        engine.fit(torch.nn.Linear(1, 1), _Scripted([2.0, 1.0]), _Config(epochs=2))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]

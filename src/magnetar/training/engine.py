@@ -339,9 +339,13 @@ def fit(model, task, config, *, out_dir=None, resume=False, progress=False):
                   **task.validate(model, device), "seconds": time.perf_counter() - began}
         run.history.append(record)
         run.end_epoch(model, optimizer, generator)
+        shown = {k: f"{record[k]:.3f}" for k in task.progress_keys if k in record}
         if bar is not None:
-            bar.set_postfix({k: f"{record[k]:.3f}" for k in task.progress_keys if k in record})
+            bar.set_postfix(shown)
             bar.update(1)
+        elif record["seconds"] >= 10:  # no terminal: long epochs still report progress
+            LOGGER.info("epoch %d/%d (%.0f s): %s", epoch + 1, config.epochs,
+                        record["seconds"], ", ".join(f"{k} {v}" for k, v in shown.items()))
     if bar is not None:
         bar.close()
     return run.best_model(model, device), run.history
