@@ -457,3 +457,31 @@ def test_crowdmag_search_keeps_the_randomization_it_was_given(tmp_path, monkeypa
     assert seen["space"]["tile_km"] == cm.SEARCH_SPACE["tile_km"]  # not given: searched
     assert main(["crowdmag", "search", "--out", str(tmp_path)]) == 0
     assert seen["space"]["randomization"] == cm.SEARCH_SPACE["randomization"]
+
+
+@pytest.mark.parametrize("model", ["dense_ae", "conv_masked_ae"])
+def test_crowdmag_search_objectives_score_the_validation_region(tmp_path, monkeypatch, model):
+    from magnetar.training import search
+    from magnetar.workflows.crowdmag import run as cm
+
+    trial = {"epochs": 1, "hidden_layers": 1, "loss": "mae", "optimizer": "adam",
+             "tile_km": 32.0, "encoding": 8, "randomization": 20, "mask_fraction": 0.5,
+             "model": model}
+    scores = {}
+
+    def fake_search(objective, space, out_dir, **kwargs):
+        assert set(space) == set(cm.SEARCH_SPACE)
+        scores[kwargs["extra"]["objective"]] = objective(trial)
+        return None, {}
+
+    monkeypatch.setattr(search, "run_search", fake_search)
+    config = cm.AEConfig(tile_px=16, sources=("seafloor",), train={"device": "cpu"})
+    for objective in ("mae", "wasserstein", "mae+wasserstein"):
+        cm.run_search(tmp_path, config, objective=objective)
+    assert all(np.isfinite(v) and v > 0 for v in scores.values())
+    # the same model and validation tiles: the sum is the sum of the two scores
+    assert scores["mae+wasserstein"] == pytest.approx(scores["mae"] + scores["wasserstein"])
+    from magnetar.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="--objective"):
+        cm.run_search(tmp_path, config, objective="kl")

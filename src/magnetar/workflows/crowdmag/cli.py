@@ -133,6 +133,9 @@ def add_parser(sub):
     se.add_argument("--sampler", choices=("random", "grid"), default="random")
     se.add_argument("--epochs-scale", type=float, default=1.0, dest="epochs_scale",
                     help="multiply every trial's epochs (e.g. 0.2 for a quick look)")
+    se.add_argument("--objective", choices=("mae", "wasserstein", "mae+wasserstein"),
+                    default="mae", help="validation score minimised (default mae; wasserstein: "
+                                        "the value distributions' distance)")
     de.add_argument("files", nargs="+", help="CrowdMag CSV exports")
     de.add_argument("--checkpoint", required=True, help="trained model (best.pt)")
     de.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
@@ -216,7 +219,7 @@ def _cmd_crowdmag(args, parser):
         fixed = [k for k in ("tile_km", "randomization") if getattr(args, k) is not None]
         _, best = cm.run_search(args.out, _crowdmag_config(args), n_trials=args.trials,
                                 sampler=args.sampler, epochs_scale=args.epochs_scale,
-                                fixed=fixed, progress=progress)
+                                fixed=fixed, progress=progress, objective=args.objective)
         print(json.dumps(best, indent=1))  # noqa: T201
         return 0
     if args.action == "denoise":
