@@ -82,6 +82,16 @@ def bandpass(series, *, low=0.5, high=10.0, order=4, sampling_rate=None):
     return result
 
 
+def _check_welch_size(channels, n_seg, seg, nperseg, nfft, overlap):
+    """Refuse Welch spectra too large for memory (the FFT length is a user option)."""
+    from .._utils import check_allocation
+
+    n_sub = max(1, (seg - nperseg) // max(nperseg - int(overlap * nperseg), 1) + 1)
+    check_allocation(channels * n_seg * n_sub * (max(nfft, nperseg) // 2 + 1) * 16 * 2,
+                     option="nfft (--nfft)", what=f"Welch spectra of {n_seg} segments with "
+                     f"FFTs of {max(nfft, nperseg)} points")
+
+
 def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window="hann",
                       max_missing=0.1, combine="sum", sampling_rate=None):
     """Spectrogram of consecutive Welch periodograms, in log10 power.
@@ -127,12 +137,7 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
                f"{values.shape[0]}: need at least one segment of 8 samples")
         raise ValidationError(msg)
     nperseg = min(nfft, seg)
-    from .._utils import check_allocation
-
-    n_sub = max(1, (seg - nperseg) // max(nperseg - int(overlap * nperseg), 1) + 1)
-    check_allocation(values.shape[1] * n_seg * n_sub * (max(nfft, nperseg) // 2 + 1) * 16 * 2,
-                     option="nfft (--nfft)", what=f"Welch spectra of {n_seg} segments with "
-                     f"FFTs of {max(nfft, nperseg)} points")
+    _check_welch_size(values.shape[1], n_seg, seg, nperseg, nfft, overlap)
     blocks = values[:n_seg * seg].reshape(n_seg, seg, -1).transpose(2, 0, 1)  # (ch, seg, n)
     if np.isfinite(values[:n_seg * seg]).all():  # no gaps: one pass for the segment means
         present = np.ones(blocks.shape[:2])
