@@ -22,6 +22,11 @@
   synthetic blocked test accuracy 0.971, real weak-label ROC-AUC 0.48 (chance): it rejects
   continental texture but finds no lineations in the real oceanic tile. Model card:
   ``lma_texture.card.md``.
+- ``crowdmag_conv_ae.pt`` (the default of ``magnetar crowdmag denoise``): the masked conv
+  autoencoder for 60 km / 32-pixel CrowdMag tiles, trained by ``magnetar crowdmag train --out
+  ae60 --tile-km 60 --epochs 20`` (optimiser state dropped); on held-out Britain tiles at
+  realistic track masks and phone noise no better than a smoothed linear fill. Model card:
+  ``crowdmag_conv_ae.card.md``.
 """
 
 from __future__ import annotations

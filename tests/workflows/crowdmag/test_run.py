@@ -252,3 +252,19 @@ def test_device_noise_from_stationary_recordings_sets_the_pixel_noise(tmp_path):
         pixel_noise(100.0, samples_per_pixel=0)
     with pytest.raises(ValidationError, match="at least one"):
         device_noise([])
+
+
+def test_denoise_works_without_training_with_the_shipped_model(tmp_path):
+    import xarray as xr
+
+    from magnetar import datasets
+    from magnetar.cli import main
+
+    path = datasets.fetch("crowdmag/crowdmag_profile1_iPhone13,1_2022-06-17 000534.csv")
+    assert main(["crowdmag", "denoise", str(path), "--out", str(tmp_path / "cm")]) == 0
+    written = sorted((tmp_path / "cm").glob("*.nc"))
+    assert len(written) == 1
+    with xr.open_dataset(written[0]) as ds:
+        assert ds.attrs["tile_km"] == 60.0  # the shipped model's training tile
+        assert "crowdmag_conv_ae.pt" in ds.attrs["checkpoint"]
+        assert np.isfinite(ds["uncertainty"].values).any()

@@ -137,9 +137,12 @@ def add_parser(sub):
                     default="mae", help="validation score minimised (default mae; wasserstein: "
                                         "the value distributions' distance)")
     de.add_argument("files", nargs="+", help="CrowdMag CSV exports")
-    de.add_argument("--checkpoint", required=True, help="trained model (best.pt)")
-    de.add_argument("--tile-km", type=float, default=120.0, dest="tile_km",
-                    help="tile side in km (default 120; a walk of a few km needs ~2)")
+    de.add_argument("--checkpoint", help="trained model (best.pt; default: the shipped "
+                                         "crowdmag_conv_ae.pt, see its model card)")
+    de.add_argument("--tile-km", type=float, dest="tile_km",
+                    help="tile side in km (default: the model's training tile, 60 km for the "
+                         "shipped one; a walk of a few km needs ~2, which the model was not "
+                         "trained at: a warning says so)")
     de.add_argument("--observatory", nargs="*", default=(),
                     help="IAGA-2002 X/Y/Z variation files of nearby observatories (used only "
                          "within 1000 km and where their data cover the recording)")

@@ -616,7 +616,10 @@ def pixel_noise(device_noise_nT, *, samples_per_pixel):
     return float(device_noise_nT) / math.sqrt(samples_per_pixel)
 
 
-def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), tta=True,
+DEFAULT_MODEL = "crowdmag_conv_ae.pt"  # shipped (model card beside it)
+
+
+def run_denoise(files, out_dir, *, checkpoint=None, tile_km=None, observatories=(), tta=True,
                 progress=False, support_px=2.0, max_abs_nT=5000.0):
     """CrowdMag files -> anomalies -> sparse tile -> reconstruction, one netCDF per file.
 
@@ -630,10 +633,10 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
         CrowdMag CSV files.
     out_dir : path-like
         Output folder.
-    checkpoint : path-like
-        Autoencoder checkpoint.
-    tile_km : float
-        Tile side.
+    checkpoint : path-like, optional
+        Autoencoder checkpoint (default: the shipped :data:`DEFAULT_MODEL`).
+    tile_km : float, optional
+        Tile side (default: the one the model was trained with, else 120 km).
     observatories : sequence of path-like
         IAGA-2002 files for the external-field correction.
     tta : bool
@@ -654,6 +657,13 @@ def run_denoise(files, out_dir, *, checkpoint, tile_km=120.0, observatories=(), 
     """
     from ...training.reconstruction import load_checkpoint
 
+    if checkpoint is None:
+        from ...pretrained import pretrained_path
+
+        checkpoint = pretrained_path(DEFAULT_MODEL)
+    if tile_km is None:
+        trained = _training_config(checkpoint)
+        tile_km = trained.tile_km if trained is not None else 120.0
     check_number(tile_km, option="--tile-km", minimum=0, maximum=20000, inclusive=False)
     check_number(support_px, option="--support-px", minimum=0)
     check_number(max_abs_nT, option="--max-abs-nT", minimum=0, inclusive=False)
@@ -691,18 +701,26 @@ def _safe_stem(name):
     return Path(name).stem.replace(" ", "_").replace(",", "_")
 
 
-def _training_spacing_km(checkpoint):
-    """Return the pixel size (km) the checkpoint was trained at, from its config, or None."""
-    path = Path(checkpoint).parent / "crowdmag.config.toml"
-    if not path.is_file():
+def _training_config(checkpoint):
+    """Return the AEConfig a checkpoint was trained with (beside it), or None."""
+    checkpoint = Path(checkpoint)
+    candidates = (checkpoint.with_suffix(".crowdmag.config.toml"),  # a shipped model
+                  checkpoint.parent / "crowdmag.config.toml")  # a 'crowdmag train' run
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
         return None
     from ...config import load_config
 
     try:
-        cfg = load_config(AEConfig, path, section="crowdmag")
+        return load_config(AEConfig, path, section="crowdmag")
     except MagnetarError:
         return None
-    return cfg.tile_km / cfg.tile_px
+
+
+def _training_spacing_km(checkpoint):
+    """Return the pixel size (km) the checkpoint was trained at, from its config, or None."""
+    cfg = _training_config(checkpoint)
+    return None if cfg is None else cfg.tile_km / cfg.tile_px
 
 
 def _reconstruct_tile(model, values, known, *, tta, support_px):
