@@ -111,7 +111,8 @@ def add_parser(sub):
         p.add_argument("--config", help="TOML file with a [crowdmag] table (crowdmag.config.toml "
                                         "of an earlier run reads back); options override it")
         p.add_argument("--tile-km", type=float, dest="tile_km",
-                       help="tile side in km (default 120)")
+                       help="tile side in km (default 60: 1.875 km pixels; the Britain "
+                            "survey then keeps 22 complete held-out test tiles, 3 at 120 km)")
         p.add_argument("--tile-px", type=int, dest="tile_px",
                        help="tile side in pixels (default 32)")
         p.add_argument("--randomization", type=int,

@@ -78,7 +78,7 @@ class AEConfig:
     eval_source : source of the held-out test tiles reported (real survey data: britain)
     """
 
-    tile_km: float = 120.0
+    tile_km: float = 60.0
     tile_px: int = 32
     randomization: int = 150
     sources: tuple[str, ...] = SOURCES
@@ -461,7 +461,7 @@ SEARCH_SPACE = {
     "hidden_layers": [1, 2],
     "loss": ["mae", "mse"],
     "optimizer": ["sgd", "adam"],
-    "tile_km": [120.0, 240.0],
+    "tile_km": [60.0, 120.0],
     "encoding": [32, 64, 96],
     "randomization": [100, 150, 200],
     "mask_fraction": [0.25, 0.5, 0.75],
