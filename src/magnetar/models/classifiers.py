@@ -283,14 +283,22 @@ class CoherenceClassifier(nn.Module):
         x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="replicate"), kernel)
         return F.conv2d(F.pad(x, (0, 0, pad, pad), mode="replicate"), kernel.transpose(-1, -2))
 
-    def features(self, x):
+    def _gradients(self, x):
+        """Central-difference gradients (gx, gy) of the Gaussian-smoothed windows."""
         x = self._smooth(x.float(), self.gauss)
         gx = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), self.diff)
         gy = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), self.diff.transpose(-1, -2))
+        return gx, gy
+
+    def features(self, x):
+        return self._block_coherence(*self._gradients(x))
+
+    def _block_coherence(self, gx, gy):
+        """Mean and energy-weighted coherence of the structure tensor at each scale."""
         tensor = torch.cat([gx * gx, gx * gy, gy * gy], dim=1)
         out = []
         for k in self.scales:
-            k = min(k, *x.shape[-2:])  # small windows: one block at most
+            k = min(k, *gx.shape[-2:])  # small windows: one block at most
             a, b, c = F.avg_pool2d(tensor, k, stride=k).unbind(1)
             trace = a + c
             spread = torch.sqrt((a - c) ** 2 + 4 * b * b)
@@ -372,10 +380,8 @@ class TextureClassifier(CoherenceClassifier):
     def features(self, x):
         """Return the (batch, 2 len(scales) + 8) feature matrix of (B, 1, H, W) windows."""
         x = x.float()
-        coherence = super().features(x)
-        s = self._smooth(x, self.gauss)
-        gx = F.conv2d(F.pad(s, (1, 1, 0, 0), mode="replicate"), self.diff)
-        gy = F.conv2d(F.pad(s, (0, 0, 1, 1), mode="replicate"), self.diff.transpose(-1, -2))
+        gx, gy = self._gradients(x)  # one smoothing and differencing for every feature
+        coherence = self._block_coherence(gx, gy)
         a, b, c = (gx * gx).sum(dim=(-3, -2, -1)), (gx * gy).sum(dim=(-3, -2, -1)), (
             gy * gy).sum(dim=(-3, -2, -1))
         whole = torch.sqrt((a - c) ** 2 + 4 * b * b) / (a + c).clamp_min(1e-12)
