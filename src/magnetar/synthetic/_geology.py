@@ -200,9 +200,9 @@ def _prism_anomaly(prisms, intensity, field_dir, rem_dir, shape, spacing_m, heig
                "pip install 'magnetar[grids]'")
         raise MissingDependencyError(msg) from err
     ny, nx = shape
-    easting, northing = np.meshgrid(np.arange(nx) * spacing_m, np.arange(ny) * spacing_m)
     if prisms.shape[0] == 0:
         return np.zeros(shape)
+    easting, northing = np.meshgrid(np.arange(nx) * spacing_m, np.arange(ny) * spacing_m)
     mx, my, mz = _direction(*rem_dir)
     # harmonica wants (east, north, up); _direction gives (east, north, down)
     magnetisation = (intensity * mx, intensity * my, -intensity * mz)
@@ -267,7 +267,7 @@ def synthetic_geology(config=None, *, seed=0):
     shape = (ny + 2 * pad_y, nx + 2 * pad_x)
     h = cfg.spacing_km
     optional = [s for s in cfg.sources if s != "terranes"]
-    kinds = [s for s in optional if rng.random() < 0.6] or optional[:0]
+    kinds = [s for s in optional if rng.random() < 0.6]
     inclination = rng.uniform(*cfg.inclination) * rng.choice([-1, 1])
     field_dir = (inclination, rng.uniform(-20, 20))
     rem_dir = (inclination + rng.normal(0, 15), field_dir[1] + rng.normal(0, 20))
@@ -287,9 +287,8 @@ def synthetic_geology(config=None, *, seed=0):
                                 cfg.height_km * 1e3)
     anomaly += body_field
     strong = np.abs(body_field) > 0.5 * np.abs(anomaly - body_field).std()
-    for kind in bodies:  # nodes where the bodies dominate take the first body kind
-        regime[strong] = GEOLOGY_SOURCES.index(kind) + 1
-        break
+    if bodies:  # nodes where the bodies dominate take the first body kind
+        regime[strong] = GEOLOGY_SOURCES.index(bodies[0]) + 1
     noisy = anomaly + cfg.noise_nT * rng.standard_normal(shape)
     dims = ("northing", "easting")
     spacing_m = h * 1e3
