@@ -100,3 +100,25 @@ def test_weak_eval_refuses_too_few_replicates(capsys):
     assert main(["lma", "weak-eval", "--model", "lma_coherence.pt", "--out", "x",
                  "--boot", "2"]) == 2
     assert "--boot" in capsys.readouterr().err
+
+
+def test_default_model_is_the_shipped_texture_classifier():
+    from magnetar.pretrained import pretrained_path
+    from magnetar.workflows.lma.run import resolve_model
+
+    assert resolve_model(None) == pretrained_path("lma_texture.pt")
+    assert resolve_model("lma_coherence.pt") == pretrained_path("lma_coherence.pt")
+
+
+def test_preprocess_reads_an_emag2v3_png_tile_with_its_coordinates():
+    from magnetar import datasets
+    from magnetar.io import read_png_tile
+    from magnetar.workflows.lma.preprocess import read_any
+
+    path = datasets.fetch("grids/emag2v3_tiles/gts/example_1299.png")
+    tile = read_any(path)
+    assert tile.dims == ("latitude", "longitude")
+    # the central South Pacific (session 14's proven placement), 2 arc-minute nodes
+    assert -49 < float(tile.latitude.min()) < float(tile.latitude.max()) < -31
+    assert -158 < float(tile.longitude.min()) < float(tile.longitude.max()) < -140
+    assert tile.shape == read_png_tile(path).shape
