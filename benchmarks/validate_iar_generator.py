@@ -48,7 +48,8 @@ def real_spectra():
 
 def synthetic_spectra(config):
     quiet = replace(config, p_iar=0.0, pc1_events=(0, 0), p_lines=0.0,
-                    impulses_per_hour=(0.0, 0.0), gaps=(0, 0), bandpass=None, fmax=12.0)
+                    impulses_per_hour=(0.0, 0.0), gaps=(0, 0), bandpass=None, fmax=12.0,
+                    drift_lines=(0, 0), bursts=(0, 0))
     nights = synthetic_iar_nights(N_NIGHTS, quiet, seed=30_000_000, workers=2)
     psd = (10.0 ** nights["spectrogram"]).median("time")  # one spectrum per night
     psd = psd.assign_coords(frequency=nights["frequency"]).rename("psd")

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 from magnetar.processing import peak_detection_mask, resonance_parameters
-from magnetar.synthetic import synthetic_iar_night
+from magnetar.synthetic import IARConfig, synthetic_iar_night
 from magnetar.training import segmentation_metrics
 
 
@@ -31,7 +32,7 @@ def test_spacing_from_masks_matches_the_truth():
     np.testing.assert_allclose(params.delta_f.values, 0.37, atol=0.005)
     np.testing.assert_allclose(params.fringe_frequency.values[:3, 0],
                                (np.arange(1, 4) + 0.7) * 0.37, atol=0.02)  # f_0 < 0.5 Hz
-    night = synthetic_iar_night(seed=3)
+    night = synthetic_iar_night(IARConfig(families=(0, 0)), seed=3)  # one comb
     p = resonance_parameters(night.mask)
     ok = np.isfinite(p.delta_f.values) & np.isfinite(night.delta_f.values)
     assert ok.sum() > 100
@@ -48,3 +49,17 @@ def test_segmentation_metrics_by_hand():
     assert m["recall"] == 2 / 3
     assert m["false_positive_fraction"] == 0.2
     assert segmentation_metrics(np.zeros(4), np.zeros(4))["iou"] == 1.0
+
+
+def test_comb_spacing_needs_only_some_teeth_of_the_comb():
+    from magnetar.processing import comb_spacing
+
+    d, f0 = 0.3137, 0.71
+    teeth = f0 + d * np.array([0, 1, 3, 4, 7])  # orders 2, 5 and 6 faded
+    assert comb_spacing(teeth) == pytest.approx(d, abs=1e-9)  # least squares: exact
+    assert comb_spacing(teeth[:2]) == pytest.approx(d, abs=1e-9)
+    # the old autocorrelation estimator's failure: a comb seen through two far teeth
+    # is that far apart, by construction: neighbours are needed to see the spacing
+    assert comb_spacing(teeth[[0, 2]]) == pytest.approx(3 * d, abs=1e-9)
+    assert np.isnan(comb_spacing([1.0]))
+    assert np.isnan(comb_spacing([1.0, 1.05]))  # closer than any spacing searched

@@ -67,4 +67,9 @@ def test_missing_segments_become_nan_columns_and_nights_split():
     assert night.sizes["time"] == 432
     assert list(split_nights(spec)) == ["2020-01-01", "2020-01-02"]  # 6 of 12 h
     assert list(split_nights(spec, min_fraction=0.6)) == ["2020-01-01"]
+    nights = split_nights(spec)
+    # the data end at 00:00 on Jan 3: the second night has 6 of its 12 hours, the first all
+    assert nights["2020-01-02"].attrs["night_coverage"] == pytest.approx(0.5, abs=0.01)
+    assert nights["2020-01-02"].attrs["partial_night"] == 1
+    assert nights["2020-01-01"].attrs["partial_night"] == 0
     assert crop_band(spec, fmin=0.5, fmax=2.0).frequency.max() <= 2.0

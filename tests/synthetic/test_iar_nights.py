@@ -62,3 +62,61 @@ def test_nights_without_iar_have_empty_masks_and_ranges_widen():
     assert wide.delta_f[1] > hi
     with pytest.raises(ValidationError, match="delta_f"):
         IARConfig(delta_f=(1.0, 0.5))
+
+
+def _lone_fringe(**kw):
+    """A night with one straight fringe at 2.002 Hz on a flat background and nothing else."""
+    quiet = dict(alpha=(0.0, 0.0), background=(-6.0, -6.0), drift_db=0.0, p_iar=1.0,
+                 delta_f=(1.0, 1.0), delta_f_swing=(0.0, 0.0), delta_f_jitter=0.0,
+                 f0_fraction=(1.0, 1.0),
+                 f0_offset=(1.001953125, 1.001953125),  # centre on bin 82
+                 n_fringes=(1, 1), f_top=(7.0, 7.0), snr_db=(10.0, 10.0),
+                 onset_h=(0.0, 0.0), end_h=(12.0, 12.0), flicker_db=(0.0, 0.0),
+                 p_fringe_fade=0.0, families=(0, 0), schumann_snr_db=(-200.0, -200.0),
+                 pc1_events=(0, 0), p_lines=0.0, drift_lines=(0, 0),
+                 impulses_per_hour=(0.0, 0.0), bursts=(0, 0), gaps=(0, 0))
+    return synthetic_iar_night(IARConfig(**{**quiet, **kw}), seed=3)
+
+
+def test_the_label_is_as_wide_as_the_fringe_stands_label_db_above_its_background():
+    # a Lorentzian of peak ratio s over a flat background B stands r = 10**(label_db/10)
+    # above it where s / (1 + (f - c)**2 / h**2) > r: |f - c| < h sqrt(s / r - 1)
+    ds = _lone_fringe(width_fraction=(0.5, 0.5))  # h = 0.25 Hz, s = 10
+    column = ds.mask.isel(time=216).values.astype(bool)
+    f = ds.frequency.values[column]
+    half = 0.25 * np.sqrt(10 / 2 - 1)  # label_db = 3 dB: r = 1.995
+    bin_hz = 100 / 4096
+    assert f.min() == pytest.approx(2.0 - half, abs=2 * bin_hz)
+    assert f.max() == pytest.approx(2.0 + half, abs=2 * bin_hz)
+    assert column.sum() == pytest.approx(2 * half / bin_hz, abs=3)
+    wider = _lone_fringe(width_fraction=(0.5, 0.5), label_db=0.0)  # |f - c| < 3 h
+    assert wider.mask.isel(time=216).sum() == pytest.approx(2 * 0.75 / bin_hz, abs=3)
+
+
+def test_a_narrow_fringe_is_broadened_by_the_window_as_welch_predicts():
+    # FWHM 2e-5 Hz, far below a bin: the Welch estimate sees its power pi h s B as a
+    # line, spread over the Hann window's equivalent noise bandwidth, 1.5 bins
+    ds = _lone_fringe(width_fraction=(2e-5, 2e-5), snr_db=(30.0, 30.0))
+    bin_hz = 100 / 4096
+    peak = 10 ** ds.expected.sel(frequency=2.001953125, method="nearest").isel(time=216)
+    ratio = float(peak) / 1e-6 - 1
+    assert ratio == pytest.approx(np.pi * 1e-5 * 1000 / (1.5 * bin_hz), rel=0.01)
+    # 10 log10(1.86) = 2.7 dB above the background: below the 3 dB label level
+    assert int(ds.mask.sum()) == 0
+    loud = _lone_fringe(width_fraction=(2e-5, 2e-5), snr_db=(36.0, 36.0))  # ratio 3.4
+    # labelled only where the window's main lobe keeps it 3 dB up: a row or two, no band
+    assert 1 <= int(loud.mask.isel(time=216).sum()) <= 3
+
+
+def test_dense_fringes_stay_apart_and_families_and_tones_come_with_the_night():
+    ds = _lone_fringe(n_fringes=(30, 30), delta_f=(0.15, 0.15), f0_offset=(0.0, 0.0),
+                      width_fraction=(0.2, 0.2), decay=(1000.0, 1000.0))
+    column = ds.mask.isel(time=216).values.astype(np.int8)
+    runs = int((np.diff(np.pad(column, 1)) == 1).sum())
+    # fringes at (n + 1) 0.15 Hz, n = 0..29: those within 0.5-4.5 Hz inside the band
+    assert runs == pytest.approx(np.sum(((np.arange(30) + 1) * 0.15 >= 0.5)
+                                        & ((np.arange(30) + 1) * 0.15 <= 4.5)), abs=1)
+    assert np.nanmedian(ds.delta_f.values) == pytest.approx(0.15)
+    busy = synthetic_iar_night(IARConfig(families=(2, 2), drift_lines=(2, 2)), seed=11)
+    assert busy.attrs["n_families"] == 2
+    assert busy.attrs["n_lines"] >= 2

@@ -35,3 +35,28 @@ def test_ssim_is_one_for_identical_tiles_and_lower_for_noise():
     assert ssim(tile, tile + rng.normal(0, 0.5, tile.shape)) < 0.8
     with pytest.raises(ValidationError, match="shape"):
         mae(np.zeros(3), np.zeros(4))
+
+
+def test_tolerant_scores_forgive_a_one_row_shift_and_find_the_crest():
+    from magnetar.training import tolerant_segmentation_metrics
+
+    truth = np.zeros((2, 40, 30), bool)  # (night, frequency, time)
+    truth[:, 10:15] = True  # a 5-row fringe, centre row 12
+    shifted = np.roll(truth, 1, axis=1)
+    m = tolerant_segmentation_metrics(truth, shifted, rows=(1, 2), axis=1)
+    # pixel precision/recall are 4/5; one row of tolerance forgives the shift entirely
+    assert m["precision_rows1"] == 1.0
+    assert m["recall_rows1"] == 1.0
+    assert m["f1_rows2"] == 1.0
+    crest = np.zeros_like(truth)
+    crest[:, 12] = True
+    m = tolerant_segmentation_metrics(truth, crest, rows=(1, 2), axis=1)
+    assert m["centre_line_recall"] == 1.0
+    assert m["precision_rows1"] == 1.0
+    assert m["recall_rows1"] == pytest.approx(3 / 5)  # rows 11-13 lie within one row
+    assert m["recall_rows2"] == 1.0
+    far = np.roll(truth, 3, axis=1)  # rows 13-17: the crest (12) is missed
+    m = tolerant_segmentation_metrics(truth, far, rows=(2,), axis=1)
+    assert m["centre_line_recall"] == 0.0
+    assert m["precision_rows2"] == pytest.approx(4 / 5)  # row 17 is 3 rows from row 14
+    assert tolerant_segmentation_metrics(truth[:0], far[:0])["f1_rows2"] == 1.0

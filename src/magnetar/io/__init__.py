@@ -21,6 +21,7 @@ from ._iaga2002 import (
 from ._imagcdf import read_imagcdf, write_imagcdf
 from ._picks import grid_agreement, pick_agreement, read_emag2v3_tile, read_picks
 from ._schumann import read_schumann_spectra
+from ._spectra import read_spectrogram
 from ._spectrogram_png import read_label_mask, read_spectrogram_png, write_spectrogram_png
 from ._timeseries import read_timeseries, timeseries_from_array, write_mseed
 
@@ -42,6 +43,7 @@ __all__ = [
     "read_png_tile",
     "read_points",
     "read_schumann_spectra",
+    "read_spectrogram",
     "read_spectrogram_png",
     "read_stations",
     "read_timeseries",

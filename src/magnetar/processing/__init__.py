@@ -17,7 +17,7 @@ from ._coincidence import (
     FLAG_REPLACED,
 )
 from ._filters import CausalHighpass, butter_highpass, highpass, sampling_period_of
-from ._iar import peak_detection_mask, resonance_parameters
+from ._iar import comb_spacing, peak_detection_mask, resonance_parameters
 from ._noise import noise_sigma, noise_sigma_daily, rolling_std
 from ._schumann import fit_schumann, schumann_model
 from ._spectral import bandpass, crop_band, select_night, split_nights, welch_spectrogram
@@ -25,21 +25,19 @@ from ._stations import align_stations, split_stations
 from ._sync import apply_shifts, lagged_correlation, sync_check
 
 __all__ = [
-    "welch_spectrogram",
-    "split_nights",
-    "select_night",
-    "crop_band",
-    "bandpass",
+    "CausalHighpass",
     "FLAG_FLAGGED",
     "FLAG_INTERPOLATED",
     "FLAG_KEPT",
     "FLAG_MEANINGS",
     "FLAG_MISSING",
     "FLAG_REPLACED",
-    "CausalHighpass",
     "align_stations",
     "apply_shifts",
+    "bandpass",
     "butter_highpass",
+    "comb_spacing",
+    "crop_band",
     "crustal_anomaly",
     "external_disturbance",
     "fit_schumann",
@@ -48,14 +46,17 @@ __all__ = [
     "lagged_correlation",
     "nearest_observatory",
     "noise_level",
-    "screen_points",
     "noise_sigma",
+    "noise_sigma_daily",
     "peak_detection_mask",
     "resonance_parameters",
-    "noise_sigma_daily",
     "rolling_std",
     "sampling_period_of",
     "schumann_model",
+    "screen_points",
+    "select_night",
+    "split_nights",
     "split_stations",
     "sync_check",
+    "welch_spectrogram",
 ]

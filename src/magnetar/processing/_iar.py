@@ -6,12 +6,14 @@
   small objects, all with fixed thresholds (exposed here as parameters).
 - :func:`resonance_parameters`: the step the published work left for later. Per time step,
   the fringe frequencies ``f_n`` are the probability-weighted centres of the runs of fringe
-  pixels; the spacing ``delta_f`` is the first peak of the spectral autocorrelation of the
-  fringe probability (averaged over neighbouring columns), refined by parabolic
-  interpolation and smoothed in time; NaN where fewer than two fringes are present.
+  pixels; the spacing ``delta_f`` is the comb that fits them (:func:`comb_spacing`: the
+  largest spacing of which every seen fringe is a whole multiple, refined by least
+  squares), median-filtered in time; NaN where fewer than two fringes are present. (Until
+  session 17 the first peak of the spectral autocorrelation of the mask: it reported the
+  double spacing where a fringe between two seen ones had faded.)
 
-Peak finding and morphology are scipy's and scikit-image's; the autocorrelation estimator
-is written here because no library estimates a comb's spacing from a mask.
+Peak finding and morphology are scipy's and scikit-image's; the comb estimator is written
+here because no library estimates a comb's spacing from a few of its teeth.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from scipy import ndimage, signal
 
 from ..errors import ValidationError
 
-__all__ = ["peak_detection_mask", "resonance_parameters"]
+__all__ = ["comb_spacing", "peak_detection_mask", "resonance_parameters"]
 
 
 def _check_spec(spec, name="spectrogram"):
@@ -102,50 +104,50 @@ def _runs_centres(column, weight, freq):
     return out
 
 
-def _column_acf(m, w, enough, max_lag):
-    """Autocorrelation (lags 0..max_lag) of each column's weighted mask over its span."""
-    n_time = m.shape[1]
-    acf = np.full((n_time, max_lag + 1), np.nan)
-    for j in np.flatnonzero(enough):
-        rows = np.flatnonzero(m[:, j])
-        seg = w[rows[0]:rows[-1] + 1, j]
-        seg = seg - seg.mean()
-        denom = np.sum(seg * seg)
-        if denom <= 0 or len(seg) < 3:
-            continue
-        full = np.correlate(seg, seg, mode="full")[len(seg) - 1:] / denom
-        n = min(len(full), max_lag + 1)
-        acf[j, :n] = full[:n]
-    return acf
+def comb_spacing(centres, *, delta_f_range=(0.1, 1.5), resolution=0.002, tolerance=0.9):
+    """Return the spacing of a comb from the frequencies of the fringes seen.
 
+    The fringes need not all be seen, nor start at a known order: the comb's coherence
+    ``R(d) = |mean exp(2 pi i f_n / d)|`` is 1 for the true spacing and for each of its
+    integer fractions, so the spacing is the largest local maximum of ``R`` within
+    ``tolerance`` of the best, refined by a least-squares line through ``(order, f_n)``.
+    Neighbouring fringes must be among those seen for the spacing to be observable.
 
-def _acf_spacing(acf, enough, valid, half, step):
-    """Find each column's fringe spacing from its autocorrelation.
+    Parameters
+    ----------
+    centres : array-like
+        Fringe centre frequencies (Hz) of one time step.
+    delta_f_range : (float, float)
+        Spacings searched (Hz).
+    resolution : float
+        Step of the search grid (Hz) before refinement.
+    tolerance : float
+        Share of the best coherence a larger spacing must reach.
 
-    Per column the first autocorrelation peak in the searched range (parabolic refinement),
-    the autocorrelations averaged over +-half columns.
+    Returns
+    -------
+    float
+        The spacing in Hz; NaN with fewer than two fringes or no coherent spacing.
     """
-    delta = np.full(acf.shape[0], np.nan)
-    for j in np.flatnonzero(enough):
-        block = acf[max(0, j - half):j + half + 1]
-        # a column's autocorrelation stops at its fringes' span (NaN beyond): average the
-        # lags each column has, so few fringes with narrow spacing still give a spacing
-        finite = np.isfinite(block)
-        if not finite.any():
-            continue
-        n_finite = finite.sum(axis=0)
-        mean = np.where(n_finite > 0, np.where(finite, block, 0).sum(axis=0)
-                        / np.maximum(n_finite, 1), np.nan)
-        peaks, _ = signal.find_peaks(np.nan_to_num(mean, nan=-1.0))
-        peaks = [k for k in peaks if valid[k]]
-        if not peaks:
-            continue
-        k = peaks[0]
-        a, b, c = mean[k - 1], mean[k], mean[k + 1] if k + 1 < len(mean) else mean[k]
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if np.isfinite(denom) and denom < 0 else 0.0
-        delta[j] = (k + np.clip(offset, -0.5, 0.5)) * step
-    return delta
+    c = np.sort(np.asarray(centres, float))
+    if c.size < 2:
+        return np.nan
+    top = min(delta_f_range[1], c[-1] - c[0])  # a spacing wider than the span is unseen
+    d = np.arange(delta_f_range[0], top + resolution / 2, resolution)
+    if d.size == 0:
+        return np.nan
+    r = np.abs(np.exp(2j * np.pi * (c[None, :] - c[0]) / d[:, None]).mean(axis=1))
+    peaks, _ = signal.find_peaks(np.concatenate([[-1.0], r, [-1.0]]))
+    peaks = peaks - 1
+    good = peaks[r[peaks] >= tolerance * r.max()]
+    if good.size == 0:
+        return np.nan
+    spacing = d[good.max()]
+    order = np.round((c - c[0]) / spacing)
+    if np.unique(order).size < 2:
+        return np.nan
+    slope = np.polyfit(order, c, 1)[0]
+    return float(slope) if delta_f_range[0] <= slope <= delta_f_range[1] else float(spacing)
 
 
 def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), smooth=5,
@@ -187,12 +189,9 @@ def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), sm
     n_time = m.shape[1]
     centres = [_runs_centres(m[:, j], w[:, j], freq) for j in range(n_time)]
     counts = np.array([len(c) for c in centres])
-    # spectral autocorrelation of the weighted mask, per column, zero-mean over its span
-    max_lag = min(int(np.ceil(hi / step)) + 2, m.shape[0] - 1)
-    acf = _column_acf(m, w, counts >= min_fringes, max_lag)
+    delta = np.array([comb_spacing(c, delta_f_range=(lo, hi), resolution=step / 10)
+                      if len(c) >= min_fringes else np.nan for c in centres])
     half = max(smooth // 2, 0)
-    lags = np.arange(max_lag + 1) * step
-    delta = _acf_spacing(acf, counts >= min_fringes, (lags >= lo) & (lags <= hi), half, step)
     if smooth > 1:
         finite = np.isfinite(delta)
         smoothed = delta.copy()

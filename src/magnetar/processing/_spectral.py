@@ -20,6 +20,8 @@ from ..errors import ValidationError
 
 __all__ = ["bandpass", "crop_band", "select_night", "split_nights", "welch_spectrogram"]
 
+PARTIAL_BELOW = 0.99  # a night with data for less of its length than this is partial
+
 
 def _rate(series, sampling_rate):
     rate = series.attrs.get("sampling_rate") if sampling_rate is None else sampling_rate
@@ -271,7 +273,8 @@ def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
     Returns
     -------
     dict of str to xarray.DataArray
-        ISO date -> the night's spectrogram.
+        ISO date -> the night's spectrogram, with ``attrs["night_coverage"]`` (share of the
+        night with data) and ``attrs["partial_night"]`` (1 below 99 %).
     """
     times = pd.DatetimeIndex(spec["time"].values)
     if len(times) == 0:
@@ -284,5 +287,9 @@ def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
         part = select_night(spec, day, start=start, end=end)
         finite = int(np.isfinite(part).any("frequency").sum()) if part.sizes["time"] else 0
         if finite and finite * step >= min_fraction * duration:
+            coverage = min(finite * step / duration, 1.0)
+            part = part.copy()
+            part.attrs.update({"night_coverage": coverage,
+                               "partial_night": int(coverage < PARTIAL_BELOW)})
             nights[day.date().isoformat()] = part
     return nights

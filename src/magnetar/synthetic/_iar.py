@@ -2,32 +2,46 @@
 
 No public labelled IAR data exist, so training and testing the detector rests on a
 generator whose every part is a power spectral density (PSD) model with exact ground truth.
-Written by hand because no library models IAR spectra.
+Written by hand because no library models IAR spectra. Since session 17 its ranges cover
+what observed nights show, not one tidy kind of night (issue 24): a detector trained on
+narrow ranges learnt the generator, and missed the dense, narrow fringes of another one.
 
 Components (parameters drawn per night from the ranges in :class:`IARConfig`):
 
 - background ``B(f, t) = B1 * f**-alpha`` (1/f-like, alpha 1-2) drifting by a few dB;
-- IAR fringes at ``f_n(t) = f_0(t) + n * df(t)``, ``f_0 = phi * df``, Lorentzian lines of
-  width ``q * df`` (the resonator's quality factor), peak ``SNR * B(f_n)`` decaying with
-  ``n``, fading in after dusk and out before dawn; ``df(t)`` rises through the evening as
-  the ionosphere decays and falls towards dawn (Beggan 2014; Beggan & Musur 2018; Hodnett et
-  al. 2024: spacing 0.1-1 Hz, fringes 0.5-5 Hz, visible 18-06 UT, mostly in winter nights);
+- IAR fringes at ``f_n(t) = offset + (n + phi) * df(t)``: Lorentzian lines of width
+  ``q * df`` (the resonator's quality factor, q 0.1-0.6, so from hardly a bin to most of
+  the spacing), peak ``SNR * B(f_n)`` (4-14 dB) decaying with ``n``; 2-30 fringes up to
+  2-7 Hz; ``df(t)`` 0.1-1.2 Hz, an arc that rises through the evening as the ionosphere
+  decays and falls towards dawn, peaking anywhere in the night, or straight (no swing)
+  (Belyaev et al. 1990; Molchanov et al. 2004; Beggan 2014; Beggan & Musur 2018; Hodnett
+  et al. 2024: spacing about 0.1-1 Hz, fringes from about 0.5 Hz to several Hz, visible
+  between dusk and dawn, mostly in winter nights). Each fringe flickers on its own (slow
+  intensity walk along it) and some appear and fade within the night; sporadic families
+  (a second comb with its own spacing, phase and width for 0.5-3 h) come and go;
 - the first Schumann resonance near 7.9 Hz (Lorentzian, 1.5-2.5 Hz wide), 12-18 dB above the
   background at its centre: calibrated on real induction-magnetometer spectra (Mikhnevo,
   ``benchmarks/validate_iar_generator.py``: real centre 7.69/7.93/8.09 Hz and peak-over-5-Hz
   contrast 5.9/7.9/9.9 dB at the 5/50/95th percentiles, generator 7.69/7.92/8.12 Hz and
   6.5/8.0/9.9 dB; the earlier 2-8 dB gave 1.0-4.6 dB, a Schumann mode far weaker than real);
 - Pc1 pulsation packets (0.3-3 Hz, rising tones, tens of minutes);
-- man-made lines at a base frequency (1 Hz) and its harmonics, switching on and off;
-- broadband impulsive columns (lightning, traffic) and data gaps;
+- tonal lines: a harmonic series on a 0.5-2 Hz base switching on and off, and single tones
+  drifting by 0.05-1 Hz over the night;
+- broadband impulsive columns (lightning, traffic), bursts of several columns with their
+  own spectral slope, and data gaps;
 - nights without IARs (``p_iar``).
 
-The label of a pixel is exact: it lies within half a fringe width (FWHM) of a fringe
-centre, and that fringe's expected power exceeds ``label_snr`` times the expected power of
-everything else (background, Schumann, Pc1, lines, impulses) there. Two renderings share one draw: a fast
-one that samples the spectrogram directly (expected Welch PSD times the chi-squared
-scatter of a Welch estimate with its equivalent degrees of freedom) and one that makes the
-100 Hz time series (Gaussian noise shaped segment by segment, lines as sinusoids) so the
+The label is physical: a pixel is a fringe pixel where one fringe's expected Welch power
+stands ``label_db`` (3) dB above the natural rest there (background, Schumann, Pc1 and the
+other fringes), so a label is as wide as the fringe is visible: a strong broad fringe is
+wide, a narrow one a few rows (the window's main lobe), neighbours stay apart, and fringes
+run through impulses, bursts and tonal lines (as a person drawing them would). The expected
+Welch power of each fringe is its Lorentzian convolved with the Hann window's kernel, from a
+table over width and offset (exact for fringes narrower than a bin: tested against the
+window's equivalent noise bandwidth). Two renderings share one draw: a fast one that samples
+the spectrogram directly (expected Welch PSD times the chi-squared scatter of a Welch
+estimate with its equivalent degrees of freedom) and one that makes the 100 Hz time series
+(Gaussian noise shaped segment by segment, lines as sinusoids of continuous phase) so the
 whole chain (band-pass, Welch) runs on it; their spectrograms agree in distribution
 (tested).
 """
@@ -54,20 +68,28 @@ class IARConfig:
     Grid: ``start`` (UT), ``hours``, ``sampling_rate`` (Hz), ``segment_s``, ``nfft``,
     ``overlap``, ``fmin``/``fmax`` (the crop), ``bandpass`` (Hz, order 4, zero phase).
 
-    IARs: ``p_iar`` probability that a night has them; ``delta_f`` night maximum of the
-    spacing (Hz); ``delta_f_swing`` fractional drop of the spacing at dusk and dawn below
-    that maximum; ``f0_fraction`` phi; ``n_fringes``; ``f_top`` highest fringe frequency
-    (Hz); ``width_fraction`` fringe FWHM / spacing; ``snr_db`` peak fringe-to-background
-    ratio of the first fringe; ``decay`` e-folding (fringes) of the peak ratio;
-    ``onset_h``/``end_h`` hours after ``start`` when fringes reach/leave full strength;
-    ``fade_min`` fade duration (minutes); ``flicker_db`` slow intensity variation.
+    IARs (the main comb): ``p_iar`` probability that a night has them; ``delta_f`` night
+    maximum of the spacing (Hz), never below ``delta_f_min``, wandering by
+    ``delta_f_jitter`` (fraction, standard deviation); ``delta_f_swing`` fractional
+    drop of the spacing at dusk and dawn below that maximum (0: straight fringes);
+    ``arc_peak`` when in the night (fraction) the spacing peaks; ``f0_fraction`` phi and
+    ``f0_offset`` (Hz) in ``f_n = offset + (n + phi) delta_f``; ``n_fringes``; ``f_top``
+    highest fringe frequency (Hz); ``width_fraction`` fringe FWHM / spacing; ``snr_db`` peak
+    fringe-to-background ratio of the first fringe; ``decay`` e-folding (fringes) of that
+    ratio; ``onset_h``/``end_h`` hours after ``start`` when fringes reach/leave full strength;
+    ``fade_min`` fade duration (minutes); ``flicker_db`` slow intensity variation along each
+    fringe (dB, standard deviation); ``p_fringe_fade`` share of fringes that appear and fade
+    on their own within the night. Sporadic families: ``families`` extra combs per night
+    with their own spacing, phase and width, each lasting ``family_hours``.
 
     Background: ``background`` log10 PSD at 1 Hz (nT^2/Hz), ``alpha`` slope,
     ``drift_db``. Schumann: ``schumann_hz``, ``schumann_fwhm``, ``schumann_snr_db``. Pc1:
     ``pc1_events`` (count range), ``pc1_hz``, ``pc1_snr_db``, ``pc1_min`` (duration),
-    ``pc1_fwhm``. Lines: ``p_lines``, ``line_hz`` base frequency, ``line_snr_db``.
-    Impulses: ``impulses_per_hour``, ``impulse_db``. Gaps: ``gaps`` (count range),
-    ``gap_min``. Label: ``label_snr``.
+    ``pc1_fwhm``. Tonal lines: ``p_lines`` (a harmonic series at base ``line_hz``),
+    ``drift_lines`` (count of single tones drifting by ``drift_hz`` over the night),
+    ``line_snr_db``. Impulses (one column): ``impulses_per_hour``, ``impulse_db``;
+    broadband bursts (several columns, spectral slope -1..1): ``bursts``, ``burst_min``,
+    ``burst_db``. Gaps: ``gaps`` (count range), ``gap_min``. Label: ``label_db``.
     """
 
     start: str = "18:00"
@@ -80,18 +102,25 @@ class IARConfig:
     fmax: float = 10.0
     bandpass: tuple[float, float] = (0.5, 10.0)
     p_iar: float = 0.8
-    delta_f: tuple[float, float] = (0.25, 0.9)
-    delta_f_swing: tuple[float, float] = (0.2, 0.5)
-    f0_fraction: tuple[float, float] = (0.4, 1.0)
-    n_fringes: tuple[int, int] = (4, 10)
-    f_top: tuple[float, float] = (3.0, 6.0)
-    width_fraction: tuple[float, float] = (0.35, 0.5)
-    snr_db: tuple[float, float] = (5.0, 12.0)
-    decay: tuple[float, float] = (4.0, 12.0)
-    onset_h: tuple[float, float] = (0.5, 3.0)
-    end_h: tuple[float, float] = (8.5, 11.5)
-    fade_min: tuple[float, float] = (20.0, 60.0)
-    flicker_db: float = 1.5
+    delta_f: tuple[float, float] = (0.12, 1.2)
+    delta_f_min: float = 0.08
+    delta_f_jitter: float = 0.02
+    delta_f_swing: tuple[float, float] = (0.0, 0.6)
+    arc_peak: tuple[float, float] = (0.2, 0.8)
+    f0_fraction: tuple[float, float] = (0.0, 1.0)
+    f0_offset: tuple[float, float] = (0.0, 0.8)
+    n_fringes: tuple[int, int] = (2, 30)
+    f_top: tuple[float, float] = (2.0, 7.0)
+    width_fraction: tuple[float, float] = (0.1, 0.6)
+    snr_db: tuple[float, float] = (4.0, 14.0)
+    decay: tuple[float, float] = (3.0, 30.0)
+    onset_h: tuple[float, float] = (0.0, 3.5)
+    end_h: tuple[float, float] = (8.0, 12.0)
+    fade_min: tuple[float, float] = (10.0, 90.0)
+    flicker_db: tuple[float, float] = (0.5, 3.0)
+    p_fringe_fade: float = 0.3
+    families: tuple[int, int] = (0, 2)
+    family_hours: tuple[float, float] = (0.5, 3.0)
     background: tuple[float, float] = (-6.5, -5.5)
     alpha: tuple[float, float] = (1.0, 2.0)
     drift_db: float = 2.0
@@ -104,28 +133,37 @@ class IARConfig:
     pc1_min: tuple[float, float] = (20.0, 90.0)
     pc1_fwhm: tuple[float, float] = (0.1, 0.3)
     p_lines: float = 0.5
-    line_hz: float = 1.0
+    line_hz: tuple[float, float] = (0.5, 2.0)
+    drift_lines: tuple[int, int] = (0, 2)
+    drift_hz: tuple[float, float] = (0.05, 1.0)
     line_snr_db: tuple[float, float] = (6.0, 20.0)
     impulses_per_hour: tuple[float, float] = (0.0, 3.0)
     impulse_db: tuple[float, float] = (3.0, 12.0)
+    bursts: tuple[int, int] = (0, 3)
+    burst_min: tuple[float, float] = (5.0, 40.0)
+    burst_db: tuple[float, float] = (3.0, 10.0)
     gaps: tuple[int, int] = (0, 2)
     gap_min: tuple[float, float] = (10.0, 60.0)
-    label_snr: float = 1.0
+    label_db: float = 3.0
 
     def __post_init__(self):
         for name, value in asdict(self).items():
             if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] > value[1]:
                 msg = f"IARConfig.{name} must be (low, high), got {value}"
                 raise ValidationError(msg)
-        if not 0 <= self.p_iar <= 1 or not 0 <= self.p_lines <= 1:
-            msg = "p_iar and p_lines must be probabilities in [0, 1]"
-            raise ValidationError(msg)
+        for name in ("p_iar", "p_lines", "p_fringe_fade"):
+            if not 0 <= getattr(self, name) <= 1:
+                msg = f"IARConfig.{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                raise ValidationError(msg)
         if not 0 < self.fmin < self.fmax < self.sampling_rate / 2:
             msg = (f"need 0 < fmin < fmax < Nyquist; got fmin={self.fmin}, fmax={self.fmax}, "
                    f"sampling_rate={self.sampling_rate}")
             raise ValidationError(msg)
-        if self.hours <= 0 or self.segment_s <= 0 or self.label_snr <= 0:
-            msg = "hours, segment_s and label_snr must be positive"
+        if self.hours <= 0 or self.segment_s <= 0 or self.delta_f_min <= 0:
+            msg = "hours, segment_s and delta_f_min must be positive"
+            raise ValidationError(msg)
+        if not np.isfinite(self.label_db):
+            msg = f"IARConfig.label_db must be a finite number of dB, got {self.label_db}"
             raise ValidationError(msg)
 
     def wider(self, factor=1.25):
@@ -143,8 +181,17 @@ class IARConfig:
         return IARConfig(**{**asdict(self), **out})
 
 
+# physical floors: a widened range must not reach a zero fade, decay or burst length
+_MIN_FADE_H = 1 / 60
+_MIN_DECAY = 0.5
+
+
 def _u(rng, pair):
     return float(rng.uniform(*pair))
+
+
+def _count(rng, pair):
+    return int(rng.integers(pair[0], pair[1] + 1))
 
 
 def _smooth_walk(rng, n, scale, corr=30):
@@ -167,6 +214,97 @@ def _lorentz(f, centre, hwhm):
     return 1.0 / (1.0 + ((f - centre) / hwhm) ** 2)
 
 
+def _spacing(c, rng, t_h, df_max, swing):
+    """Return the spacing (time,): an arc peaking at a drawn time, or straight (swing 0)."""
+    peak = min(max(_u(rng, c.arc_peak), 0.05), 0.95)
+    u = t_h / c.hours
+    bump = np.where(u < peak, np.sin(np.pi / 2 * np.clip(u / peak, 0, 1)),
+                    np.cos(np.pi / 2 * np.clip((u - peak) / (1 - peak), 0, 1)))
+    df = df_max * (1 - min(swing, 0.9) * (1 - bump)) * (1 + _smooth_walk(rng, t_h.size,
+                                                                         c.delta_f_jitter))
+    return np.maximum(df, c.delta_f_min)
+
+
+def _draw_comb(c, rng, t_h, *, window, n_range, swing):
+    """One comb of fringes: spacing, phase, width and each fringe's strength over time."""
+    df = _spacing(c, rng, t_h, _u(rng, c.delta_f), swing)
+    n = max(1, _count(rng, n_range))
+    snr = 10 ** (_u(rng, c.snr_db) / 10)
+    decay = max(_u(rng, c.decay), _MIN_DECAY)
+    fade = max(_u(rng, c.fade_min) / 60, _MIN_FADE_H)
+    envelope = _ramp(t_h, window[0], window[1], fade)
+    flicker = _u(rng, c.flicker_db)
+    strength = np.empty((n, t_h.size))
+    for k in range(n):  # each fringe flickers on its own; some appear and fade on their own
+        s = snr * np.exp(-k / decay) * envelope * 10 ** _smooth_walk(rng, t_h.size, flicker / 10)
+        if rng.random() < c.p_fringe_fade:
+            a = _u(rng, (window[0] - 1.0, window[1]))
+            s = s * _ramp(t_h, a, a + _u(rng, (1.0, 6.0)), max(_u(rng, (0.2, 1.0)), _MIN_FADE_H))
+        strength[k] = s
+    return {"delta_f": df, "phi": _u(rng, c.f0_fraction), "offset": _u(rng, c.f0_offset),
+            "q": max(_u(rng, c.width_fraction), 1e-6), "f_top": _u(rng, c.f_top),
+            "strength": strength}
+
+
+def _draw_combs(c, rng, t_h):
+    """Return the main comb and the sporadic families (empty on a night without IARs)."""
+    window = (_u(rng, c.onset_h), _u(rng, c.end_h))
+    combs = [_draw_comb(c, rng, t_h, window=window, n_range=c.n_fringes,
+                        swing=_u(rng, c.delta_f_swing))]
+    for _ in range(_count(rng, c.families)):
+        hours = _u(rng, c.family_hours)
+        t0 = _u(rng, (0.0, max(c.hours - hours, 0.01)))
+        combs.append(_draw_comb(c, rng, t_h, window=(t0, t0 + hours),
+                                n_range=(c.n_fringes[0], min(c.n_fringes[1], 8)),
+                                swing=_u(rng, (0.0, 0.3))))
+    return combs
+
+
+def _draw_lines(c, rng, n_time):
+    """Tonal lines: a harmonic series switching on and off, and drifting single tones."""
+    lines = []
+    if rng.random() < c.p_lines:
+        on = np.ones(n_time, bool)
+        for _ in range(int(rng.integers(0, 3))):  # switch off for a while
+            a = int(rng.integers(0, n_time))
+            on[a:a + int(rng.integers(10, n_time // 3 + 11))] = False
+        base = _u(rng, c.line_hz)
+        for k in range(1, int(c.fmax // base) + 1):
+            if rng.random() < 0.7:
+                lines.append((np.full(n_time, k * base), 10 ** (_u(rng, c.line_snr_db) / 10), on))
+    for _ in range(_count(rng, c.drift_lines)):
+        f0 = _u(rng, (c.fmin, c.fmax))
+        drift = _u(rng, c.drift_hz) * rng.choice([-1, 1])
+        path = f0 + drift * np.linspace(0, 1, n_time) + _smooth_walk(rng, n_time, abs(drift) / 10)
+        on = np.zeros(n_time, bool)
+        a = int(rng.integers(0, n_time // 2))
+        on[a:a + int(rng.integers(n_time // 6, n_time))] = True
+        lines.append((np.clip(path, 0.05, c.sampling_rate / 2 - 0.05),
+                      10 ** (_u(rng, c.line_snr_db) / 10), on))
+    return lines
+
+
+def _draw_columns(c, rng, n_time):
+    """Return the one-column impulses, the bursts and the gaps."""
+    impulses = np.ones(n_time)
+    n_imp = rng.poisson(_u(rng, c.impulses_per_hour) * c.hours)
+    for i in rng.integers(0, n_time, size=n_imp):
+        impulses[i] += 10 ** (_u(rng, c.impulse_db) / 10)
+    bursts = []
+    for _ in range(_count(rng, c.bursts)):
+        length = max(1, int(_u(rng, c.burst_min) * 60 / c.segment_s))
+        a = int(rng.integers(0, max(1, n_time - length)))
+        on = np.zeros(n_time)
+        on[a:a + length] = 1.0
+        bursts.append((on * 10 ** (_u(rng, c.burst_db) / 10), _u(rng, (-1.0, 1.0))))
+    gap = np.zeros(n_time, bool)
+    for _ in range(_count(rng, c.gaps)):
+        length = max(1, int(_u(rng, c.gap_min) * 60 / c.segment_s))
+        a = int(rng.integers(0, max(1, n_time - length)))
+        gap[a:a + length] = True
+    return impulses, bursts, gap
+
+
 def _draw(config, rng, n_time):
     """Every random parameter of one night, as per-column arrays."""
     c = config
@@ -175,95 +313,81 @@ def _draw(config, rng, n_time):
     p["b1"] = 10 ** (_u(rng, c.background) + _smooth_walk(rng, n_time, c.drift_db / 10 / 2))
     p["alpha"] = _u(rng, c.alpha)
     p["has_iar"] = bool(rng.random() < c.p_iar)
-    df_max = _u(rng, c.delta_f)
-    swing = _u(rng, c.delta_f_swing)
-    peak = _u(rng, (0.35, 0.6))
-    u = t_h / c.hours
-    bump = np.where(u < peak, np.sin(np.pi / 2 * np.clip(u / peak, 0, 1)),
-                    np.cos(np.pi / 2 * np.clip((u - peak) / (1 - peak), 0, 1)))
-    p["delta_f"] = df_max * (1 - swing * (1 - bump)) * (1 + _smooth_walk(rng, n_time, 0.02))
-    p["phi"] = _u(rng, c.f0_fraction)
-    p["n_fringes"] = int(rng.integers(c.n_fringes[0], c.n_fringes[1] + 1))
-    p["f_top"] = _u(rng, c.f_top)
-    p["q"] = _u(rng, c.width_fraction)
-    p["snr"] = 10 ** (_u(rng, c.snr_db) / 10)
-    p["decay"] = _u(rng, c.decay)
-    fade = _u(rng, c.fade_min) / 60
-    p["envelope"] = (_ramp(t_h, _u(rng, c.onset_h), _u(rng, c.end_h), fade)
-                     * 10 ** (_smooth_walk(rng, n_time, c.flicker_db / 10)))
-    if not p["has_iar"]:
-        p["envelope"] = np.zeros(n_time)
+    combs = _draw_combs(c, rng, t_h)
+    p["combs"] = combs if p["has_iar"] else []
     p["schumann"] = (_u(rng, c.schumann_hz), _u(rng, c.schumann_fwhm) / 2,
                      10 ** (_u(rng, c.schumann_snr_db) / 10)
                      * 10 ** _smooth_walk(rng, n_time, 0.1))
     events = []
-    for _ in range(int(rng.integers(c.pc1_events[0], c.pc1_events[1] + 1))):
+    for _ in range(_count(rng, c.pc1_events)):
         dur = _u(rng, c.pc1_min) / 60
         t0 = _u(rng, (0, max(c.hours - dur, 0.01)))
         f0 = _u(rng, c.pc1_hz)
-        env = _ramp(t_h, t0 + dur * 0.2, t0 + dur * 0.8, dur * 0.2)
-        rise = 1 + _u(rng, (0.1, 0.3)) * np.clip((t_h - t0) / dur, 0, 1)
+        env = _ramp(t_h, t0 + dur * 0.2, t0 + dur * 0.8, max(dur * 0.2, _MIN_FADE_H))
+        rise = 1 + _u(rng, (0.1, 0.3)) * np.clip((t_h - t0) / max(dur, _MIN_FADE_H), 0, 1)
         events.append((f0 * rise, _u(rng, c.pc1_fwhm) / 2, 10 ** (_u(rng, c.pc1_snr_db) / 10)
                        * env))
     p["pc1"] = events
-    lines = []
-    if rng.random() < c.p_lines:
-        on = np.ones(n_time, bool)
-        for _ in range(int(rng.integers(0, 3))):  # switch off for a while
-            a = int(rng.integers(0, n_time))
-            on[a:a + int(rng.integers(10, n_time // 3 + 11))] = False
-        for k in range(1, int(c.fmax // c.line_hz) + 1):
-            if rng.random() < 0.7:
-                lines.append((k * c.line_hz, 10 ** (_u(rng, c.line_snr_db) / 10), on))
-    p["lines"] = lines
-    impulses = np.ones(n_time)
-    n_imp = rng.poisson(_u(rng, c.impulses_per_hour) * c.hours)
-    for i in rng.integers(0, n_time, size=n_imp):
-        impulses[i] += 10 ** (_u(rng, c.impulse_db) / 10)
-    p["impulses"] = impulses
-    gap = np.zeros(n_time, bool)
-    for _ in range(int(rng.integers(c.gaps[0], c.gaps[1] + 1))):
-        length = max(1, int(_u(rng, c.gap_min) * 60 / c.segment_s))
-        a = int(rng.integers(0, max(1, n_time - length)))
-        gap[a:a + length] = True
-    p["gap"] = gap
+    p["lines"] = _draw_lines(c, rng, n_time)
+    p["impulses"], p["bursts"], p["gap"] = _draw_columns(c, rng, n_time)
     return p
 
 
-def _fringe_centres(p):
-    n = np.arange(p["n_fringes"])[:, None]
-    return (n + p["phi"]) * p["delta_f"][None, :]
+def _reference(p, f):
+    """Return the background PSD at frequencies ``f`` (any shape broadcasting with time)."""
+    return p["b1"] * np.maximum(f, 0.05) ** -p["alpha"]
 
 
-def _components(p, f):
-    """Return the continuous PSD parts of fringes and of the rest.
+def _fringes(p):
+    """Every fringe of every comb: centre, HWHM and peak PSD (fringe, time), comb index.
 
-    Continuous PSD parts on frequencies ``f`` (Hz): ``(fringes, other)``, each
-    ``(len(f), n_time)`` in nT^2/Hz (lines excluded: they are added separately).
+    A fringe above its comb's ``f_top`` has zero strength; the peak PSD is the strength
+    times the background at the fringe's centre.
+    """
+    n_time = p["t_h"].size
+    centres, hwhm, peak, comb_of = [np.empty((0, n_time))] * 3 + [np.empty(0, int)]
+    for i, comb in enumerate(p["combs"]):
+        k = np.arange(comb["strength"].shape[0])[:, None]
+        c = comb["offset"] + (k + comb["phi"]) * comb["delta_f"][None, :]
+        h = np.broadcast_to(comb["q"] * comb["delta_f"][None, :] / 2, c.shape)
+        s = comb["strength"] * (c <= comb["f_top"]) * _reference(p, c)
+        centres, hwhm = np.vstack([centres, c]), np.vstack([hwhm, h])
+        peak = np.vstack([peak, s])
+        comb_of = np.concatenate([comb_of, np.full(c.shape[0], i)])
+    return centres, hwhm, peak, comb_of
+
+
+def _other(p, f, *, transients=True):
+    """Return the continuous PSD (frequency, time) of everything but fringes and lines.
+
+    Without ``transients`` the impulses and bursts are left out: the steady part.
     """
     f = np.asarray(f, float)[:, None]
-    fc = np.maximum(f, 0.05)
-    background = p["b1"][None, :] * fc ** -p["alpha"]
-    ref = lambda x: p["b1"][None, :] * np.maximum(x, 0.05) ** -p["alpha"]  # noqa: E731
-    other = background * p["impulses"][None, :]
+    background = _reference(p, f)
+    factor = p["impulses"][None, :] if transients else np.ones((1, p["t_h"].size))
+    for on, slope in p["bursts"] if transients else []:
+        factor = factor + on[None, :] * (np.maximum(f, 0.05) / 2.0) ** slope
+    other = background * factor
     fs_, hw, amp = p["schumann"]
-    other = other + ref(fs_) * amp[None, :] * _lorentz(f, fs_, hw)
+    other = other + _reference(p, fs_) * amp[None, :] * _lorentz(f, fs_, hw)
     for centre, hw, amp in p["pc1"]:
-        other = other + ref(centre[None, :]) * amp[None, :] * _lorentz(f, centre[None, :], hw)
-    fringes = np.zeros_like(other)
-    if p["has_iar"]:
-        hwhm = p["q"] * p["delta_f"][None, :] / 2
-        for n, centre in enumerate(_fringe_centres(p)):
-            strength = p["snr"] * np.exp(-n / p["decay"]) * p["envelope"]
-            strength = strength * (centre <= p["f_top"])
-            fringes = fringes + (ref(centre[None, :]) * strength[None, :]
-                                 * _lorentz(f, centre[None, :], hwhm))
-    return fringes, other
+        other = other + _reference(p, centre)[None, :] * amp[None, :] * _lorentz(
+            f, centre[None, :], hw)
+    return other
+
+
+def _fringe_psd(p, f):
+    """Return the continuous PSD (frequency, time) of all fringes together."""
+    f = np.asarray(f, float)[:, None]
+    total = np.zeros((f.shape[0], p["t_h"].size))
+    for c, h, s in zip(*_fringes(p)[:3], strict=True):
+        total += s[None, :] * _lorentz(f, c[None, :], h[None, :])
+    return total
 
 
 def _line_power(p, freq_line, snr):
     """Line power (nT^2) whose Welch peak is ``snr`` times the background there."""
-    return snr * p["b1"] * max(freq_line, 0.05) ** -p["alpha"]
+    return snr * _reference(p, freq_line)
 
 
 def welch_dof(nperseg, step, n_windows, window="hann"):
@@ -308,83 +432,181 @@ def _grid(config):
             "freq": freq, "keep": keep, "n_time": n_time}
 
 
-def _expected_welch(p, config, g):
-    """Return the expected Welch PSD at the spectrogram bins.
+_OVER = 8  # fine-grid oversampling of the FFT bins
 
-    Expected Welch PSD of fringes and of everything else at the spectrogram bins:
-    the continuous PSD convolved with the window's spectral kernel, lines as deltas, and
-    the band-pass filter's power response applied.
+
+def _window_kernel(g):
+    """Return the Hann window's power kernel on a grid ``_OVER`` times finer than the bins.
+
+    The expected Welch PSD is the continuous PSD convolved with it (``(kernel, step_hz,
+    half)``: normalised to sum 1, ``2 half + 1`` taps).
     """
-    over = 8
-    df_fine = g["fs"] / (g["nfft"] * over)
-    half = 4 * over  # +- 4 bins of the FFT
+    half = 4 * _OVER  # +- 4 bins of the FFT
     win = signal.get_window("hann", g["nperseg"])
-    kern = np.abs(np.fft.fft(win, g["nfft"] * over)) ** 2
+    kern = np.abs(np.fft.fft(win, g["nfft"] * _OVER)) ** 2
     kern = np.concatenate([kern[-half:], kern[:half + 1]])
-    kern /= kern.sum()
+    return kern / kern.sum(), g["fs"] / (g["nfft"] * _OVER), half
+
+
+class _LorentzWelch:
+    """Expected Welch PSD of a unit-peak Lorentzian: a table over offset and width.
+
+    A fringe narrower than a few bins is broadened by the window, so its expected Welch
+    PSD is the Lorentzian convolved with the window's kernel; tabulated once over the
+    offset from the centre (on the kernel's fine grid, within ``span`` Hz) and the
+    half-width (log-spaced), and interpolated bilinearly. Beyond ``span`` the kernel is
+    far narrower than the distance and the Lorentzian itself is used.
+    """
+
+    def __init__(self, g, *, span=1.0, widths=(1e-6, 4.0), n_widths=96):
+        kern, self.step, half = _window_kernel(g)
+        m = int(round(span / self.step))
+        offset = np.arange(-m - half, m + half + 1) * self.step
+        self.log_h = np.linspace(np.log(widths[0]), np.log(widths[1]), n_widths)
+        h = np.exp(self.log_h)[:, None]
+        # cell averages of the Lorentzian: exact for fringes narrower than the fine grid
+        raw = h / self.step * (np.arctan((offset[None, :] + self.step / 2) / h)
+                               - np.arctan((offset[None, :] - self.step / 2) / h))
+        self.table = ndimage.convolve1d(raw, kern, axis=1, mode="nearest")[:, half:-half]
+        self.m, self.span = m, m * self.step
+
+    def __call__(self, offset, hwhm):
+        """Return the expected Welch PSD at ``offset`` (Hz) of unit-peak fringes ``hwhm``."""
+        pos = np.clip((np.log(hwhm) - self.log_h[0]) / (self.log_h[1] - self.log_h[0]),
+                      0, len(self.log_h) - 1.000001)
+        i = pos.astype(int)
+        w = pos - i
+        d = np.clip(offset / self.step + self.m, 0, 2 * self.m - 1.000001)
+        j = d.astype(int)
+        v = d - j
+        t = self.table
+        inner = ((1 - w) * ((1 - v) * t[i, j] + v * t[i, j + 1])
+                 + w * ((1 - v) * t[i + 1, j] + v * t[i + 1, j + 1]))
+        return np.where(np.abs(offset) < self.span, inner, _lorentz(offset, 0.0, hwhm))
+
+
+def _bandpass_gain(config, freq):
+    """Return the zero-phase band-pass power gain at ``freq`` (ones without a band-pass)."""
+    if not config.bandpass:
+        return np.ones_like(freq)
+    sos = signal.butter(4, config.bandpass, btype="bandpass", fs=config.sampling_rate,
+                        output="sos")
+    _, h = signal.sosfreqz(sos, worN=freq, fs=config.sampling_rate)
+    return np.abs(h) ** 4  # forwards and backwards: |H|^2 in amplitude
+
+
+def _line_response(g, f_line):
+    """Return the expected Welch PSD (kept bins, time) of unit-power sinusoids ``f_line``.
+
+    A sinusoid of power P has expected Welch PSD ``P |W(f - f_l)|^2 / (fs sum w^2)``;
+    ``f_line`` holds one frequency per column (a constant line is computed once).
+    """
+    win = signal.get_window("hann", g["nperseg"])
+    steady = np.ptp(f_line) == 0
+    freqs = f_line[:1] if steady else f_line
+    phasor = win[None, :] * np.exp(2j * np.pi * freqs[:, None] / g["fs"]
+                                   * np.arange(g["nperseg"])[None, :])
+    resp = np.abs(np.fft.fft(phasor, g["nfft"], axis=1)[:, :g["nfft"] // 2 + 1]) ** 2
+    resp = (resp / (g["fs"] * np.sum(win ** 2)))[:, g["keep"]].T
+    return np.repeat(resp, f_line.size, axis=1) if steady else resp
+
+
+def _expected_welch(p, config, g):
+    """Return the expected Welch PSD at the spectrogram bins, parted for the label.
+
+    ``{"fringe": all fringes, "other": everything else, "steady": everything else but
+    the impulses, bursts and tonal lines, "own": the strongest fringe at each pixel, "index": that
+    fringe's number}`` (frequency, time) after the band-pass's
+    power response: the continuous PSD convolved with the window's kernel, lines as
+    deltas seen through the window, fringes through :class:`_LorentzWelch`.
+    """
+    kern, step, half = _window_kernel(g)
     bins = g["freq"][g["keep"]]
-    fine = bins[0] + np.arange(-half, over * (len(bins) - 1) + half + 1) * df_fine
-    picks = half + over * np.arange(len(bins))
-    parts = []
-    for comp in _components(p, fine):
-        # the kernel is symmetric (|W(f)|^2 of a real window): correlation = convolution
-        parts.append(ndimage.convolve1d(comp, kern, axis=0, mode="constant")[picks])
-    fringe, other = parts
+    fine = bins[0] + np.arange(-half, _OVER * (len(bins) - 1) + half + 1) * step
+    picks = half + _OVER * np.arange(len(bins))
+    # the kernel is symmetric (|W(f)|^2 of a real window): correlation = convolution
+    other, steady = (ndimage.convolve1d(_other(p, fine, transients=t), kern, axis=0,
+                                        mode="constant")[picks] for t in (True, False))
     for f_line, snr, on in p["lines"]:
-        # a sinusoid of power P: expected Welch PSD P |W(f - f_l)|^2 / (fs sum w^2)
-        phasor = win * np.exp(2j * np.pi * f_line / g["fs"] * np.arange(g["nperseg"]))
-        resp = np.abs(np.fft.fft(phasor, g["nfft"])[:g["nfft"] // 2 + 1]) ** 2
-        resp = resp / (g["fs"] * np.sum(win ** 2))
-        other = other + np.outer(resp[g["keep"]], _line_power(p, f_line, snr) * on)
-    if config.bandpass:
-        sos = signal.butter(4, config.bandpass, btype="bandpass", fs=g["fs"], output="sos")
-        _, h = signal.sosfreqz(sos, worN=bins, fs=g["fs"])
-        gain = (np.abs(h) ** 4)[:, None]  # forwards and backwards: |H|^2 in amplitude
-        fringe, other = fringe * gain, other * gain
-    return fringe, other
+        other = other + _line_response(g, f_line) * (_line_power(p, f_line, snr) * on)[None, :]
+    shape = other.shape
+    total, own, index = np.zeros(shape), np.zeros(shape), np.full(shape, -1)
+    table = _LorentzWelch(g)
+    for n, (c, h, s) in enumerate(zip(*_fringes(p)[:3], strict=True)):
+        if not s.any():
+            continue
+        part = s[None, :] * table(bins[:, None] - c[None, :], h[None, :])
+        total += part
+        index = np.where(part > own, n, index)
+        own = np.maximum(own, part)
+    gain = _bandpass_gain(config, bins)[:, None]
+    return {"fringe": total * gain, "other": other * gain, "steady": steady * gain,
+            "own": own * gain, "index": index}
 
 
-def _label(p, config, freq, other):
+def _label(parts, config):
     """Label the fringe pixels.
 
-    Fringe pixels: within half the fringe's width (FWHM) of its centre, where that
-    fringe alone has more than ``label_snr`` times the expected power of everything else.
+    A pixel is a fringe pixel where one fringe's expected power stands ``label_db`` dB
+    above the natural rest there (background, Schumann, Pc1 and the other fringes): the
+    label is as wide as the fringe stands out of its background and neighbours, whatever
+    its shape. Impulses, bursts and tonal lines are interference a fringe runs through (as
+    a person drawing it would, and as the spacing needs); a gap has no label.
     """
-    if not p["has_iar"]:
-        return np.zeros(other.shape, bool), np.zeros(other.shape, int)
-    df = p["delta_f"][None, :]
-    f = freq[:, None]
-    n = np.clip(np.round(f / df - p["phi"]), 0, p["n_fringes"] - 1)
-    centre = (n + p["phi"]) * df
-    hwhm = p["q"] * df / 2
-    strength = p["snr"] * np.exp(-n / p["decay"]) * p["envelope"][None, :]
-    own = (strength * p["b1"][None, :] * np.maximum(centre, 0.05) ** -p["alpha"]
-           * _lorentz(f, centre, hwhm))
-    if config.bandpass:
-        sos = signal.butter(4, config.bandpass, btype="bandpass", fs=config.sampling_rate,
-                            output="sos")
-        _, h = signal.sosfreqz(sos, worN=freq, fs=config.sampling_rate)
-        own = own * (np.abs(h) ** 4)[:, None]
-    label = (np.abs(f - centre) <= hwhm) & (own > config.label_snr * other)
-    return label & (centre <= p["f_top"]), n.astype(int)
+    rest = parts["steady"] + parts["fringe"] - parts["own"]
+    return (parts["own"] > 10 ** (config.label_db / 10) * rest) & (parts["index"] >= 0)
 
 
 def _series(p, config, g, rng):
     """Return the 100 Hz time series: shaped Gaussian noise per segment plus line sinusoids."""
     seg, fs = g["seg"], g["fs"]
     f = np.fft.rfftfreq(seg, 1 / fs)
-    fringe, other = _components(p, f)
-    psd = fringe + other  # (f, time)
+    psd = _fringe_psd(p, f) + _other(p, f)  # (f, time)
     scale = np.sqrt(psd * seg * fs / 4)
     spec = scale * (rng.standard_normal(psd.shape) + 1j * rng.standard_normal(psd.shape))
     spec[0] = 0
     x = np.fft.irfft(spec, n=seg, axis=0).T.ravel()  # (time * seg,)
-    t = np.arange(x.size) / fs
     for f_line, snr, on in p["lines"]:
         amp = np.sqrt(2 * _line_power(p, f_line, snr))
-        x += np.repeat(amp * on, seg) * np.sin(2 * np.pi * f_line * t + rng.uniform(0, 2 * np.pi))
+        phase = 2 * np.pi * np.cumsum(np.repeat(f_line, seg)) / fs + rng.uniform(0, 2 * np.pi)
+        x += np.repeat(amp * on, seg) * np.sin(phase)
     x[np.repeat(p["gap"], seg)] = np.nan
     return x
+
+
+def _truth(p, mask, index):
+    """Return the visible fringes' frequencies (fringe, time) and the spacing (time,).
+
+    A fringe is visible in a column where one of its pixels is labelled. The spacing is
+    observable where two neighbouring fringes of a comb are visible: the main comb's
+    there, else a family's, else NaN.
+    """
+    centres, _, _, comb_of = _fringes(p)
+    visible = np.stack([(mask & (index == n)).any(axis=0) for n in range(len(centres))]
+                       ) if len(centres) else np.zeros(centres.shape, bool)
+    f_true = np.where(visible, centres, np.nan)
+    delta = np.full(mask.shape[1], np.nan)
+    for i in reversed(range(len(p["combs"]))):  # the main comb (0) wins
+        own = visible[comb_of == i]
+        enough = (own[:-1] & own[1:]).any(axis=0)
+        delta = np.where(enough, p["combs"][i]["delta_f"], delta)
+    return f_true, delta
+
+
+def _spectrogram(p, config, g, rng, total, start):
+    """Return the spectrogram: sampled from ``total``, or computed from a rendered series."""
+    if start is None:
+        dof = welch_dof(g["nperseg"], g["step"], g["k"])
+        return np.log10(total * rng.gamma(dof / 2, 2 / dof, size=total.shape)), None
+    from ..io import timeseries_from_array
+    from ..processing import bandpass, crop_band, welch_spectrogram
+
+    series = timeseries_from_array(_series(p, config, g, rng), sampling_rate=g["fs"],
+                                   start=start, channels=["H"])
+    filtered = bandpass(series, low=config.bandpass[0], high=config.bandpass[1])
+    spec = welch_spectrogram(filtered, segment_s=config.segment_s, nfft=config.nfft,
+                             overlap=config.overlap)
+    return crop_band(spec, fmin=config.fmin, fmax=config.fmax).values, series
 
 
 def synthetic_iar_night(config=None, *, seed=0, night="2020-01-01", timeseries=False):
@@ -406,60 +628,40 @@ def synthetic_iar_night(config=None, *, seed=0, night="2020-01-01", timeseries=F
     xarray.Dataset
         ``spectrogram`` (frequency, time) log10 nT^2/Hz; ``mask`` (frequency, time) uint8
         (1 = IAR fringe); ``expected`` (the noise-free log10 PSD); ``fringe_frequency``
-        (fringe, time) in Hz, NaN where that fringe is not visible; ``delta_f`` (time) Hz,
-        NaN where fewer than two fringes are visible; attrs ``has_iar``, ``seed`` and the
-        drawn night parameters. With ``timeseries=True``: ``(dataset, series)``.
+        (fringe, time) in Hz of every fringe (main comb first, then the families), NaN
+        where that fringe is not visible; ``delta_f`` (time) Hz, NaN where no two
+        neighbouring fringes of a comb are visible; attrs ``has_iar``, ``seed`` and drawn night
+        parameters. With ``timeseries=True``: ``(dataset, series)``.
     """
     config = IARConfig() if config is None else config
     rng = np.random.default_rng(seed)
     g = _grid(config)
     p = _draw(config, rng, g["n_time"])
-    fringe, other = _expected_welch(p, config, g)
-    total = fringe + other
+    parts = _expected_welch(p, config, g)
+    total = parts["fringe"] + parts["other"]
     freq = g["freq"][g["keep"]]
-    mask, fringe_index = _label(p, config, freq, other)
-    mask &= ~p["gap"][None, :]
+    mask = _label(parts, config) & ~p["gap"][None, :]
     start = pd.Timestamp(night).normalize() + pd.to_timedelta(config.start + ":00")
     times = start + pd.to_timedelta((np.arange(g["n_time"]) + 0.5) * config.segment_s, unit="s")
-    series = None
-    if timeseries:
-        from ..io import timeseries_from_array
-        from ..processing import bandpass, crop_band, welch_spectrogram
-
-        x = _series(p, config, g, rng)
-        series = timeseries_from_array(x, sampling_rate=g["fs"], start=start,
-                                       channels=["H"])
-        filtered = bandpass(series, low=config.bandpass[0], high=config.bandpass[1])
-        spec = welch_spectrogram(filtered, segment_s=config.segment_s, nfft=config.nfft,
-                                 overlap=config.overlap)
-        spec = crop_band(spec, fmin=config.fmin, fmax=config.fmax).values
-    else:
-        dof = welch_dof(g["nperseg"], g["step"], g["k"])
-        scatter = rng.gamma(dof / 2, 2 / dof, size=total.shape)
-        spec = np.log10(total * scatter)
+    spec, series = _spectrogram(p, config, g, rng, total, start if timeseries else None)
     spec = np.where(p["gap"][None, :], np.nan, spec)
-    # truth: visible fringes (some pixel of that fringe labelled at that time)
-    centres = _fringe_centres(p)
-    f_true = np.full(centres.shape, np.nan)
-    if p["has_iar"]:
-        visible = np.stack([(mask & (fringe_index == n)).any(axis=0)
-                            for n in range(len(centres))])
-        f_true = np.where(visible, centres, np.nan)
-    n_visible = np.isfinite(f_true).sum(axis=0)
-    delta = np.where(n_visible >= 2, p["delta_f"], np.nan)
+    f_true, delta = _truth(p, mask, parts["index"])
     coords = {"frequency": ("frequency", freq, {"units": "Hz"}), "time": times.values}
+    main = p["combs"][0] if p["combs"] else {"phi": np.nan, "q": np.nan}
     ds = xr.Dataset(
         {"spectrogram": (("frequency", "time"), spec,
                          {"units": "log10(nT^2/Hz)", "long_name": "power spectral density"}),
          "mask": (("frequency", "time"), mask.astype(np.uint8),
-                  {"long_name": "IAR fringe label", "flag_values": [0, 1]}),
+                  {"long_name": "IAR fringe label", "flag_values": [0, 1],
+                   "definition": f"one fringe {config.label_db:g} dB above everything else"}),
          "expected": (("frequency", "time"), np.log10(total), {"units": "log10(nT^2/Hz)"}),
          "fringe_frequency": (("fringe", "time"), f_true, {"units": "Hz"}),
          "delta_f": (("time",), delta, {"units": "Hz", "long_name": "fringe spacing"})},
         coords=coords,
         attrs={"has_iar": int(p["has_iar"]), "seed": int(seed), "segment_s": config.segment_s,
                "nfft": config.nfft, "sampling_rate": config.sampling_rate,
-               "phi": p["phi"], "alpha": p["alpha"], "n_lines": len(p["lines"]),
+               "phi": main["phi"], "width_fraction": main["q"], "alpha": p["alpha"],
+               "n_families": max(len(p["combs"]) - 1, 0), "n_lines": len(p["lines"]),
                "n_pc1": len(p["pc1"]), "source": "magnetar.synthetic.synthetic_iar_night"})
     return (ds, series) if timeseries else ds
 

@@ -22,6 +22,7 @@ from .metrics import (
     rmse,
     segmentation_metrics,
     ssim,
+    tolerant_segmentation_metrics,
     wasserstein,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "segmentation_metrics",
     "split_columns",
     "ssim",
+    "tolerant_segmentation_metrics",
     "wasserstein",
 ]

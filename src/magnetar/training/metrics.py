@@ -20,6 +20,7 @@ __all__ = [
     "rmse",
     "segmentation_metrics",
     "ssim",
+    "tolerant_segmentation_metrics",
     "wasserstein",
 ]
 
@@ -227,6 +228,62 @@ def segmentation_metrics(truth, predicted):
     return {"iou": ratio(tp, tp + fp + fn), "dice": ratio(2 * tp, 2 * tp + fp + fn),
             "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn),
             "false_positive_fraction": fp / total if total else 0.0}
+
+
+def _runs_centre(mask):
+    """Return the middle pixel of every run of positive pixels along the last axis."""
+    flat = mask.reshape(-1, mask.shape[-1]).astype(np.int8)
+    edges = np.diff(np.pad(flat, ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # same row order: every run opens before it closes
+    centre = np.zeros(flat.shape, bool)
+    centre[rows, (starts + ends - 1) // 2] = True
+    return centre.reshape(mask.shape)
+
+
+def tolerant_segmentation_metrics(truth, predicted, *, rows=(1, 2), axis=-2):
+    """Scores of a segmentation that forgive small offsets along one axis.
+
+    For fringes in a spectrogram (``axis`` the frequency axis) the label's width is a
+    convention, so beside the pixel scores: precision within ``k`` rows (share of
+    predicted pixels with a true pixel at most ``k`` rows away in the same column),
+    recall within ``k`` rows (share of true pixels with a predicted pixel that near),
+    their F1, and the centre-line recall (share of the true runs' middle pixels that are
+    predicted: did the model find the fringe's crest).
+
+    Parameters
+    ----------
+    truth, predicted : array-like of bool
+        Masks of one shape.
+    rows : sequence of int
+        Tolerances (rows) reported.
+    axis : int
+        Axis the tolerance applies along.
+
+    Returns
+    -------
+    dict
+        ``precision_rows{k}``, ``recall_rows{k}``, ``f1_rows{k}`` per ``k``, and
+        ``centre_line_recall`` (1 where there is no true pixel).
+    """
+    from scipy import ndimage
+
+    t = np.moveaxis(np.asarray(truth).astype(bool), axis, -1)
+    p = np.moveaxis(np.asarray(predicted).astype(bool), axis, -1)
+    if t.shape != p.shape:
+        msg = f"truth and predicted masks differ in shape: {t.shape} vs {p.shape}"
+        raise ValidationError(msg)
+    out = {}
+    for k in rows:
+        near_t = ndimage.maximum_filter1d(t, 2 * k + 1, axis=-1, mode="constant")
+        near_p = ndimage.maximum_filter1d(p, 2 * k + 1, axis=-1, mode="constant")
+        prec = float(np.sum(p & near_t) / p.sum()) if p.any() else 1.0
+        rec = float(np.sum(t & near_p) / t.sum()) if t.any() else 1.0
+        out[f"precision_rows{k}"], out[f"recall_rows{k}"] = prec, rec
+        out[f"f1_rows{k}"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    centre = _runs_centre(t)
+    out["centre_line_recall"] = float(np.sum(centre & p) / centre.sum()) if centre.any() else 1.0
+    return out
 
 
 def classification_metrics(truth, probability, *, threshold=0.5):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from magnetar.errors import ValidationError
-from magnetar.synthetic import synthetic_iar_archive
+from magnetar.synthetic import IARConfig, synthetic_iar_archive
 from magnetar.workflows.iar.catalogue import CatalogueConfig, _nights_of, run_catalogue
 
 pytest.importorskip("obspy")
@@ -14,7 +14,7 @@ pytest.importorskip("obspy")
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     folder = tmp_path_factory.mktemp("iar_archive")
-    paths, truth = synthetic_iar_archive(folder / "raw", 2, seed=5)
+    paths, truth = synthetic_iar_archive(folder / "raw", 2, IARConfig(gaps=(0, 0)), seed=5)
     table = run_catalogue(paths, folder / "out")
     return folder, paths, truth, table
 
@@ -24,7 +24,8 @@ def test_every_night_is_joined_from_its_two_daily_files(archive):
     assert len(paths) == 3  # two nights cross midnight: three daily files
     assert list(table["night"]) == list(truth["night"])
     assert (table["status"] == "ok").all()
-    # a night has 12 h of data: with only one of its two files it would cover half or less
+    # a night has 12 h of data (no gaps drawn): with only one of its two files it would
+    # cover half or less
     assert (table["coverage"] > 0.9).all()
 
 

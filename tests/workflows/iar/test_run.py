@@ -172,3 +172,23 @@ def test_a_finer_spectrogram_is_averaged_in_power_onto_the_models_grid():
     inner = out.values[1:-1]  # full bins hold five 1s and five 3s: mean power 2
     np.testing.assert_allclose(inner, np.log10(2.0), atol=1e-9)
     assert "frequency step" in out.attrs["resampled_from"]
+
+
+def test_predict_reads_hdf5_spectra_and_keeps_to_the_models_band(registered, tmp_path):
+    import xarray as xr
+
+    from magnetar.errors import ValidationError
+    from magnetar.pretrained import pretrained_path
+    from magnetar.workflows.iar.run import crop_to_model_band, run_predict
+
+    model = pretrained_path("iar_unet16.pt")
+    pred = run_predict(registered("timeseries/mikhnevo_schumann_spectra.h5"), model,
+                       tmp_path / "pred.nc")
+    # 5-40 Hz spectra: only their 5-10 Hz part lies in the model's 0.5-10 Hz band
+    assert float(pred.frequency.min()) >= 5.0
+    assert float(pred.frequency.max()) <= 10.0
+    assert np.median(np.diff(pred.frequency.values)) == pytest.approx(100 / 4096)
+    high = xr.DataArray(np.zeros((3, 4)), dims=("frequency", "time"),
+                        coords={"frequency": [20.0, 30.0, 40.0], "time": np.arange(4.0)})
+    with pytest.raises(ValidationError, match="20-40 Hz, outside the model's band 0.5-10"):
+        crop_to_model_band(high, model)

@@ -82,10 +82,21 @@ def add_parser(sub):
     ipr = isub.add_parser("predict", help="fringe probability and mask for a spectrogram",
                           description="Batched prediction (GPU with mixed precision when "
                                       "present) with the input's coordinates.")
-    ipr.add_argument("spectrogram", help="netCDF with a 'spectrogram' (frequency, time)")
+    ipr.add_argument("spectrogram", help="netCDF or HDF5 file of spectra (--variable, --dims, "
+                                        "--scale say where and what they are)")
     ipr.add_argument("--model", help="best.pt written by 'iar train' (default: the shipped "
                                      "iar_unet16.pt)")
     ipr.add_argument("--out", required=True, help="output netCDF")
+    ipr.add_argument("--variable", default="spectrogram",
+                     help="variable holding the spectra (default 'spectrogram'; the stacked "
+                          "spectra of a Mikhnevo-layout HDF5 file are recognised)")
+    ipr.add_argument("--dims", default="frequency,time",
+                     type=lambda v: tuple(x.strip() for x in v.split(",")),
+                     help="its frequency and time dimensions in the file, FREQ,TIME "
+                          "(default frequency,time)")
+    ipr.add_argument("--scale", choices=("log10", "power", "amplitude"), default="log10",
+                     help="what the values are: log10 power (default), power spectral "
+                          "density, or amplitude spectral density")
     ipa = isub.add_parser("params", help="resonance frequencies f_n and spacing delta_f",
                           description="Per time step fringe centres and spacing (spectral "
                                       "autocorrelation), smoothed; CSV, netCDF and figure.")
@@ -221,7 +232,8 @@ def _cmd_iar(args, parser):
             from ...pretrained import pretrained_path
 
             args.model = pretrained_path("iar_unet16.pt")
-        iar.run_predict(args.spectrogram, args.model, args.out, progress=progress)
+        iar.run_predict(args.spectrogram, args.model, args.out, variable=args.variable,
+                        dims=args.dims, scale=args.scale, progress=progress)
         print(args.out)  # noqa: T201
         return 0
     if args.action == "params":
