@@ -73,3 +73,32 @@ def test_missing_segments_become_nan_columns_and_nights_split():
     assert nights["2020-01-02"].attrs["partial_night"] == 1
     assert nights["2020-01-01"].attrs["partial_night"] == 0
     assert crop_band(spec, fmin=0.5, fmax=2.0).frequency.max() <= 2.0
+
+
+@pytest.mark.parametrize(("nfft", "overlap", "window"), [(256, 0.5, "hann"), (301, 0.25, "hamming"),
+                                                         (512, 0.0, "hann")])
+def test_the_welch_average_is_scipys_for_every_segment(nfft, overlap, window):
+    from scipy import signal
+
+    fs, seg = 10.0, 400
+    x = np.random.default_rng(7).normal(3.0, 1.0, size=(seg * 6, 2))
+    spec = welch_spectrogram(timeseries_from_array(x, sampling_rate=fs, channels=["a", "b"]),
+                             segment_s=seg / fs, nfft=nfft, overlap=overlap, window=window,
+                             combine="none")
+    blocks = x.reshape(6, seg, 2)
+    blocks = blocks - blocks.mean(axis=1, keepdims=True)  # each segment de-meaned
+    nperseg = min(nfft, seg)
+    _, psd = signal.welch(blocks, fs=fs, window=window, nperseg=nperseg,
+                          noverlap=int(overlap * nperseg), nfft=nfft, detrend=False, axis=1)
+    np.testing.assert_allclose(10 ** spec.values, psd.transpose(2, 1, 0), rtol=1e-10)
+    # a gap: zero-filled, the mean of the samples present removed, power rescaled
+    y = x[:, 0].copy()
+    y[50:90] = np.nan
+    one = welch_spectrogram(timeseries_from_array(y, sampling_rate=fs), segment_s=seg / fs,
+                            nfft=nfft, overlap=overlap, window=window)
+    first = y[:seg].copy()
+    present = np.isfinite(first)
+    first = np.where(present, first - np.nanmean(first), 0.0)
+    _, ref = signal.welch(first, fs=fs, window=window, nperseg=nperseg,
+                          noverlap=int(overlap * nperseg), nfft=nfft, detrend=False)
+    np.testing.assert_allclose(10 ** one.values[:, 0], ref / present.mean(), rtol=1e-10)

@@ -3,10 +3,13 @@
 The IAR workflow (Beggan 2014; Hodnett et al. 2024): a zero-phase Butterworth band-pass
 (0.5-10 Hz), then one Welch periodogram per consecutive segment (100 s, Hann window,
 4096-point FFT, 50 % overlap inside the segment) stacked into a spectrogram of log10 power:
-864 columns per day. Filtering and spectral estimation are scipy.signal's; what is written
-here is the handling of gaps (each finite run is filtered on its own; a segment with more
-than ``max_missing`` of its samples missing becomes a NaN column, fewer are zero-filled
-and rescaled) and the physical axes (frequency in Hz, time at the segment centre, units).
+864 columns per day. Filtering and windows are scipy.signal's, the FFTs scipy.fft's; what is
+written here is the handling of gaps (each finite run is filtered on its own; a segment with
+more than ``max_missing`` of its samples missing becomes a NaN column, fewer are zero-filled
+and rescaled), the physical axes (frequency in Hz, time at the segment centre, units), and
+the Welch average itself: all segments' windows framed with strides and transformed in one
+batched rfft, the same numbers as ``scipy.signal.welch`` (tested) in half its time, so the
+whole chain runs faster than plain scipy (band-pass + welch) in the same run (issue 24).
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
     combine : {"sum", "none"}
         With several channels: sum their power (total, e.g. of both horizontal components)
         or keep a ``channel`` dimension.
+    sampling_rate : float, optional
+        Hz, when the series does not carry it.
 
     Returns
     -------
@@ -141,18 +146,16 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
     nperseg = min(nfft, seg)
     _check_welch_size(values.shape[1], n_seg, seg, nperseg, nfft, overlap)
     blocks = values[:n_seg * seg].reshape(n_seg, seg, -1).transpose(2, 0, 1)  # (ch, seg, n)
-    if np.isfinite(values[:n_seg * seg]).all():  # no gaps: one pass for the segment means
+    finite = None if np.isfinite(values[:n_seg * seg]).all() else np.isfinite(blocks)
+    if finite is None:  # no gaps
         present = np.ones(blocks.shape[:2])
-        blocks = blocks - blocks.mean(-1, keepdims=True)
+        means = blocks.mean(-1)
     else:
-        finite = np.isfinite(blocks)
         present = finite.mean(axis=-1)
         blocks = np.where(finite, blocks, 0.0)
-        blocks = blocks - (blocks.sum(-1, keepdims=True)
-                           / np.maximum(finite.sum(-1, keepdims=True), 1)) * finite
-    freq, psd = signal.welch(blocks, fs=fs, window=window, nperseg=nperseg,
-                             noverlap=int(overlap * nperseg), nfft=max(nfft, nperseg),
-                             detrend=False, axis=-1)
+        means = blocks.sum(-1) / np.maximum(finite.sum(-1), 1)
+    freq, psd = _welch(blocks, means, finite, fs=fs, window=window, nperseg=nperseg,
+                       step=nperseg - int(overlap * nperseg), nfft=max(nfft, nperseg))
     psd = psd / np.maximum(present, 1e-12)[..., None]
     psd[present < 1 - max_missing] = np.nan
     if combine == "sum":
@@ -174,6 +177,38 @@ def welch_spectrogram(series, *, segment_s=100.0, nfft=4096, overlap=0.5, window
     chan = series["channel"].values if "channel" in series.dims else ["ch0"]
     return xr.DataArray(logp, dims=("channel", "frequency", "time"),
                         coords={**coords, "channel": chan}, attrs=attrs)
+
+
+def _welch(blocks, means, finite, *, fs, window, nperseg, step, nfft):
+    """Welch PSD of every segment: ``scipy.signal.welch(detrend=False)`` of the de-meaned
+    segments (gaps zero-filled), framed with strides and transformed in one batched rfft.
+
+    The same numbers as scipy's (tested) in half its time on one core: scipy's general
+    helper copies and detrends each window and keeps the complex cross-spectrum.
+    """
+    from numpy.lib.stride_tricks import as_strided
+    from scipy import fft
+
+    win = signal.get_window(window, nperseg)
+    n_win = (blocks.shape[-1] - nperseg) // step + 1
+    st = blocks.strides
+    frames = as_strided(blocks, shape=(*blocks.shape[:2], n_win, nperseg),
+                        strides=(*st[:2], step * st[2], st[2]), writeable=False)
+    windowed = frames * win
+    windowed -= means[..., None, None] * win  # the segment mean, window by window
+    if finite is not None:  # zero-filled gaps hold zeros, not the mean
+        missing = as_strided(~finite, shape=frames.shape, strides=(
+            *finite.strides[:2], step * finite.strides[2], finite.strides[2]), writeable=False)
+        windowed[missing] = 0.0
+    spectra = fft.rfft(windowed, n=nfft, axis=-1, overwrite_x=True)
+    freq = np.fft.rfftfreq(nfft, 1 / fs)
+    one_sided = np.full(freq.size, 2.0)  # negative frequencies folded onto positive ones
+    one_sided[0] = 1.0
+    if nfft % 2 == 0:
+        one_sided[-1] = 1.0  # the Nyquist bin has no negative twin
+    power = spectra.real ** 2
+    power += spectra.imag ** 2
+    return freq, power.mean(axis=-2) * (one_sided / (fs * np.sum(win * win)))
 
 
 def crop_band(spec, *, fmin=0.5, fmax=10.0):

@@ -268,3 +268,17 @@ def test_denoise_works_without_training_with_the_shipped_model(tmp_path):
         assert ds.attrs["tile_km"] == 60.0  # the shipped model's training tile
         assert "crowdmag_conv_ae.pt" in ds.attrs["checkpoint"]
         assert np.isfinite(ds["uncertainty"].values).any()
+
+
+def test_emag2v3_tiles_are_brought_to_km_by_their_own_coordinates(registered):
+    from magnetar.workflows.crowdmag.run import emag2v3_grid
+
+    registered("grids/emag2v3_tiles/gts/example_675.png")
+    grid = emag2v3_grid(675, 10.0)
+    # 15.87-50.73 N, 62.47-97.33 E: 34.87 degrees of latitude (111.195 km each) and of
+    # longitude at cos(33.30 N); the tile's 4.1 arc-minute nodes, not EMAG2v3's 2
+    lat_span, lon_span = 50.7326 - 15.8674, 97.3326 - 62.4674
+    rows = lat_span * 111.195 / 10
+    cols = lon_span * 111.195 * np.cos(np.radians((50.7326 + 15.8674) / 2)) / 10
+    assert abs(grid.shape[0] - rows) <= 2
+    assert abs(grid.shape[1] - cols) <= 2

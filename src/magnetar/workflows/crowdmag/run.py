@@ -52,8 +52,7 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 SOURCES = ("britain", "emag2v3", "seafloor")
-EMAG2V3_TILES = ("example_675", "example_782", "example_1164", "example_1299")
-EMAG2V3_SPACING_KM = 3.7  # 2 arc-minutes
+EMAG2V3_TILES = (675, 782, 1164, 1299)
 
 
 #: The CrowdMag workflow's training defaults: the configuration docs/crowdmag.md reports
@@ -142,17 +141,46 @@ def _britain_grid(spacing_km):
     return survey_grid("britain", spacing_km=spacing_km).values
 
 
-def _emag2v3_grids(spacing_km):
+def emag2v3_grid(label, spacing_km):
+    """Return a registered EMAG2v3 tile on a square lattice of ``spacing_km``.
+
+    The tiles are cut at different latitudes and node spacings (2 to 4 arc-minutes), so
+    each is read with its coordinates (:func:`magnetar.io.read_emag2v3_tile`), projected
+    (local equirectangular: a degree of longitude is ``cos(latitude)`` of one of
+    latitude), interpolated onto a square lattice at its finer native spacing, then
+    block-averaged to ``spacing_km``. (Before session 17 every tile was taken to be at
+    3.7 km: tile 675 at 7.6 x 6.3 km was shrunk twofold.)
+
+    Parameters
+    ----------
+    label : int
+        Tile label (675, 782, 1164, 1299).
+    spacing_km : float
+        Node spacing of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        The tile in nT, north up.
+    """
     from ... import datasets
-    from ...io import read_png_tile
+    from ...grids._surveys import KM_PER_DEGREE
+    from ...io import read_emag2v3_tile
     from ...training import resample_grid
 
-    out = []
-    for name in EMAG2V3_TILES:
-        tile = read_png_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/{name}.png"))
-        out.append(resample_grid(tile.values, spacing=EMAG2V3_SPACING_KM,
-                                 new_spacing=spacing_km))
-    return out
+    tile = read_emag2v3_tile(datasets.fetch(f"grids/emag2v3_tiles/gts/example_{label}.png"))
+    lat, lon = tile["latitude"].values, tile["longitude"].values
+    y_km = (lat - lat[0]) * KM_PER_DEGREE
+    x_km = (lon - lon[0]) * KM_PER_DEGREE * np.cos(np.radians(lat.mean()))
+    native = min(abs(y_km[1] - y_km[0]), abs(x_km[1] - x_km[0]))
+    on_km = tile.assign_coords(latitude=y_km, longitude=x_km).interp(
+        latitude=np.arange(0, y_km[-1] + native / 2, native),
+        longitude=np.arange(0, x_km[-1] + native / 2, native))
+    return resample_grid(on_km.values, spacing=native, new_spacing=spacing_km)
+
+
+def _emag2v3_grids(spacing_km):
+    return [emag2v3_grid(label, spacing_km) for label in EMAG2V3_TILES]
 
 
 def _seafloor_grids(spacing_km, seed, n=4, size=160):
