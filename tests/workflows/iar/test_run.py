@@ -192,3 +192,22 @@ def test_predict_reads_hdf5_spectra_and_keeps_to_the_models_band(registered, tmp
                         coords={"frequency": [20.0, 30.0, 40.0], "time": np.arange(4.0)})
     with pytest.raises(ValidationError, match="20-40 Hz, outside the model's band 0.5-10"):
         crop_to_model_band(high, model)
+
+
+def test_band_edges_are_mirrored_so_the_first_and_last_rows_are_like_the_others():
+    import torch
+    import xarray as xr
+
+    from magnetar.workflows.iar.run import predict_nights
+
+    conv = torch.nn.Conv2d(1, 1, 5, padding=2, bias=False)  # zero padding, like a U-Net's
+    torch.nn.init.constant_(conv.weight, 1 / 25)
+    t = np.arange(40)
+    # every row the same: after the row medians go, each row holds the same time series
+    spec = xr.DataArray(np.tile(np.sin(t / 3.0), (30, 1)), dims=("frequency", "time"),
+                        coords={"frequency": 0.5 + 0.025 * np.arange(30), "time": t * 100.0})
+    raw = predict_nights(conv, spec, edge_pad=0)["probability"].values
+    mirrored = predict_nights(conv, spec)["probability"].values
+    assert mirrored.shape == raw.shape == (30, 40)
+    assert not np.allclose(raw[0], raw[15])  # the zero padding shows at the edge
+    np.testing.assert_allclose(mirrored, np.tile(mirrored[15], (30, 1)), atol=1e-6)

@@ -317,13 +317,47 @@ def _as_nights(spec):
     return spec.transpose("night", "frequency", "time")
 
 
-def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False):
-    """Probability and mask (Dataset) for a spectrogram with the input's coordinates."""
+EDGE_PAD = 32  # frequency rows mirrored beyond each band edge before the U-Net
+
+
+def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False,
+                   edge_pad=EDGE_PAD):
+    """Return the fringe probability and mask of spectrogram nights.
+
+    The band's edges are mirrored (``edge_pad`` rows each side) before the U-Net and cut
+    off after: a convolutional network's zero padding makes the first and last rows of
+    an input unlike any inside the band it learnt, and on a 138-row real night it marked
+    the top four rows throughout (LLO, session 17).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Segmentation model.
+    spec : xarray.DataArray
+        ``(frequency, time)`` or ``(night, frequency, time)`` log10 power.
+    threshold : float
+        Probability threshold of the mask.
+    batch_size : int
+        Nights per forward pass.
+    progress : bool
+        Progress bar.
+    edge_pad : int
+        Rows mirrored at each band edge (0: none).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``probability`` and ``mask`` with the input's coordinates.
+    """
     from ...training.segmentation import predict_segmentation, standardise_spectrogram
 
     nights = _as_nights(spec)
-    prob = predict_segmentation(model, standardise_spectrogram(nights.values),
-                                batch_size=batch_size, progress=progress)
+    x = standardise_spectrogram(nights.values)
+    pad = min(int(edge_pad), x.shape[1] - 1)
+    if pad > 0:
+        x = np.pad(x, ((0, 0), (pad, pad), (0, 0)), mode="reflect")
+    prob = predict_segmentation(model, x, batch_size=batch_size, progress=progress)
+    prob = prob[:, pad:prob.shape[1] - pad] if pad > 0 else prob
     prob = np.where(np.isfinite(nights.values), prob, 0.0)
     out = xr.Dataset({"probability": (nights.dims, prob.astype(np.float32),
                                       {"long_name": "IAR fringe probability"}),
