@@ -177,10 +177,32 @@ def _nights(n, synth, seed, progress=False, workers=1):
     return synthetic_iar_nights(n, synth, seed=seed, workers=workers, progress=progress)
 
 
+EDGE_PAD = 32  # frequency rows mirrored beyond each band edge, in training and prediction
+
+
+def _mirror_edges(values, pad=EDGE_PAD):
+    """Mirror ``pad`` rows (the frequency axis, second to last) beyond each band edge."""
+    pad = min(int(pad), values.shape[-2] - 1)
+    width = [(0, 0)] * (values.ndim - 2) + [(pad, pad), (0, 0)]
+    return np.pad(values, width, mode="reflect") if pad > 0 else values
+
+
+def _cut_edges(values, rows):
+    """Drop what :func:`_mirror_edges` added, given the unpadded number of rows."""
+    pad = (values.shape[-2] - rows) // 2
+    return values[..., pad:pad + rows, :]
+
+
 def _inputs(nights):
+    """Standardised spectrograms with mirrored band edges (the U-Net's input)."""
     from ...training.segmentation import standardise_spectrogram
 
-    return standardise_spectrogram(nights["spectrogram"].values)
+    return _mirror_edges(standardise_spectrogram(nights["spectrogram"].values))
+
+
+def _targets(nights):
+    """Fringe masks mirrored as :func:`_inputs` mirrors the spectrograms."""
+    return _mirror_edges(nights["mask"].values)
 
 
 def choose_threshold(probability, truth, thresholds=THRESHOLDS):
@@ -290,11 +312,12 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     val = (_nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
            if val is None else val)
     out = Path(out)
-    model, history = fit_segmentation(_inputs(train), train["mask"].values, _inputs(val),
-                                      val["mask"].values, config.train_config(), out_dir=out,
+    model, history = fit_segmentation(_inputs(train), _targets(train), _inputs(val),
+                                      _targets(val), config.train_config(), out_dir=out,
                                       resume=resume, progress=progress)
     prob = predict_segmentation(model, _inputs(val), batch_size=config.train_config().batch_size)
-    threshold, sweep = choose_threshold(prob, val["mask"].values)
+    threshold, sweep = choose_threshold(_cut_edges(prob, val.sizes["frequency"]),
+                                        val["mask"].values)
     saved = load_segmentation(out / "best.pt")[2]["config"]
     update_metadata(out / "best.pt", config={**saved, "threshold": threshold})
     write_text_atomic(out / "threshold.json", json.dumps({"threshold": threshold,
@@ -317,17 +340,15 @@ def _as_nights(spec):
     return spec.transpose("night", "frequency", "time")
 
 
-EDGE_PAD = 32  # frequency rows mirrored beyond each band edge before the U-Net
-
-
 def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False,
                    edge_pad=EDGE_PAD):
     """Return the fringe probability and mask of spectrogram nights.
 
     The band's edges are mirrored (``edge_pad`` rows each side) before the U-Net and cut
-    off after: a convolutional network's zero padding makes the first and last rows of
-    an input unlike any inside the band it learnt, and on a 138-row real night it marked
-    the top four rows throughout (LLO, session 17).
+    off after, as in training (since session 17): a convolutional network's zero padding
+    makes the first and last rows of an input unlike any inside the band, and on a
+    138-row real night the model trained without it marked the top four rows throughout
+    (LLO).
 
     Parameters
     ----------
@@ -352,12 +373,9 @@ def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False,
     from ...training.segmentation import predict_segmentation, standardise_spectrogram
 
     nights = _as_nights(spec)
-    x = standardise_spectrogram(nights.values)
-    pad = min(int(edge_pad), x.shape[1] - 1)
-    if pad > 0:
-        x = np.pad(x, ((0, 0), (pad, pad), (0, 0)), mode="reflect")
-    prob = predict_segmentation(model, x, batch_size=batch_size, progress=progress)
-    prob = prob[:, pad:prob.shape[1] - pad] if pad > 0 else prob
+    x = _mirror_edges(standardise_spectrogram(nights.values), edge_pad)
+    prob = _cut_edges(predict_segmentation(model, x, batch_size=batch_size,
+                                           progress=progress), nights.shape[1])
     prob = np.where(np.isfinite(nights.values), prob, 0.0)
     out = xr.Dataset({"probability": (nights.dims, prob.astype(np.float32),
                                       {"long_name": "IAR fringe probability"}),
@@ -786,11 +804,13 @@ def run_crossval(out, config=None, *, k=2, progress=False):
 
     config = IARPipelineConfig() if config is None else config
     nights = _nights(config.n_train, config.synth_config(), config.seed, progress, config.workers)
-    x, y = _inputs(nights), nights["mask"].values
+    x, y = _inputs(nights), _targets(nights)
+    rows = nights.sizes["frequency"]
     folds = []
     for fold, (tr, te) in enumerate(KFold(k, shuffle=True, random_state=config.seed).split(x)):
         model, _ = fit_segmentation(x[tr], y[tr], x[te], y[te], config.train_config())
-        threshold, sweep = choose_threshold(predict_segmentation(model, x[te]), y[te])
+        threshold, sweep = choose_threshold(
+            _cut_edges(predict_segmentation(model, x[te]), rows), _cut_edges(y[te], rows))
         folds.append({"fold": fold, "n_train": len(tr), "n_test": len(te),
                       "threshold": threshold, "iou": max(r["iou"] for r in sweep)})
     summary = {"k": k, "folds": folds, "mean_iou": float(np.mean([f["iou"] for f in folds])),
@@ -845,7 +865,8 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
     synth = config.synth_config()
     train = _nights(config.n_train, synth, config.seed, progress, config.workers)
     val = _nights(config.n_val, synth, config.seed + config.n_train, progress, config.workers)
-    x, y, vx, vy = _inputs(train), train["mask"].values, _inputs(val), val["mask"].values
+    x, y, vx, vy = _inputs(train), _targets(train), _inputs(val), _targets(val)
+    rows = val.sizes["frequency"]
 
     def objective(p):
         kwargs = {**config.train.get("model_kwargs", {}), "dropout": p["dropout"],
@@ -854,7 +875,8 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
         cfg = type(cfg)(**{**asdict(cfg), "batch_size": p["batch_size"], "lr": p["lr"],
                            "optimizer": p["optimizer"], "model_kwargs": kwargs})
         model, _ = fit_segmentation(x, y, vx, vy, cfg)
-        _, sweep = choose_threshold(predict_segmentation(model, vx), vy)
+        _, sweep = choose_threshold(_cut_edges(predict_segmentation(model, vx), rows),
+                                    _cut_edges(vy, rows))
         return max(r["iou"] for r in sweep)
 
     return search.run_search(objective, SEARCH_SPACE, out, n_trials=n_trials,
