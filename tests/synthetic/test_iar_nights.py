@@ -81,7 +81,7 @@ def _lone_fringe(**kw):
 def test_the_label_is_as_wide_as_the_fringe_stands_label_db_above_its_background():
     # a Lorentzian of peak ratio s over a flat background B stands r = 10**(label_db/10)
     # above it where s / (1 + (f - c)**2 / h**2) > r: |f - c| < h sqrt(s / r - 1)
-    ds = _lone_fringe(width_fraction=(0.5, 0.5))  # h = 0.25 Hz, s = 10
+    ds = _lone_fringe(width_fraction=(0.5, 0.5), label_db=3.0)  # h = 0.25 Hz, s = 10
     column = ds.mask.isel(time=216).values.astype(bool)
     f = ds.frequency.values[column]
     half = 0.25 * np.sqrt(10 / 2 - 1)  # label_db = 3 dB: r = 1.995
@@ -89,7 +89,7 @@ def test_the_label_is_as_wide_as_the_fringe_stands_label_db_above_its_background
     assert f.min() == pytest.approx(2.0 - half, abs=2 * bin_hz)
     assert f.max() == pytest.approx(2.0 + half, abs=2 * bin_hz)
     assert column.sum() == pytest.approx(2 * half / bin_hz, abs=3)
-    wider = _lone_fringe(width_fraction=(0.5, 0.5), label_db=0.0)  # |f - c| < 3 h
+    wider = _lone_fringe(width_fraction=(0.5, 0.5))  # the default 0 dB: |f - c| < 3 h
     assert wider.mask.isel(time=216).sum() == pytest.approx(2 * 0.75 / bin_hz, abs=3)
 
 
@@ -101,10 +101,10 @@ def test_a_narrow_fringe_is_broadened_by_the_window_as_welch_predicts():
     peak = 10 ** ds.expected.sel(frequency=2.001953125, method="nearest").isel(time=216)
     ratio = float(peak) / 1e-6 - 1
     assert ratio == pytest.approx(np.pi * 1e-5 * 1000 / (1.5 * bin_hz), rel=0.01)
-    # 10 log10(1.86) = 2.7 dB above the background: below the 3 dB label level
+    # the fringe is 0.86 of the background: it does not double the power, no label
     assert int(ds.mask.sum()) == 0
     loud = _lone_fringe(width_fraction=(2e-5, 2e-5), snr_db=(36.0, 36.0))  # ratio 3.4
-    # labelled only where the window's main lobe keeps it 3 dB up: a row or two, no band
+    # labelled only where the window's main lobe keeps it above the rest: a row or two
     assert 1 <= int(loud.mask.isel(time=216).sum()) <= 3
 
 

@@ -32,8 +32,9 @@ Components (parameters drawn per night from the ranges in :class:`IARConfig`):
 - nights without IARs (``p_iar``).
 
 The label is physical: a pixel is a fringe pixel where one fringe's expected Welch power
-stands ``label_db`` (3) dB above the natural rest there (background, Schumann, Pc1 and the
-other fringes), so a label is as wide as the fringe is visible: a strong broad fringe is
+stands ``label_db`` (0) dB above the natural rest there (background, Schumann, Pc1 and the
+other fringes), i.e. where that fringe at least doubles the expected power (a 3 dB rise,
+the half-power criterion), so a label is as wide as the fringe is visible: a strong broad fringe is
 wide, a narrow one a few rows (the window's main lobe), neighbours stay apart, and fringes
 run through impulses, bursts and tonal lines (as a person drawing them would). The expected
 Welch power of each fringe is its Lorentzian convolved with the Hann window's kernel, from a
@@ -144,7 +145,7 @@ class IARConfig:
     burst_db: tuple[float, float] = (3.0, 10.0)
     gaps: tuple[int, int] = (0, 2)
     gap_min: tuple[float, float] = (10.0, 60.0)
-    label_db: float = 3.0
+    label_db: float = 0.0
 
     def __post_init__(self):
         for name, value in asdict(self).items():
