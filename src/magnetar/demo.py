@@ -181,6 +181,8 @@ def _demo_iar(out_dir, *, progress=True):
     return {"outputs": str(out_dir), "nights": int(nights.sizes["night"]),
             "nights_with_iar": int(nights["has_iar"].sum()),
             "unet_iou": metrics["unet"]["iou"], "baseline_iou": metrics["baseline"]["iou"],
+            "unet_f1_within_2_rows": metrics["unet"]["f1_rows2"],
+            "baseline_f1_within_2_rows": metrics["baseline"]["f1_rows2"],
             "delta_f_median_abs_error_hz": metrics["delta_f_median_abs_error_hz"],
             "figures": [str(v) for k, v in written.items() if k.startswith("figure")]}
 

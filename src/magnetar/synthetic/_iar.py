@@ -10,8 +10,8 @@ Components (parameters drawn per night from the ranges in :class:`IARConfig`):
 
 - background ``B(f, t) = B1 * f**-alpha`` (1/f-like, alpha 1-2) drifting by a few dB;
 - IAR fringes at ``f_n(t) = offset + (n + phi) * df(t)``: Lorentzian lines of width
-  ``q * df`` (the resonator's quality factor, q 0.1-0.6, so from hardly a bin to most of
-  the spacing), peak ``SNR * B(f_n)`` (4-14 dB) decaying with ``n``; 2-30 fringes up to
+  ``q * df`` (the resonator's quality factor; q 0.05-0.6 drawn log-uniformly, so thin
+  fringes of a row or two are as common as broad ones filling most of the spacing), peak ``SNR * B(f_n)`` (4-14 dB) decaying with ``n``; 2-30 fringes up to
   2-7 Hz; ``df(t)`` 0.1-1.2 Hz, an arc that rises through the evening as the ionosphere
   decays and falls towards dawn, peaking anywhere in the night, or straight (no swing)
   (Belyaev et al. 1990; Molchanov et al. 2004; Beggan 2014; Beggan & Musur 2018; Hodnett
@@ -75,7 +75,8 @@ class IARConfig:
     drop of the spacing at dusk and dawn below that maximum (0: straight fringes);
     ``arc_peak`` when in the night (fraction) the spacing peaks; ``f0_fraction`` phi and
     ``f0_offset`` (Hz) in ``f_n = offset + (n + phi) delta_f``; ``n_fringes``; ``f_top``
-    highest fringe frequency (Hz); ``width_fraction`` fringe FWHM / spacing; ``snr_db`` peak
+    highest fringe frequency (Hz); ``width_fraction`` fringe FWHM / spacing (log-uniform:
+    thin fringes as common as broad ones; a widened range starts at 0.02); ``snr_db`` peak
     fringe-to-background ratio of the first fringe; ``decay`` e-folding (fringes) of that
     ratio; ``onset_h``/``end_h`` hours after ``start`` when fringes reach/leave full strength;
     ``fade_min`` fade duration (minutes); ``flicker_db`` slow intensity variation along each
@@ -112,7 +113,7 @@ class IARConfig:
     f0_offset: tuple[float, float] = (0.0, 0.8)
     n_fringes: tuple[int, int] = (2, 30)
     f_top: tuple[float, float] = (2.0, 7.0)
-    width_fraction: tuple[float, float] = (0.1, 0.6)
+    width_fraction: tuple[float, float] = (0.05, 0.6)
     snr_db: tuple[float, float] = (4.0, 14.0)
     decay: tuple[float, float] = (3.0, 30.0)
     onset_h: tuple[float, float] = (0.0, 3.5)
@@ -191,6 +192,12 @@ def _u(rng, pair):
     return float(rng.uniform(*pair))
 
 
+def _log_u(rng, pair, floor):
+    """Draw log-uniformly from ``pair``; a low end of zero (a widened range) is ``floor``."""
+    lo = pair[0] if pair[0] > 0 else floor
+    return float(np.exp(rng.uniform(np.log(lo), np.log(max(pair[1], lo)))))
+
+
 def _count(rng, pair):
     return int(rng.integers(pair[0], pair[1] + 1))
 
@@ -243,7 +250,7 @@ def _draw_comb(c, rng, t_h, *, window, n_range, swing):
             s = s * _ramp(t_h, a, a + _u(rng, (1.0, 6.0)), max(_u(rng, (0.2, 1.0)), _MIN_FADE_H))
         strength[k] = s
     return {"delta_f": df, "phi": _u(rng, c.f0_fraction), "offset": _u(rng, c.f0_offset),
-            "q": max(_u(rng, c.width_fraction), 1e-6), "f_top": _u(rng, c.f_top),
+            "q": _log_u(rng, c.width_fraction, 0.02), "f_top": _u(rng, c.f_top),
             "strength": strength}
 
 

@@ -105,7 +105,10 @@ def add_parser(sub):
     iev = isub.add_parser("evaluate", help="held-out synthetic evaluation vs the baseline",
                           description="IoU/Dice/precision/recall of the U-Net and the "
                                       "peak-detection baseline on nights with other seeds "
-                                      "and wider ranges, negative control, delta_f error.")
+                                      "and every generator range widened (--config "
+                                      "test_widen), precision/recall/F1 within 1 and 2 "
+                                      "frequency rows, centre-line recall, negative "
+                                      "control, delta_f error.")
     iev.add_argument("model", help="best.pt written by 'iar train'")
     iev.add_argument("--out", required=True, help="output folder")
     iev.add_argument("-n", type=int, default=64, help="test nights (default 64)")
