@@ -99,6 +99,7 @@ def main():
     truth = np.stack([p[1] for p in pos])
     out = {"machine": describe(), "nights": args.nights, "negative_nights": len(neg),
            "seed": args.seed, "models": {}}
+    counts = {}
     for path in args.models:
         model, cfg, _ = load_segmentation(path)
         mask = predict_nights(model, stack([p[0] for p in pos]), threshold=cfg.threshold)
@@ -108,8 +109,37 @@ def main():
             **segmentation_metrics(truth, mask),
             **tolerant_segmentation_metrics(truth, mask, rows=(1, 2), axis=1),
             "negative_false_positive_fraction": float(neg_mask.mean())}
+        counts[str(path)] = night_counts(truth, mask)
         print(path, json.dumps({k: round(v, 3) for k, v in out["models"][str(path)].items()}))  # noqa: T201
+    if len(args.models) == 2:  # the second model minus the first, nights resampled
+        a, b = (counts[str(p)] for p in args.models)
+        out["paired_f1_rows2_difference"] = paired_bootstrap(a, b, np.random.default_rng(0))
+        print("F1 (+-2 rows) difference, second - first:", out["paired_f1_rows2_difference"])  # noqa: T201
     RESULTS.write_text(json.dumps(out, indent=1))
+
+
+def night_counts(truth, mask, rows=2):
+    """Per night: predicted pixels near a true one, predicted, true found, true."""
+    near_t = ndimage.maximum_filter1d(truth, 2 * rows + 1, axis=1, mode="constant")
+    near_p = ndimage.maximum_filter1d(mask, 2 * rows + 1, axis=1, mode="constant")
+    return np.stack([(mask & near_t).sum((1, 2)), mask.sum((1, 2)),
+                     (truth & near_p).sum((1, 2)), truth.sum((1, 2))], axis=1).astype(float)
+
+
+def _f1(c):
+    prec, rec = c[0] / max(c[1], 1), c[2] / max(c[3], 1)
+    return 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+
+
+def paired_bootstrap(a, b, rng, n=2000):
+    """Pooled F1 difference (b - a) with a 95 % interval, nights resampled in pairs."""
+    diffs = []
+    for _ in range(n):
+        pick = rng.integers(0, len(a), len(a))
+        diffs.append(_f1(b[pick].sum(0)) - _f1(a[pick].sum(0)))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": _f1(b.sum(0)) - _f1(a.sum(0)), "ci95": [float(lo), float(hi)],
+            "unit": "night (independent draws)", "resamples": n}
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Small trained models shipped with magnetar (each with its training config and metrics).
 
-- ``iar_unet16.pt``: U-Net (16 base channels, 4 levels) for IAR fringes, trained by
-  ``magnetar iar train --out iar --nights 178 --val-nights 32 --epochs 40 --base 16`` on an
-  H100, then fine-tuned on the calibrated generator by ``magnetar iar train --out iar_ft
-  --nights 178 --val-nights 32 --epochs 8 --base 16 --lr 3e-4 --lr-schedule cosine
-  --init-from iar/best.pt`` (2 CPU cores, 25 min); held-out IoU 0.717 (``docs/iar.md``,
-  ``benchmarks/results/iar/evaluation_unet16_finetuned_calibrated.json``).
+- ``iar_unet16.pt`` (the default of ``magnetar iar predict`` and ``iar catalogue``): U-Net
+  (16 base channels, 4 levels) for IAR fringes, fine-tuned in session 17 from the session-9
+  model on the wide-range generator with physical labels and mirrored band edges by
+  ``magnetar iar train --out iar_wide --nights 240 --val-nights 40 --epochs 16 --base 16 --lr
+  1e-3 --lr-schedule cosine --init-from iar_unet16.pt --workers 2`` (2 CPU cores, 38 min);
+  on held-out nights with 1.25x wider ranges F1 within +-2 rows 0.833, IoU 0.589; real LLO
+  night 0 % marked (``docs/iar.md``). Model card: ``iar_unet16.card.md``.
 - ``lma_coherence.pt``: the structure-tensor coherence classifier of linear magnetic
   anomalies (13 parameters) on diffused windows, trained on a 2-core CPU in under a minute
   after the corpus by ``MAGNETAR_DATA_DIR=../shared/data magnetar lma train --out ship
