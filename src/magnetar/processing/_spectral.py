@@ -290,6 +290,28 @@ def select_night(spec, night, *, start="18:00", end="06:00"):
     return spec.sel(time=slice(t0, t1))
 
 
+def night_coverage(spec, *, start, end, step_s):
+    """Return the share of a night's length covered by columns with data.
+
+    Parameters
+    ----------
+    spec : xarray.DataArray
+        The night's spectrogram (frequency, time).
+    start, end : str
+        UT clock times HH:MM of the night.
+    step_s : float
+        Column length (s).
+
+    Returns
+    -------
+    float
+        Columns with any finite value times ``step_s``, over the night's length (not
+        capped at 1).
+    """
+    finite = int(np.isfinite(spec).any("frequency").sum()) if spec.sizes["time"] else 0
+    return finite * step_s / night_length(start, end).total_seconds()
+
+
 def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
     """Split a spectrogram into nights.
 
@@ -314,15 +336,14 @@ def split_nights(spec, *, start="18:00", end="06:00", min_fraction=0.5):
     times = pd.DatetimeIndex(spec["time"].values)
     if len(times) == 0:
         return {}
-    duration = night_length(start, end)
-    step = pd.Timedelta(seconds=spec.attrs.get("segment_s", 100.0))
+    step_s = float(spec.attrs.get("segment_s", 100.0))
     nights = {}
     first = (times[0] - pd.Timedelta(days=1)).normalize()
     for day in pd.date_range(first, times[-1].normalize(), freq="D"):
         part = select_night(spec, day, start=start, end=end)
-        finite = int(np.isfinite(part).any("frequency").sum()) if part.sizes["time"] else 0
-        if finite and finite * step >= min_fraction * duration:
-            coverage = min(finite * step / duration, 1.0)
+        coverage = night_coverage(part, start=start, end=end, step_s=step_s)
+        if coverage > 0 and coverage >= min_fraction:
+            coverage = min(coverage, 1.0)
             part = part.copy()
             part.attrs.update({"night_coverage": coverage,
                                "partial_night": int(coverage < PARTIAL_BELOW)})

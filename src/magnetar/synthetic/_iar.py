@@ -50,6 +50,7 @@ whole chain (band-pass, Welch) runs on it; their spectrograms agree in distribut
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -300,17 +301,20 @@ def _draw_columns(c, rng, n_time):
         impulses[i] += 10 ** (_u(rng, c.impulse_db) / 10)
     bursts = []
     for _ in range(_count(rng, c.bursts)):
-        length = max(1, int(_u(rng, c.burst_min) * 60 / c.segment_s))
-        a = int(rng.integers(0, max(1, n_time - length)))
         on = np.zeros(n_time)
-        on[a:a + length] = 1.0
+        on[_interval(rng, c.burst_min, c.segment_s, n_time)] = 1.0
         bursts.append((on * 10 ** (_u(rng, c.burst_db) / 10), _u(rng, (-1.0, 1.0))))
     gap = np.zeros(n_time, bool)
     for _ in range(_count(rng, c.gaps)):
-        length = max(1, int(_u(rng, c.gap_min) * 60 / c.segment_s))
-        a = int(rng.integers(0, max(1, n_time - length)))
-        gap[a:a + length] = True
+        gap[_interval(rng, c.gap_min, c.segment_s, n_time)] = True
     return impulses, bursts, gap
+
+
+def _interval(rng, minutes, segment_s, n_time):
+    """Return a random run of columns lasting a drawn number of ``minutes`` (a slice)."""
+    length = max(1, int(_u(rng, minutes) * 60 / segment_s))
+    a = int(rng.integers(0, max(1, n_time - length)))
+    return slice(a, a + length)
 
 
 def _draw(config, rng, n_time):
@@ -365,23 +369,29 @@ def _fringes(p):
     return centres, hwhm, peak, comb_of
 
 
-def _other(p, f, *, transients=True):
+def _other_parts(p, f):
     """Return the continuous PSD (frequency, time) of everything but fringes and lines.
 
-    Without ``transients`` the impulses and bursts are left out: the steady part.
+    In two parts: the steady one (background, Schumann, Pc1) and the transient one (what
+    the impulses and bursts add to the background).
     """
     f = np.asarray(f, float)[:, None]
     background = _reference(p, f)
-    factor = p["impulses"][None, :] if transients else np.ones((1, p["t_h"].size))
-    for on, slope in p["bursts"] if transients else []:
-        factor = factor + on[None, :] * (np.maximum(f, 0.05) / 2.0) ** slope
-    other = background * factor
+    extra = p["impulses"][None, :] - 1.0
+    for on, slope in p["bursts"]:
+        extra = extra + on[None, :] * (np.maximum(f, 0.05) / 2.0) ** slope
     fs_, hw, amp = p["schumann"]
-    other = other + _reference(p, fs_) * amp[None, :] * _lorentz(f, fs_, hw)
+    steady = background + _reference(p, fs_) * amp[None, :] * _lorentz(f, fs_, hw)
     for centre, hw, amp in p["pc1"]:
-        other = other + _reference(p, centre)[None, :] * amp[None, :] * _lorentz(
+        steady = steady + _reference(p, centre)[None, :] * amp[None, :] * _lorentz(
             f, centre[None, :], hw)
-    return other
+    return steady, background * extra
+
+
+def _other(p, f):
+    """Return the continuous PSD (frequency, time) of everything but fringes and lines."""
+    steady, transient = _other_parts(p, f)
+    return steady + transient
 
 
 def _fringe_psd(p, f):
@@ -493,6 +503,12 @@ class _LorentzWelch:
         return np.where(np.abs(offset) < self.span, inner, _lorentz(offset, 0.0, hwhm))
 
 
+@lru_cache(maxsize=4)
+def _lorentz_welch(fs, nperseg, nfft):
+    """Return the :class:`_LorentzWelch` table of a grid, built once per grid."""
+    return _LorentzWelch({"fs": fs, "nperseg": nperseg, "nfft": nfft})
+
+
 def _bandpass_gain(config, freq):
     """Return the zero-phase band-pass power gain at ``freq`` (ones without a band-pass)."""
     if not config.bandpass:
@@ -523,23 +539,24 @@ def _expected_welch(p, config, g):
     """Return the expected Welch PSD at the spectrogram bins, parted for the label.
 
     ``{"fringe": all fringes, "other": everything else, "steady": everything else but
-    the impulses, bursts and tonal lines, "own": the strongest fringe at each pixel, "index": that
-    fringe's number}`` (frequency, time) after the band-pass's
-    power response: the continuous PSD convolved with the window's kernel, lines as
-    deltas seen through the window, fringes through :class:`_LorentzWelch`.
+    the impulses, bursts and tonal lines, "own": the strongest fringe at each pixel,
+    "index": that fringe's number}`` (frequency, time) after the band-pass's power
+    response: the continuous PSD convolved with the window's kernel, lines as deltas seen
+    through the window, fringes through :class:`_LorentzWelch`.
     """
     kern, step, half = _window_kernel(g)
     bins = g["freq"][g["keep"]]
     fine = bins[0] + np.arange(-half, _OVER * (len(bins) - 1) + half + 1) * step
     picks = half + _OVER * np.arange(len(bins))
     # the kernel is symmetric (|W(f)|^2 of a real window): correlation = convolution
-    other, steady = (ndimage.convolve1d(_other(p, fine, transients=t), kern, axis=0,
-                                        mode="constant")[picks] for t in (True, False))
+    steady, transient = (ndimage.convolve1d(part, kern, axis=0, mode="constant")[picks]
+                         for part in _other_parts(p, fine))
+    other = steady + transient
     for f_line, snr, on in p["lines"]:
         other = other + _line_response(g, f_line) * (_line_power(p, f_line, snr) * on)[None, :]
     shape = other.shape
     total, own, index = np.zeros(shape), np.zeros(shape), np.full(shape, -1)
-    table = _LorentzWelch(g)
+    table = _lorentz_welch(g["fs"], g["nperseg"], g["nfft"])
     for n, (c, h, s) in enumerate(zip(*_fringes(p)[:3], strict=True)):
         if not s.any():
             continue

@@ -179,7 +179,7 @@ def test_predict_reads_hdf5_spectra_and_keeps_to_the_models_band(registered, tmp
 
     from magnetar.errors import ValidationError
     from magnetar.pretrained import pretrained_path
-    from magnetar.workflows.iar.run import crop_to_model_band, run_predict
+    from magnetar.workflows.iar.run import crop_to_model_band, model_grid, run_predict
 
     model = pretrained_path("iar_unet16.pt")
     pred = run_predict(registered("timeseries/mikhnevo_schumann_spectra.h5"), model,
@@ -191,7 +191,7 @@ def test_predict_reads_hdf5_spectra_and_keeps_to_the_models_band(registered, tmp
     high = xr.DataArray(np.zeros((3, 4)), dims=("frequency", "time"),
                         coords={"frequency": [20.0, 30.0, 40.0], "time": np.arange(4.0)})
     with pytest.raises(ValidationError, match="20-40 Hz, outside the model's band 0.5-10"):
-        crop_to_model_band(high, model)
+        crop_to_model_band(high, model_grid(model, band=True)[2])
 
 
 def test_band_edges_are_mirrored_so_the_first_and_last_rows_are_like_the_others():

@@ -155,11 +155,10 @@ def _night_spectrogram(date, spectra, config):
 
 
 def _coverage(spec, config):
-    from ...processing._spectral import night_length
+    from ...processing._spectral import night_coverage
 
-    duration = night_length(config.night_start, config.night_end)
-    finite = int(np.isfinite(spec).any("frequency").sum())
-    return finite * config.segment_s / duration.total_seconds()
+    return night_coverage(spec, start=config.night_start, end=config.night_end,
+                          step_s=config.segment_s)
 
 
 def _row(date, spec, params, config, coverage, model_name):

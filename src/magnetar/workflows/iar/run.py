@@ -205,6 +205,13 @@ def _targets(nights):
     return _mirror_edges(nights["mask"].values)
 
 
+def _probability(model, x, rows, **kwargs):
+    """Return the U-Net's probability on mirrored inputs ``x``, cut back to ``rows`` rows."""
+    from ...training.segmentation import predict_segmentation
+
+    return _cut_edges(predict_segmentation(model, x, **kwargs), rows)
+
+
 def choose_threshold(probability, truth, thresholds=THRESHOLDS):
     """Return the threshold (of ``thresholds``) with the highest pooled IoU, and the table."""
     rows = []
@@ -288,11 +295,7 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
         The best model, the history and the written paths (with the chosen threshold).
     """
     from ...training.checkpoint import update_metadata
-    from ...training.segmentation import (
-        fit_segmentation,
-        load_segmentation,
-        predict_segmentation,
-    )
+    from ...training.segmentation import fit_segmentation, load_segmentation
 
     config = IARPipelineConfig() if config is None else config
     config.train_config()  # refuse bad training options before drawing nights
@@ -315,9 +318,9 @@ def run_train(out, config=None, *, train=None, val=None, resume=False, progress=
     model, history = fit_segmentation(_inputs(train), _targets(train), _inputs(val),
                                       _targets(val), config.train_config(), out_dir=out,
                                       resume=resume, progress=progress)
-    prob = predict_segmentation(model, _inputs(val), batch_size=config.train_config().batch_size)
-    threshold, sweep = choose_threshold(_cut_edges(prob, val.sizes["frequency"]),
-                                        val["mask"].values)
+    prob = _probability(model, _inputs(val), val.sizes["frequency"],
+                        batch_size=config.train_config().batch_size)
+    threshold, sweep = choose_threshold(prob, val["mask"].values)
     saved = load_segmentation(out / "best.pt")[2]["config"]
     update_metadata(out / "best.pt", config={**saved, "threshold": threshold})
     write_text_atomic(out / "threshold.json", json.dumps({"threshold": threshold,
@@ -370,12 +373,11 @@ def predict_nights(model, spec, *, threshold=0.5, batch_size=8, progress=False,
     xarray.Dataset
         ``probability`` and ``mask`` with the input's coordinates.
     """
-    from ...training.segmentation import predict_segmentation, standardise_spectrogram
+    from ...training.segmentation import standardise_spectrogram
 
     nights = _as_nights(spec)
     x = _mirror_edges(standardise_spectrogram(nights.values), edge_pad)
-    prob = _cut_edges(predict_segmentation(model, x, batch_size=batch_size,
-                                           progress=progress), nights.shape[1])
+    prob = _probability(model, x, nights.shape[1], batch_size=batch_size, progress=progress)
     prob = np.where(np.isfinite(nights.values), prob, 0.0)
     out = xr.Dataset({"probability": (nights.dims, prob.astype(np.float32),
                                       {"long_name": "IAR fringe probability"}),
@@ -524,9 +526,9 @@ def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram
     from ...io import read_spectrogram
     from ...training.segmentation import load_segmentation
 
-    df, dt = model_grid(model_path)
+    df, dt, band = model_grid(model_path, band=True)
     spec = read_spectrogram(spectrogram_path, variable=variable, dims=dims, scale=scale)
-    spec = to_model_grid(crop_to_model_band(spec, model_path), df=df, dt=dt)
+    spec = to_model_grid(crop_to_model_band(spec, band), df=df, dt=dt)
     model, cfg, _ = load_segmentation(model_path)
     pred = predict_nights(model, spec, threshold=cfg.threshold, batch_size=batch_size,
                           progress=progress)
@@ -543,22 +545,22 @@ def run_predict(spectrogram_path, model_path, out_path, *, variable="spectrogram
     return pred
 
 
-def crop_to_model_band(spec, model_path):
+def crop_to_model_band(spec, band):
     """Crop a spectrogram to the band the model was trained on, refusing one outside it.
 
     Parameters
     ----------
     spec : xarray.DataArray
         ``(frequency, time)`` spectrogram.
-    model_path : path-like
-        The checkpoint (its config gives the band, :func:`model_grid`).
+    band : (float, float)
+        The model's band in Hz (``model_grid(model_path, band=True)[2]``).
 
     Returns
     -------
     xarray.DataArray
         The rows inside the model's band (a warning names what was cut).
     """
-    _, _, (lo, hi) = model_grid(model_path, band=True)
+    lo, hi = band
     freq = spec["frequency"].values
     inside = (freq >= lo) & (freq <= hi)
     if inside.sum() < 2:
@@ -687,7 +689,7 @@ def evaluate_nights(model, nights, *, threshold, baseline=True, params=True, bat
     pred = predict_nights(model, nights["spectrogram"], threshold=threshold,
                           batch_size=batch_size)
     truth = nights["mask"].values.astype(bool)
-    result = {"unet": scores(pred["mask"].transpose("night", "frequency", "time").values)}
+    result = {"unet": scores(pred["mask"].values)}  # (night, frequency, time), as nights
     if baseline:
         base = np.stack([peak_detection_mask(nights["spectrogram"].isel(night=i)).values
                          for i in range(nights.sizes["night"])])
@@ -800,17 +802,16 @@ def run_crossval(out, config=None, *, k=2, progress=False):
     """
     from sklearn.model_selection import KFold
 
-    from ...training.segmentation import fit_segmentation, predict_segmentation
+    from ...training.segmentation import fit_segmentation
 
     config = IARPipelineConfig() if config is None else config
     nights = _nights(config.n_train, config.synth_config(), config.seed, progress, config.workers)
-    x, y = _inputs(nights), _targets(nights)
+    x, y, masks = _inputs(nights), _targets(nights), nights["mask"].values
     rows = nights.sizes["frequency"]
     folds = []
     for fold, (tr, te) in enumerate(KFold(k, shuffle=True, random_state=config.seed).split(x)):
         model, _ = fit_segmentation(x[tr], y[tr], x[te], y[te], config.train_config())
-        threshold, sweep = choose_threshold(
-            _cut_edges(predict_segmentation(model, x[te]), rows), _cut_edges(y[te], rows))
+        threshold, sweep = choose_threshold(_probability(model, x[te], rows), masks[te])
         folds.append({"fold": fold, "n_train": len(tr), "n_test": len(te),
                       "threshold": threshold, "iou": max(r["iou"] for r in sweep)})
     summary = {"k": k, "folds": folds, "mean_iou": float(np.mean([f["iou"] for f in folds])),
@@ -857,7 +858,7 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
         (:func:`magnetar.training.search.run_search`).
     """
     from ...training import search
-    from ...training.segmentation import fit_segmentation, predict_segmentation
+    from ...training.segmentation import fit_segmentation
 
     config = IARPipelineConfig() if config is None else config
     config.train_config()
@@ -875,8 +876,7 @@ def run_search(out, config=None, *, n_trials=10, sampler="random", progress=Fals
         cfg = type(cfg)(**{**asdict(cfg), "batch_size": p["batch_size"], "lr": p["lr"],
                            "optimizer": p["optimizer"], "model_kwargs": kwargs})
         model, _ = fit_segmentation(x, y, vx, vy, cfg)
-        _, sweep = choose_threshold(_cut_edges(predict_segmentation(model, vx), rows),
-                                    _cut_edges(vy, rows))
+        _, sweep = choose_threshold(_probability(model, vx, rows), val["mask"].values)
         return max(r["iou"] for r in sweep)
 
     return search.run_search(objective, SEARCH_SPACE, out, n_trials=n_trials,
