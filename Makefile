@@ -35,6 +35,7 @@ validate:
 	$(BIN)/python benchmarks/validate_cleaning.py
 
 lint: venv
+	$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet "ruff>=0.5"
 	$(BIN)/python -m ruff check src tests benchmarks
 
 clean:

@@ -3,7 +3,7 @@
 A physically consistent synthetic network (magnetar.synthetic.synthetic_observatories: one
 natural field, Sq + storm + substorms + pulsations, seen by every station with distance-
 dependent amplitude and delay, plus instrument noise), not unrelated real days aligned as if
-simultaneous. Measures every rule's throughput (best of 3), peak memory (tracemalloc),
+simultaneous. Measures every rule's throughput (best of 5: these machines are noisy), peak memory (tracemalloc),
 streaming throughput and latency, and MagPy's flag_outlier on the same data in the same run.
 Single-threaded BLAS is enforced. Writes benchmarks/results/cleaning.json.
 
@@ -41,7 +41,7 @@ def load_day():
                                    components=("X", "Y", "Z", "F"))
 
 
-def timed(fn, repeat=3):
+def timed(fn, repeat=5):
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def main():
         "median_ms": 1e3 * float(np.median(lat)), "p99_ms": 1e3 * float(np.percentile(lat, 99)),
         "decision_delay_samples": cleaner.latency}
     try:
-        sec, _ = timed(lambda: magpy_flag_outlier(data, threshold=4.0), repeat=1)
+        sec, _ = timed(lambda: magpy_flag_outlier(data, threshold=4.0), repeat=3)
         results["magpy_flag_outlier"] = {"seconds": sec, "samples_per_second": n / sec}
         for rule in ("peer", "published"):
             results[f"ratio_magpy_over_{rule}"] = sec / results[f"batch_{rule}"]["seconds"]

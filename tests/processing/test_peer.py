@@ -89,6 +89,35 @@ def test_one_station_spike_replaced_common_pulse_kept():
     assert "natural" in set(classes)
 
 
+def test_spike_under_a_peers_unshaped_activity_is_flagged_not_replaced_nor_kept():
+    # two stations with independent noise (an incoherent, auroral-like network): the peer
+    # predicts nothing, so the decision rests on what the peer shows at the spike's time
+    rng = np.random.default_rng(4)
+    n, t0, t1 = 3000, 1200, 2200
+    hp = rng.normal(0, 0.2, (1, 2, n))
+    hp[0, 0, t0] += 15.0  # station 0: a one-sample spike while the peer is active ...
+    hp[0, 0, t1] += 15.0  # ... and one while the peer is quiet
+    apex = 20.0 * (1 - np.abs(np.arange(-6, 7)) / 6)  # the peer: a turning point, no spike
+    hp[0, 1, t0 - 6:t0 + 7] += apex
+    # the premise, from the statistic itself: the peer's feature is as strong as a quarter
+    # of the spike but not spike-shaped (|D| < 3 E at every width)
+    d, e = spike_statistic(hp[0, 1][None], max_width=3, flank=3)
+    assert np.abs(d[0, 0, t0]) > 15.0 / 4
+    assert (np.abs(d[:, 0, t0 - 1:t0 + 2]) < 3.0 * e[:, 0, t0 - 1:t0 + 2]).all()
+    found = peer_events(hp, block=1000)
+    assert found["replace"][0, 0, t1]
+    assert not found["flagged"][0, 0, t1]
+    assert found["flagged"][0, 0, t0]
+    assert not found["replace"][0, 0, t0]
+    # without the shape test on the peer, its activity "confirms" the spike: kept as natural
+    found = peer_events(hp, block=1000, peer_shape=0.0)
+    assert not found["replace"][0, 0, t0]
+    assert not found["flagged"][0, 0, t0]
+    assert found["replace"][0, 0, t1]
+    with pytest.raises(ValidationError, match="peer_shape"):
+        peer_events(hp, peer_shape=float("nan"))
+
+
 def test_peer_events_refuses_nan_threshold():
     with pytest.raises(ValidationError, match="k must be a positive finite number"):
         peer_events(np.zeros((1, 2, 100)), k=float("nan"))

@@ -21,6 +21,13 @@ sliding-std noise sigma, and natural activity that differs between stations 200 
    before the spike test. A candidate is interference only when the peers' own spike
    statistic, in their own noise units, is under ``1 / amplitude_ratio`` of the station's
    (a natural event has comparable amplitudes at nearby stations).
+3. *Is what the peers show the same kind of feature?* A natural spike-shaped event is
+   spike-shaped at the peers too. Where a peer is as strong as the station but not
+   spike-shaped there (``|D| <= peer_shape * E``: a peer's own activity, not the event),
+   the peers neither confirm nor refute the station's spike: it is flagged as
+   undetermined, not replaced and not silently kept. During substorms a peer's ordinary
+   activity reaches a 20x spike's size at most times (measured on Barrow/Deadhorse,
+   docs/cleaning.md), so without this class dense interference there was called natural.
 
 Noise sigma is robust to dense interference: the median absolute deviation in blocks of
 ``sigma_window`` samples, whose 50 % breakdown point a spike every few samples cannot
@@ -156,23 +163,43 @@ def _block_mad_sigma(x, bounds, window):
     """1.4826 x MAD of ``x`` in each block ``[lo, hi)``: shape ``(..., n_blocks)``.
 
     Computed in float32 (a noise level needs no more than its 7 digits; the partitions
-    then move half the bytes): relative difference from float64 below 1e-6.
+    then move half the bytes): relative difference from float64 below 1e-6. Consecutive
+    full blocks are a reshaped view of the series; others are gathered.
     """
-    idx = bounds[:, :1] + np.arange(int(window))
-    inside = idx < bounds[:, 1:]
-    blocks = np.asarray(x)[..., np.minimum(idx, np.shape(x)[-1] - 1)].astype(np.float32)
-    complete = np.isfinite(blocks).all(axis=-1) & inside.all(axis=1)
-    mad = np.full(blocks.shape[:-1], np.nan)
-    good = blocks[complete]  # complete blocks: one partition per median
-    med = _median_last(good)
-    mad[complete] = _median_last(np.abs(good - med[:, None]))
-    if not complete.all():  # short last blocks and gaps
-        part = np.where(inside, blocks, np.nan)[~complete]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing blocks give NaN
-            med = np.nanmedian(part, axis=-1, keepdims=True)
-            mad[~complete] = np.nanmedian(np.abs(part - med), axis=-1)
+    x32 = np.asarray(x, dtype=np.float32)
+    window = int(window)
+    n_b = len(bounds)
+    mad = np.full(x32.shape[:-1] + (n_b,), np.nan)
+    full = np.flatnonzero(bounds[:, 1] - bounds[:, 0] == window)
+    lo = int(bounds[0, 0])
+    n_view = full.size if (full == np.arange(full.size)).all() and (
+        bounds[full, 0] == lo + window * full).all() else 0
+    if n_view:
+        view = x32[..., lo:lo + n_view * window].reshape(x32.shape[:-1] + (n_view, window))
+        mad[..., :n_view] = _mad_last(view)
+    if n_view < n_b:
+        rest = bounds[n_view:]
+        idx = rest[:, :1] + np.arange(window)
+        inside = idx < rest[:, 1:]
+        mad[..., n_view:] = _mad_last(np.where(inside, x32[..., np.minimum(idx, x32.shape[-1] - 1)],
+                                               np.nan))
     return MAD_TO_SIGMA * mad
+
+
+def _mad_last(blocks):
+    """Median absolute deviation along the last axis; NaN-aware only where needed."""
+    complete = np.isfinite(blocks).all(axis=-1)
+    if complete.all():
+        return _median_last(np.abs(blocks - _median_last(blocks)[..., None]))
+    out = np.full(blocks.shape[:-1], np.nan)
+    good = blocks[complete]  # complete blocks: one partition per median
+    out[complete] = _median_last(np.abs(good - _median_last(good)[:, None]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing blocks give NaN
+        part = blocks[~complete]
+        med = np.nanmedian(part, axis=-1, keepdims=True)
+        out[~complete] = np.nanmedian(np.abs(part - med), axis=-1)
+    return out
 
 
 def _check_sigma_options(window, trim):
@@ -184,10 +211,11 @@ def _check_sigma_options(window, trim):
         raise ValidationError(msg)
 
 
-def _period_sigma(x, window, trim, periods):
+def _period_sigma(x, window, trim, periods, *, local=True):
     """Per-period sigma (trimmed median of its block sigmas) and the per-sample block sigma.
 
-    Returns ``sigma`` shaped ``x.shape[:-1] + (P,)`` and ``local`` shaped like ``x``.
+    Returns ``sigma`` shaped ``x.shape[:-1] + (P,)`` and ``local`` shaped like ``x`` (None
+    when ``local`` is False).
     """
     _check_sigma_options(window, trim)
     n_t = np.shape(x)[-1]
@@ -198,10 +226,13 @@ def _period_sigma(x, window, trim, periods):
     for p in range(len(periods.starts)):
         sel = flat[:, period == p]
         sigma[:, p] = [_trimmed_stat(row, trim, "median") for row in sel]
+    sigma = sigma.reshape(blocks.shape[:-1] + (len(periods.starts),))
+    if not local:
+        return sigma, None
     per_sample = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
-    local = np.full(np.shape(x), np.nan)
-    local[..., bounds[0, 0]:bounds[-1, 1]] = blocks[..., per_sample]
-    return sigma.reshape(blocks.shape[:-1] + (len(periods.starts),)), local
+    held = np.full(np.shape(x), np.nan)
+    held[..., bounds[0, 0]:bounds[-1, 1]] = blocks[..., per_sample]
+    return sigma, held
 
 
 def robust_sigma(x, *, window=121, trim=0.3):
@@ -278,24 +309,61 @@ def spike_statistic(x, *, max_width=3, flank=3, degree=1):
                f"{max_width}, flank={flank}, degree={degree}")
         raise ValidationError(msg)
     x = np.asarray(x, dtype=np.float64)
-    d_all, e_all = [], []
+    e = np.zeros((max_width,) + x.shape)
+    part = np.empty(x.shape)
     for width in range(1, max_width + 1):
-        _, k_d, k_e = _flank_kernels(width, flank, degree)
-        # out[t] = sum_j k[j] x[t - flank + j]: the kernel starts `flank` samples before t
-        origin = -(width // 2)
-        apply = partial(ndimage.correlate1d, x, axis=-1, mode="constant", cval=np.nan,
-                        origin=origin)
-        d_all.append(apply(k_d))
-        misfit = sum(apply(k) ** 2 for k in k_e)
-        e_all.append(np.sqrt(misfit / len(k_e)))
-    return np.stack(d_all), np.stack(e_all)
+        _, _, k_e = _flank_kernels(width, flank, degree)
+        for k in k_e:  # the flanks' misfit: sum of squares of its orthogonal components
+            _correlate(x, k, width, output=part)
+            e[width - 1] += np.multiply(part, part, out=part)
+        np.sqrt(np.divide(e[width - 1], len(k_e), out=e[width - 1]), out=e[width - 1])
+    return _departure(x, max_width=max_width, flank=flank, degree=degree), e
+
+
+def _correlate(x, kernel, width, output=None):
+    """Return ``out[t] = sum_j kernel[j] x[t - flank + j]`` (kernel starts ``flank`` before t).
+
+    NaN outside the record and wherever the kernel reaches a missing sample.
+    """
+    return ndimage.correlate1d(x, kernel, axis=-1, mode="constant", cval=np.nan,
+                               origin=-(width // 2), output=output)
+
+
+def _departure(x, *, max_width, flank, degree):
+    """Return the departure ``D`` of :func:`spike_statistic` alone: one filter per width."""
+    d = np.empty((max_width,) + np.shape(x))
+    for width in range(1, max_width + 1):
+        _correlate(x, _flank_kernels(width, flank, degree)[1], width, output=d[width - 1])
+    return d
+
+
+def _misfit_at(x, index, *, flank, degree):
+    """Return the flank misfit ``E`` of :func:`spike_statistic` at the given entries only.
+
+    ``index`` holds (width - 1, *leading indices of x, time) arrays, as from
+    ``np.nonzero`` on a ``(max_width,) + x.shape`` array. Detection needs ``E`` only where
+    ``D`` is already large: a few samples, where filtering the whole record costs four
+    convolutions per width.
+    """
+    w, *lead, t = index
+    out = np.full(t.shape, np.nan)
+    n_t = np.shape(x)[-1]
+    for width in np.unique(w):
+        sel = w == width
+        offsets, _, k_e = _flank_kernels(int(width) + 1, flank, degree)
+        pos = t[sel, None] + offsets[None, :]
+        inside = (pos >= 0) & (pos < n_t)
+        window = np.asarray(x)[tuple(a[sel, None] for a in lead) + (np.clip(pos, 0, n_t - 1),)]
+        window = np.where(inside, window, np.nan)
+        out[sel] = np.sqrt(np.mean((window @ np.array(k_e).T) ** 2, axis=-1))
+    return out
 
 
 def _lag_design(regressors, lags, lo, hi):
-    """Rows ``lo..hi`` of the (time, n_regressors * n_lags + 1) design, NaN replaced by 0.
+    """Rows ``lo..hi`` of the (time, n_regressors * n_lags + 1) design.
 
     Column ``(lag, r)`` holds ``regressors[r, t - lag]`` (0 outside the record); the last
-    column is the constant.
+    column is the constant. The regressors are finite (missing samples already 0).
     """
     n_r, n_t = regressors.shape
     design = np.zeros((hi - lo, n_r * len(lags) + 1))
@@ -304,7 +372,6 @@ def _lag_design(regressors, lags, lo, hi):
         if src_hi > src_lo:
             cols = regressors[:, src_lo:src_hi].T
             design[src_lo + lag - lo:src_hi + lag - lo, j * n_r:(j + 1) * n_r] = cols
-    np.nan_to_num(design, copy=False)
     design[:, -1] = 1.0
     return design
 
@@ -352,37 +419,49 @@ def choose_peers(hp, *, max_peers, periods=None):
     return out
 
 
-def _tukey_fit(design, y, n_iter, max_rows):
-    """Tukey-biweight IRLS by weighted normal equations, on at most ``max_rows`` rows.
+def _solve_normal(ata, atb):
+    try:
+        return np.linalg.solve(ata, atb)
+    except np.linalg.LinAlgError:  # a peer flat over the block: the minimum-norm fit
+        return np.linalg.lstsq(ata, atb, rcond=None)[0]
 
-    High-rate data oversample a transfer function that changes over hours: an evenly
-    strided subset of rows fits it as well at a fraction of the cost.
+
+def _tukey_fits(design, ys, n_iter, max_rows):
+    """Tukey-biweight IRLS of each row of ``ys`` on ``design``, by weighted normal equations.
+
+    At most ``max_rows`` evenly strided rows are used: high-rate data oversample a transfer
+    function that changes over hours, and a subset fits it as well at a fraction of the
+    cost. Series missing at the same samples share the first, unweighted iteration (one
+    normal matrix for all of them). Returns coefficients ``(len(ys), design.shape[1])``.
     """
-    ok = np.isfinite(y)
-    coef = np.zeros(design.shape[1])
-    if ok.sum() <= design.shape[1]:
-        return coef
-    rows = np.flatnonzero(ok)
-    if rows.size > max_rows:
-        rows = rows[:: -(-rows.size // max_rows)]
-    a, b = design[rows], y[rows]
-    weights = np.ones(rows.size)
-    for _ in range(n_iter):
-        aw = a * weights[:, None]
-        try:
-            coef = np.linalg.solve(aw.T @ a, aw.T @ b)
-        except np.linalg.LinAlgError:  # a peer flat over the block: the minimum-norm fit
-            coef = np.linalg.lstsq(aw.T @ a, aw.T @ b, rcond=None)[0]
-        resid = b - a @ coef
-        scale = MAD_TO_SIGMA * _median_last(np.abs(resid - _median_last(resid)))
-        if not scale > 0:
-            break
-        u = np.abs(resid) / (TUKEY_C * scale)
-        weights = np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
-    return coef
+    n_cols = design.shape[1]
+    coefs = np.zeros((len(ys), n_cols))
+    groups = {}
+    for i, y in enumerate(ys):
+        ok = np.isfinite(y)
+        if ok.sum() > n_cols:
+            groups.setdefault(ok.tobytes(), (ok, []))[1].append(i)
+    for ok, members in groups.values():
+        rows = np.flatnonzero(ok)
+        if rows.size > max_rows:
+            rows = rows[:: -(-rows.size // max_rows)]
+        a, b = design[rows], ys[members][:, rows]
+        first = _solve_normal(a.T @ a, a.T @ b.T)  # (n_cols, members)
+        for j, i in enumerate(members):
+            coef = first[:, j]
+            for _ in range(n_iter - 1):
+                resid = b[j] - a @ coef
+                scale = MAD_TO_SIGMA * _median_last(np.abs(resid - _median_last(resid)))
+                if not scale > 0:
+                    break
+                u = np.abs(resid) / (TUKEY_C * scale)
+                aw = a * np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)[:, None]
+                coef = _solve_normal(aw.T @ a, aw.T @ b[j])
+            coefs[i] = coef
+    return coefs
 
 
-def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_rows=2000,
+def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_rows=1000,
                     peers=None, periods=None, fit_range=None, coefficients=None):
     """Predict each station's high-passed series from all components of its peers.
 
@@ -402,7 +481,9 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
         Iterations of the Tukey-biweight reweighting.
     max_fit_rows : int
         Each block's fit uses at most this many evenly strided samples (all of them at
-        1-minute cadence; a tenth of a 3-hour block of 1-second data).
+        1-minute cadence; one in 11 of a 3-hour block of 1-second data, 16 per coefficient
+        of 3 peers x 4 components x 5 lags; 2000 found the same 1-second spikes within
+        the sampling error, docs/cleaning.md, at twice the cost).
     peers : numpy.ndarray of int, optional
         (P, station, K) peers of each station per period (:func:`choose_peers`); default
         every other station.
@@ -437,6 +518,7 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     lo_fit, hi_fit = fit_range if fit_range is not None else (0, n_t)
     cache = {} if coefficients is None else coefficients
     for s in range(n_s):
+        regressors = {}
         for (lo, hi), p, off in zip(bounds, period, offset, strict=True):
             if hi <= lo_fit or lo >= hi_fit:
                 pred[:, s, lo:hi] = np.nan
@@ -445,12 +527,16 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
                     else [q for q in range(n_s) if q != s])
             if not mine:
                 continue
-            design = _lag_design(source[:, mine].reshape(-1, n_t), lag_list, lo, hi)
-            for c in range(n_c):
-                key = (int(periods.labels[p]), int(off), s, c)
-                if key not in cache:
-                    cache[key] = _tukey_fit(design, hp[c, s, lo:hi], n_iter, max_fit_rows)
-                pred[c, s, lo:hi] = design @ cache[key]
+            key = tuple(mine)
+            if key not in regressors:  # the peers' series, missing samples 0, made once
+                regressors[key] = np.nan_to_num(source[:, mine].reshape(-1, n_t))
+            design = _lag_design(regressors[key], lag_list, lo, hi)
+            keys = [(int(periods.labels[p]), int(off), s, c) for c in range(n_c)]
+            todo = [c for c in range(n_c) if keys[c] not in cache]
+            if todo:
+                fits = _tukey_fits(design, hp[todo, s, lo:hi], n_iter, max_fit_rows)
+                cache.update({keys[c]: fit for c, fit in zip(todo, fits, strict=True)})
+            pred[:, s, lo:hi] = (design @ np.stack([cache[key] for key in keys]).T).T
     pred[~np.isfinite(hp)] = np.nan
     return pred
 
@@ -464,20 +550,32 @@ def _spread(mask_w, n_t):
     return out
 
 
-def _spikes(x, stats, name, periods, estimate, opts):
-    """Spike statistic of ``x``, its per-period sigma (estimated or known) and the hits."""
-    d, e = spike_statistic(x, max_width=opts["max_width"], flank=opts["flank"],
-                           degree=opts["degree"])
+def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
+    """Spike statistic of ``x`` in sigma units (per-period sigma, estimated or known).
+
+    Returns ``z`` (NaN where ``x`` is missing nearby), the hits (``z > k`` and
+    spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated where ``z > k`` only) and
+    ``|D|``; ``finite``: ``z`` 0 instead of NaN.
+    """
+    d = _departure(x, max_width=opts["max_width"], flank=opts["flank"], degree=opts["degree"])
     sigma = _resolve(stats, name, lambda: _period_sigma(d, opts["window"], opts["trim"],
-                                                        periods)[0], periods, estimate)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.abs(d) / _per_sample(sigma, periods, x.shape[-1])
-        hit = (z > opts["k"]) & (np.abs(d) > opts["shape_factor"] * e)
-    return np.nan_to_num(z), hit
+                                                        periods, local=False)[0],
+                     periods, estimate)
+    d = np.abs(d, out=d)
+    with np.errstate(invalid="ignore"):
+        z = d / _per_sample(sigma, periods, x.shape[-1])
+        hit = z > opts["k"]
+    index = np.nonzero(hit)
+    with np.errstate(invalid="ignore"):
+        hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
+            x, index, flank=opts["flank"], degree=opts["degree"])
+    return (np.nan_to_num(z, copy=False) if finite else z), hit, d
 
 
 def _per_sample(by_period, periods, n_t):
-    """(..., P) values -> (..., n_t): each sample gets its period's value."""
+    """(..., P) values -> (..., n_t): each sample gets its period's value (read-only)."""
+    if len(periods.starts) == 1:  # one period: a broadcast view, not n_t copies
+        return np.broadcast_to(by_period[..., :1], by_period.shape[:-1] + (n_t,))
     return by_period[..., periods.position(n_t)]
 
 
@@ -509,10 +607,10 @@ def _resolve(stats, name, compute, periods, estimate):
     return out
 
 
-def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3, flank=3,
-                degree=1, lags=2, block=180, sigma_window=121, sigma_trim=0.3,
-                incoherence=3.0, tolerance=1, max_peers=None, periods=None, stats=None,
-                estimate=None, until=None, core=None, coefficients=None):
+def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=3.0,
+                max_width=3, flank=3, degree=1, lags=2, block=180, sigma_window=121,
+                sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, periods=None,
+                stats=None, estimate=None, until=None, core=None, coefficients=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -526,6 +624,10 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
     amplitude_ratio : float
         Interference only if the peers' spike statistic (own sigma units) is under the
         station's divided by this.
+    peer_shape : float
+        A peer confirms or refutes an event only where its own feature is spike-shaped
+        (``|D| > peer_shape * E``); a station spike whose only strong peers are not is
+        flagged as undetermined. 0 turns the undetermined class off.
     max_width, flank, degree, lags, block, sigma_window, sigma_trim :
         Spike statistic (:func:`spike_statistic`), peer prediction
         (:func:`peer_prediction`) and robust sigma (:func:`robust_sigma`).
@@ -556,14 +658,15 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
         sigma over time) and ``stats``.
     """
     _check_positive(k=k, shape_factor=shape_factor, amplitude_ratio=amplitude_ratio,
-                    incoherence=incoherence)
+                    incoherence=incoherence, peer_shape=peer_shape, zero_ok=("peer_shape",))
     hp = np.asarray(hp, dtype=np.float64)
     n_t = hp.shape[-1]
     periods = periods or Periods.single()
     stats = {} if stats is None else stats
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
-    z_own, hit_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
+    z_own, hit_own, d_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts,
+                                    finite=True)
     peers = _peers(hp, stats, max_peers, periods, estimate)
     if until == "own":
         return {"stats": stats}
@@ -573,28 +676,37 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, max_width=3
                            peers=peers, periods=periods, fit_range=fit_range,
                            coefficients=coefficients)
     resid = hp - pred
-    _, hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
+    _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
     if until == "residual":
         return {"stats": stats}
     sigma_t = _per_sample(sigma_p, periods, n_t)
-    candidate, interference, replace, flagged = _classify(
-        z_own, hit_res, local, sigma_t, amplitude_ratio=amplitude_ratio,
-        incoherence=incoherence, tolerance=tolerance, reach=2 * flank + max_width)
-    events = _event_table(candidate, interference, flagged, resid, sigma_t, z_own,
-                          amplitude_ratio, np.isfinite(hp), core)
+    decided = _classify(z_own, partial(_shaped, hp, d_own, peer_shape, opts), hit_res, local,
+                        sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
+                        tolerance=tolerance, reach=2 * flank + max_width)
+    return _outcome(decided, hp, pred, sigma_p, sigma_t, local, z_own, amplitude_ratio, core,
+                    stats)
+
+
+def _outcome(decided, hp, pred, sigma_p, sigma_t, local, z_own, ratio, core, stats):
+    """Return the dictionary of :func:`peer_events` from the classification."""
+    candidate, interference, replace, flagged = decided
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a station missing in every period
         sigma = np.nanmedian(sigma_p, axis=-1)
-    return {"events": events, "replace": replace, "flagged": flagged, "prediction": pred,
-            "sigma": sigma, "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
+    return {"events": _event_table(candidate, interference, flagged, hp - pred, sigma_t,
+                                   z_own, ratio, np.isfinite(hp), core),
+            "replace": replace, "flagged": flagged, "prediction": pred, "sigma": sigma,
+            "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
 
 
-def _check_positive(**values):
+def _check_positive(*, zero_ok=(), **values):
+    """Refuse non-finite or non-positive options (zero allowed for those in ``zero_ok``)."""
     for name, value in values.items():
-        if not np.isfinite(value) or value <= 0:
-            msg = f"{name} must be a positive finite number, got {value}"
+        if not np.isfinite(value) or value < 0 or (value == 0 and name not in zero_ok):
+            kind = "non-negative" if name in zero_ok else "positive"
+            msg = f"{name} must be a {kind} finite number, got {value}"
             raise ValidationError(msg)
 
 
@@ -608,28 +720,60 @@ def _peers(hp, stats, max_peers, periods, estimate):
     return peers.astype(np.int64).transpose(2, 0, 1)
 
 
-def _classify(z_own, hit_res, local, sigma_t, *, amplitude_ratio, incoherence, tolerance,
-              reach):
-    """Candidates, interference (peers' own statistic too small), replaced and flagged."""
+def _shaped(x, d_abs, factor, opts, index):
+    """Whether the entries ``index`` of ``|D|`` exceed ``factor`` times the flank misfit."""
+    with np.errstate(invalid="ignore"):
+        return d_abs[index] > factor * _misfit_at(x, index, flank=opts["flank"],
+                                                  degree=opts["degree"])
+
+
+def _peer_evidence(z_own, shaped_at, hits, tolerance):
+    """Return the peers' strongest own statistic near each hit: all, and spike-shaped only.
+
+    ``hits`` are (width, component, station, time) indices; the peers' ``z`` is taken at the
+    same width and component within +-tolerance samples. Evaluated at the hits only (they
+    are few), not over the whole array.
+    """
+    w, c, s, t = hits
     n_s, n_t = z_own.shape[2], z_own.shape[-1]
-    # the peers' strongest own spike statistic within +-tolerance, per width
-    size = 2 * tolerance + 1
-    peer_z = np.zeros_like(z_own)
-    for s in range(n_s):
-        others = [p for p in range(n_s) if p != s]
-        if others:
-            strongest = z_own[:, :, others].max(axis=2)
-            peer_z[:, :, s] = ndimage.maximum_filter1d(strongest, size, axis=-1)
-    lonely = hit_res & (peer_z * amplitude_ratio < z_own)
+    dt = np.arange(-int(tolerance), int(tolerance) + 1)
+    tt = np.clip(t[:, None, None] + dt[None, None, :], 0, n_t - 1)  # (hit, 1, lag)
+    pp = np.arange(n_s)[None, :, None]  # (1, peer, 1)
+    idx = (w[:, None, None], c[:, None, None], pp, tt)
+    z = np.where(s[:, None, None] == pp, 0.0, z_own[idx])  # the station itself is no peer
+    full = tuple(np.broadcast_to(a, z.shape).ravel() for a in idx)
+    shaped = shaped_at(full).reshape(z.shape)
+    return z.max(axis=(1, 2)), np.where(shaped, z, 0.0).max(axis=(1, 2))
+
+
+def _classify(z_own, shaped_at, hit_res, local, sigma_t, *, amplitude_ratio, incoherence,
+              tolerance, reach):
+    """Candidates, interference, replaced and flagged (module docstring, points 2 and 3).
+
+    Interference: the peers' own statistic is too small. Undetermined (flagged): only peers
+    whose feature is not spike-shaped (``shaped_at(index)`` False) are strong enough.
+    Interference in an incoherent interval is flagged too.
+    """
+    n_s, n_t = z_own.shape[2], z_own.shape[-1]
     if n_s < 2:
-        lonely = np.zeros_like(hit_res)
+        nothing = np.zeros(z_own.shape[1:], dtype=bool)
+        return _spread(hit_res, n_t), nothing, nothing, nothing
+    hits = np.nonzero(hit_res)
+    peer_z, peer_shaped = _peer_evidence(z_own, shaped_at, hits, tolerance)
+    own = z_own[hits]
+    lonely = np.zeros_like(hit_res)
+    unsure = np.zeros_like(hit_res)
+    lonely[hits] = peer_z * amplitude_ratio < own
+    unsure[hits] = (peer_shaped * amplitude_ratio < own) & ~lonely[hits]
     candidate = _spread(hit_res, n_t)
     interference = _spread(lonely, n_t)
+    unsure = _spread(unsure, n_t) & ~interference
     with np.errstate(invalid="ignore"):
         incoherent = local > incoherence * sigma_t
     incoherent = ndimage.maximum_filter1d(incoherent.astype(np.int8), reach,
                                           axis=-1).astype(bool)
-    return candidate, interference, interference & ~incoherent, interference & incoherent
+    return (candidate, interference, interference & ~incoherent,
+            (interference & incoherent) | unsure)
 
 
 def _dependency_margin(sigma_window, flank, max_width, tolerance):
@@ -653,7 +797,7 @@ def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio,
     klass = np.empty(n, dtype=object)
     seen = np.zeros((n, n_s), dtype=bool)
     n_valid = np.zeros(n, dtype=np.int64)
-    own = z_own.max(axis=0)
+    own = z_own.max(axis=0)  # NaN-free
     absres = np.abs(np.nan_to_num(resid))
     for i in range(n):  # events are few; each step is O(event length)
         seg = slice(start[i], stop[i])

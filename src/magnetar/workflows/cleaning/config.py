@@ -66,6 +66,10 @@ class CleaningConfig:
         Peer rule: longest spike tested and the flank samples fitted on each side.
     shape_factor : float
         Peer rule: a spike's departure must exceed its flanks' misfit by this factor.
+    peer_shape : float
+        Peer rule: a peer confirms or refutes a station's spike only where its own feature
+        is spike-shaped (departure above this multiple of its flanks' misfit); a spike whose
+        only strong peers are not is flagged as undetermined (kept, reported). 0: off.
     lags : int
         Peer rule: peers' samples at lags -lags..+lags predict a station.
     fit_block_s : float
@@ -113,6 +117,7 @@ class CleaningConfig:
     max_width: int = 3
     flank: int = 3
     shape_factor: float = 5.0
+    peer_shape: float = 3.0
     lags: int = 2
     fit_block_s: float = 10800.0
     mad_window: int = 121
@@ -136,7 +141,7 @@ class CleaningConfig:
             if value is not None and not (np.isfinite(value) and value > 0):
                 msg = f"{name} must be a positive finite number, got {value}"
                 raise ValidationError(msg)
-        for name in ("tolerance", "pad", "max_gap", "sync_max_lag", "lags"):
+        for name in ("tolerance", "pad", "max_gap", "sync_max_lag", "lags", "peer_shape"):
             if getattr(self, name) < 0:
                 msg = f"{name} must be >= 0, got {getattr(self, name)}"
                 raise ValidationError(msg)

@@ -330,7 +330,8 @@ def peer_options(config, period):
     """Return the peer rule's options from a config and the sampling period (s)."""
     return {
         "k": config.threshold, "shape_factor": config.shape_factor,
-        "amplitude_ratio": config.amplitude_ratio, "max_width": config.max_width,
+        "amplitude_ratio": config.amplitude_ratio, "peer_shape": config.peer_shape,
+        "max_width": config.max_width,
         "flank": config.flank, "lags": config.lags,
         "block": max(60, int(round(config.fit_block_s / period))),
         "sigma_window": config.mad_window, "sigma_trim": config.sigma_trim,
