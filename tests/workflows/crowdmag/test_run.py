@@ -41,6 +41,9 @@ def test_corpus_holds_out_separate_validation_and_test_regions():
     blocks = corpus["test_blocks_by_source"]["seafloor"]
     assert len(blocks) == 15
     assert len(set(blocks)) == 3 * 2  # 2 x 2 tiles a block: 3 block rows, 2 block columns
+    # the validation region's tiles, per source, with their blocks, are those of "val"
+    np.testing.assert_array_equal(corpus["val_by_source"]["seafloor"], corpus["val"])
+    assert len(corpus["val_blocks_by_source"]["seafloor"]) == len(corpus["val"])
     with pytest.raises(ValidationError, match="sources"):
         AEConfig(sources=("moon",))
     with pytest.raises(ValidationError, match="validation tiles"):
@@ -110,6 +113,18 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert set(summary["beats_all_baselines_at_50pct"]) == {"mae", "wasserstein"}
     assert set(summary["paired_differences"]) == {"0.25", "0.5", "0.75", "tracks 95 %",
                                                   "tracks 99 %", "tracks 99.9 %"}
+    # the validation split scores the validation region's tiles, the same way
+    val, _ = run_evaluate(written["checkpoint"], tmp_path / "val", cfg, corpus=corpus,
+                          baselines=("nearest",), realistic=False, split="validation")
+    tiles = corpus["val_by_source"]["seafloor"]
+    c, k = corrupt(tiles, mask_fraction=0.5, noise_nT=10.0, heavy_tail=0.1, seed=500)
+    expected = np.mean([mae(t, e) for t, e in zip(tiles, inpaint(c, k, method="nearest"),
+                                                   strict=True)])
+    got = val[(val.method == "nearest") & (val.mask_fraction == 0.5)]["mae"].item()
+    assert got == pytest.approx(expected)
+    assert json.loads((tmp_path / "val" / "evaluation.json").read_text())["split"] == "validation"
+    with pytest.raises(ValidationError, match="split"):
+        run_evaluate(written["checkpoint"], tmp_path / "x", cfg, corpus=corpus, split="train")
     assert summary["paired_differences"]["tracks 99 %"]["mae"]["n_blocks"] >= 2
     assert summary["tta"] is True
     paired = summary["paired_difference_at_50pct"]

@@ -130,6 +130,9 @@ def add_parser(sub):
                     default=("nearest", "linear", "gaussian", "spline", "thin_plate"))
     ev.add_argument("--eval-source", default="britain", dest="eval_source",
                     help="held-out source reported (default britain: real survey data)")
+    ev.add_argument("--split", choices=("test", "validation"), default="test",
+                    help="region scored: 'validation' for design choices (which model, which "
+                         "training corruption), 'test' (default) once, for the report")
     se.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     se.add_argument("--sampler", choices=("random", "grid"), default="random")
     se.add_argument("--epochs-scale", type=float, default=1.0, dest="epochs_scale",
@@ -216,7 +219,8 @@ def _cmd_crowdmag(args, parser):
         return 0
     if args.action == "evaluate":
         table, written = cm.run_evaluate(args.checkpoint, args.out, _crowdmag_config(args),
-                                         baselines=args.baselines, tta=args.tta)
+                                         baselines=args.baselines, tta=args.tta,
+                                         split=args.split)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # noqa: T201
         return 0
     if args.action == "search":

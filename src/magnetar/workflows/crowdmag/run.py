@@ -222,8 +222,9 @@ def build_tile_corpus(config, *, grids=None):
     (``test_fraction``, east or north), one tile width apart. Training tiles are drawn at
     random (``randomization`` times the source's ``oversample``; they overlap, and differ
     in their corruption every epoch); validation and test tiles are the region's
-    non-overlapping tiles, so no test pixel is in two test tiles. Test tiles carry a block
-    (2 x 2 tiles of one grid) for the block bootstrap of :func:`paired_comparison`.
+    non-overlapping tiles, so no test pixel is in two test tiles. Validation and test tiles
+    carry a block (2 x 2 tiles of one grid) for the block bootstrap of
+    :func:`paired_comparison`.
 
     Parameters
     ----------
@@ -235,36 +236,42 @@ def build_tile_corpus(config, *, grids=None):
     Returns
     -------
     dict
-        ``train``, ``val``, ``test`` arrays ``(N, px, px)`` in nT; ``test_by_source`` and
-        ``test_blocks_by_source`` (block label per test tile).
+        ``train``, ``val``, ``test`` arrays ``(N, px, px)`` in nT; ``test_by_source``,
+        ``val_by_source``, ``test_blocks_by_source`` and ``val_blocks_by_source`` (block
+        label per tile).
     """
     from ...training import cut_tiles
 
     grids = source_grids(config) if grids is None else grids
     px = config.tile_px
     parts = {"train": [], "val": [], "test": []}
-    by_source, blocks_by_source = {}, {}
+    by_source = {"val": {}, "test": {}}
+    blocks_by_source = {"val": {}, "test": {}}
     for k, (source, arrays) in enumerate(grids.items()):
         n_each = max(1, round(config.randomization * config.oversample.get(source, 1)))
-        src_test, src_blocks = [], []
+        held = {"val": ([], []), "test": ([], [])}
         for i, values in enumerate(arrays):
             train, val, test = _regions(values, val_fraction=config.val_fraction,
                                         test_fraction=config.test_fraction, buffer=px)
             parts["train"].append(cut_tiles(train, size=px, n=n_each,
                                             seed=config.seed + 1000 * k + i))
-            parts["val"].append(cut_tiles(val, size=px, stride=px))
-            tiles, pos = cut_tiles(test, size=px, stride=px, return_positions=True)
-            src_test.append(tiles)
-            src_blocks += [f"{source}:{i}:{r // (2 * px)}:{c // (2 * px)}" for r, c in pos]
-        by_source[source] = np.concatenate(src_test)
-        blocks_by_source[source] = np.array(src_blocks, dtype=object)
-        parts["test"].append(by_source[source])
+            for name, region in (("val", val), ("test", test)):
+                tiles, pos = cut_tiles(region, size=px, stride=px, return_positions=True)
+                held[name][0].append(tiles)
+                held[name][1].extend(f"{source}:{i}:{r // (2 * px)}:{c // (2 * px)}"
+                                     for r, c in pos)
+        for name, (tiles, blocks) in held.items():
+            by_source[name][source] = np.concatenate(tiles)
+            blocks_by_source[name][source] = np.array(blocks, dtype=object)
+            parts[name].append(by_source[name][source])
     out = {name: np.concatenate(arrays) for name, arrays in parts.items()}
     if len(out["train"]) < 10 or len(out["val"]) == 0:
         msg = (f"{len(out['train'])} training and {len(out['val'])} validation tiles of {px} "
                "px; use smaller tiles (--tile-km) or a larger randomization")
         raise ValidationError(msg)
-    return {**out, "test_by_source": by_source, "test_blocks_by_source": blocks_by_source}
+    return {**out, "test_by_source": by_source["test"], "val_by_source": by_source["val"],
+            "test_blocks_by_source": blocks_by_source["test"],
+            "val_blocks_by_source": blocks_by_source["val"]}
 
 
 def run_train(out_dir, config, *, corpus=None, resume=False, progress=False):
@@ -406,14 +413,25 @@ def paired_comparison(per_tile, *, fraction=0.5, metrics=("mae", "wasserstein"),
     return out
 
 
+def _held_out(corpus, config, split):
+    """Return the tiles of ``config.eval_source`` in the split's region and their blocks."""
+    if split not in ("test", "validation"):
+        msg = f"split must be 'test' or 'validation', got {split!r}"
+        raise ValidationError(msg)
+    corpus = build_tile_corpus(config) if corpus is None else corpus
+    key = "test" if split == "test" else "val"
+    tiles = corpus.get(f"{key}_by_source", {}).get(config.eval_source, corpus[key])
+    return tiles, corpus.get(f"{key}_blocks_by_source", {}).get(config.eval_source)
+
+
 def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0.5, 0.75),
                  baselines=("nearest", "linear", "gaussian", "spline", "thin_plate"), tta=True,
-                 realistic=True):
+                 realistic=True, split="test"):
     """Evaluate a checkpoint against the baselines on held-out tiles.
 
-    Evaluate a checkpoint against the baselines on held-out tiles; writes
-    ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at 50 % masking)
-    and figures. ``tta``: the model's dihedral test-time augmentation.
+    Writes ``evaluation.csv``, ``evaluation.json`` (with :func:`paired_comparison` at every
+    condition) and figures. Design choices are made with ``split="validation"`` (the
+    validation region's non-overlapping tiles); the test region is scored once.
 
     Parameters
     ----------
@@ -433,6 +451,8 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
         Average the dihedral transforms.
     realistic : bool
         Also score :data:`REALISTIC` (track masks at 95-99.9 % missing, 30-140 nT noise).
+    split : {"test", "validation"}
+        Region scored.
 
     Returns
     -------
@@ -444,9 +464,7 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
 
     out_dir = Path(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
-    corpus = build_tile_corpus(config) if corpus is None else corpus
-    tiles = corpus["test_by_source"].get(config.eval_source, corpus["test"])
-    blocks = corpus.get("test_blocks_by_source", {}).get(config.eval_source)
+    tiles, blocks = _held_out(corpus, config, split)
     conditions = REALISTIC if realistic else ()
     table, per_tile = evaluate_methods(model, tiles, fractions=fractions, baselines=baselines,
                                        corruption=train_cfg.corruption, seed=config.seed,
@@ -464,8 +482,8 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     paired = {str(label): paired_comparison(per_tile, fraction=label, seed=config.seed,
                                             blocks=blocks) for label in labels}
     summary = {"checkpoint": str(checkpoint), "eval_source": config.eval_source,
-               "n_test_tiles": len(tiles), "tta": tta,
-               "test_tiles": "non-overlapping, from a held-out region; block bootstrap over "
+               "split": split, "n_test_tiles": len(tiles), "tta": tta,
+               "test_tiles": f"non-overlapping, from the {split} region; block bootstrap over "
                              "2 x 2 tiles" if blocks is not None else "as given",
                "beats_all_baselines_at_50pct": verdict,
                "paired_difference_at_50pct": paired.get("0.5", {}),
