@@ -178,3 +178,53 @@ def test_prediction_from_stored_coefficients_is_identical():
     only_near = peer_prediction(hp, block=400, fit_range=(0, 300))
     assert np.isnan(only_near[:, :, 400:]).all()
     assert np.isfinite(only_near[:, :, :400]).all()
+
+
+def test_sparse_flank_misfit_equals_the_filtered_one():
+    from magnetar.processing._peer import _misfit_at
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1, (2, 3, 400)).cumsum(axis=-1)
+    x[1, 2, 150:153] = np.nan  # a gap: E is NaN wherever the kernel reaches it
+    d, e = spike_statistic(x, max_width=3, flank=3, degree=1)
+    index = tuple(a.ravel() for a in np.indices(e.shape))  # every entry, edges included
+    got = _misfit_at(x, index, flank=3, degree=1).reshape(e.shape)
+    np.testing.assert_allclose(got, e, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(e))
+
+
+def test_tukey_fits_of_several_series_equal_one_at_a_time():
+    from magnetar.processing._peer import _tukey_fits
+
+    rng = np.random.default_rng(8)
+    design = np.column_stack([rng.normal(size=(3000, 4)), np.ones(3000)])
+    truth = rng.normal(size=(3, 5))
+    ys = truth @ design.T + rng.normal(0, 0.1, (3, 3000))
+    ys[0, ::50] += 40.0  # outliers the biweight must ignore
+    ys[2, 100:140] = np.nan  # another missing pattern: fitted in its own group
+    together = _tukey_fits(design, ys, 3, 1000)
+    for i in range(3):
+        np.testing.assert_allclose(together[i], _tukey_fits(design, ys[i:i + 1], 3, 1000)[0],
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(together[i], truth[i], atol=0.02)
+
+
+def test_block_mad_of_consecutive_blocks_equals_the_gathered_one():
+    from magnetar.processing._peer import _block_mad_sigma
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_t(3, (2, 1000))
+    x[0, 500] = np.nan
+    window = 121
+    regular, _, _ = Periods.single().blocks(1000, window)
+    shifted, _, _ = Periods(np.array([-5, 600]), np.array([0, 1])).blocks(1000, window)
+    for bounds in (regular, shifted):  # the view path, and blocks that restart mid-record
+        expected = np.array([[np.nan if not np.isfinite(row[lo:hi]).all() else
+                              1.482602218505602 * np.median(np.abs(row[lo:hi]
+                                                                   - np.median(row[lo:hi])))
+                              for lo, hi in bounds] for row in x.astype(np.float32)])
+        got = _block_mad_sigma(x, bounds, window)
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6)
+        # a block with a gap: the MAD of its finite samples
+        assert np.isfinite(got[~finite]).all()

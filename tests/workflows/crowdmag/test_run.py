@@ -87,6 +87,13 @@ def test_block_bootstrap_is_wider_than_the_tile_bootstrap_for_correlated_tiles()
     assert width(by_block) > 1.5 * width(by_tile)  # ~sqrt(4): tiles of a block are one
 
 
+def _nearest_mae_at_half(tiles):
+    """MAE of the nearest-neighbour fill at the evaluation's 50 % corruption (seed 500)."""
+    c, k = corrupt(tiles, mask_fraction=0.5, noise_nT=10.0, heavy_tail=0.1, seed=500)
+    return np.mean([mae(t, e) for t, e in zip(tiles, inpaint(c, k, method="nearest"),
+                                               strict=True)])
+
+
 def test_train_then_evaluate_end_to_end(tmp_path):
     cfg = AEConfig(tile_px=16, tile_km=32, randomization=60, sources=("seafloor",),
                    eval_source="seafloor",
@@ -103,12 +110,8 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     assert len(table) == 3 * 6  # 25/50/75 % random masks and three track conditions
     assert np.isfinite(table[["mae", "wasserstein", "ssim"]]).all().all()
     # the baselines see the very corruption the model saw (seeded by the mask fraction)
-    tiles = corpus["test_by_source"]["seafloor"]
-    c, k = corrupt(tiles, mask_fraction=0.5, noise_nT=10.0, heavy_tail=0.1, seed=500)
-    expected = np.mean([mae(t, e) for t, e in zip(tiles, inpaint(c, k, method="nearest"),
-                                                   strict=True)])
     got = table[(table.method == "nearest") & (table.mask_fraction == 0.5)]["mae"].item()
-    assert got == pytest.approx(expected)
+    assert got == pytest.approx(_nearest_mae_at_half(corpus["test_by_source"]["seafloor"]))
     summary = json.loads(files["json"].read_text())
     assert set(summary["beats_all_baselines_at_50pct"]) == {"mae", "wasserstein"}
     assert set(summary["paired_differences"]) == {"0.25", "0.5", "0.75", "tracks 95 %",
@@ -116,12 +119,8 @@ def test_train_then_evaluate_end_to_end(tmp_path):
     # the validation split scores the validation region's tiles, the same way
     val, _ = run_evaluate(written["checkpoint"], tmp_path / "val", cfg, corpus=corpus,
                           baselines=("nearest",), realistic=False, split="validation")
-    tiles = corpus["val_by_source"]["seafloor"]
-    c, k = corrupt(tiles, mask_fraction=0.5, noise_nT=10.0, heavy_tail=0.1, seed=500)
-    expected = np.mean([mae(t, e) for t, e in zip(tiles, inpaint(c, k, method="nearest"),
-                                                   strict=True)])
     got = val[(val.method == "nearest") & (val.mask_fraction == 0.5)]["mae"].item()
-    assert got == pytest.approx(expected)
+    assert got == pytest.approx(_nearest_mae_at_half(corpus["val_by_source"]["seafloor"]))
     assert json.loads((tmp_path / "val" / "evaluation.json").read_text())["split"] == "validation"
     with pytest.raises(ValidationError, match="split"):
         run_evaluate(written["checkpoint"], tmp_path / "x", cfg, corpus=corpus, split="train")
