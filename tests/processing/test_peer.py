@@ -228,3 +228,31 @@ def test_block_mad_of_consecutive_blocks_equals_the_gathered_one():
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6)
         # a block with a gap: the MAD of its finite samples
         assert np.isfinite(got[~finite]).all()
+
+
+def test_median_at_masked_samples_equals_the_running_median_there():
+    from scipy import ndimage
+
+    from magnetar.processing._peer import _median_at
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(0, 1, (2, 3, 300))
+    x[0, 1, 40:43] = np.nan
+    mask = rng.random(x.shape) < 0.1
+    mask[:, :, :3] = True  # the ends: extended, as mode="nearest"
+    got = _median_at(x, mask, 7)
+    full = ndimage.median_filter(np.nan_to_num(x), size=(1, 1, 7), mode="nearest")
+    expected = np.where(mask, np.where(np.isfinite(x), full, np.nan), x)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_period_slices_cover_the_samples_as_positions_do():
+    from magnetar.processing._peer import _period_slices
+
+    for starts in ([0], [-50, 30, 200], [-500, -100, 10], [0, 250]):
+        periods = Periods(np.array(starts), np.arange(len(starts)))
+        pos = periods.position(250)
+        covered = np.full(250, -1)
+        for p, lo, hi in _period_slices(periods, 250):
+            covered[lo:hi] = p
+        np.testing.assert_array_equal(covered, pos)

@@ -72,12 +72,21 @@ MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a Gaussian -> its si
 TUKEY_C = 4.685  # biweight tuning constant: 95 % efficiency at the Gaussian
 
 
-def _median_filter(x, window):
-    finite = np.isfinite(x)
-    med = ndimage.median_filter(np.where(finite, x, 0.0), size=(1,) * (x.ndim - 1) + (window,),
-                                mode="nearest")
-    med[~finite] = np.nan
-    return med
+def _median_at(x, mask, window):
+    """``x`` with the samples in ``mask`` replaced by the running median of ``window``.
+
+    The median of ``x`` (missing samples counted as 0, the ends extended) over the
+    ``window`` samples centred on each masked sample; NaN stays NaN. The masked samples are
+    few (spike candidates), so the median is taken there only.
+    """
+    index = np.nonzero(mask)
+    n_t = x.shape[-1]
+    half = int(window) // 2
+    pos = np.clip(index[-1][:, None] + np.arange(-half, half + 1), 0, n_t - 1)
+    around = np.nan_to_num(x[tuple(i[:, None] for i in index[:-1]) + (pos,)], nan=0.0)
+    out = x.copy()
+    out[index] = np.where(np.isfinite(x[index]), np.median(around, axis=1), np.nan)
+    return out
 
 
 @dataclass(frozen=True)
@@ -168,21 +177,23 @@ def _block_mad_sigma(x, bounds, window):
     """
     x32 = np.asarray(x, dtype=np.float32)
     window = int(window)
-    n_b = len(bounds)
-    mad = np.full(x32.shape[:-1] + (n_b,), np.nan)
+    lead = x32.shape[:-1]
+    mad = np.full(lead + (len(bounds),), np.nan)
     full = np.flatnonzero(bounds[:, 1] - bounds[:, 0] == window)
-    lo = int(bounds[0, 0])
-    n_view = full.size if (full == np.arange(full.size)).all() and (
-        bounds[full, 0] == lo + window * full).all() else 0
-    if n_view:
-        view = x32[..., lo:lo + n_view * window].reshape(x32.shape[:-1] + (n_view, window))
-        mad[..., :n_view] = _mad_last(view)
-    if n_view < n_b:
-        rest = bounds[n_view:]
+    # runs of consecutive full blocks (one per period, in practice)
+    breaks = np.flatnonzero((np.diff(full) != 1)
+                            | (bounds[full[1:], 0] != bounds[full[:-1], 1])) + 1
+    for run in np.split(full, breaks) if full.size else ():
+        lo = int(bounds[run[0], 0])
+        view = x32[..., lo:lo + run.size * window].reshape(lead + (run.size, window))
+        mad[..., run] = _mad_last(view)
+    short = np.flatnonzero(bounds[:, 1] - bounds[:, 0] != window)
+    if short.size:
+        rest = bounds[short]
         idx = rest[:, :1] + np.arange(window)
         inside = idx < rest[:, 1:]
-        mad[..., n_view:] = _mad_last(np.where(inside, x32[..., np.minimum(idx, x32.shape[-1] - 1)],
-                                               np.nan))
+        mad[..., short] = _mad_last(np.where(inside, x32[..., np.minimum(idx, x32.shape[-1] - 1)],
+                                             np.nan))
     return MAD_TO_SIGMA * mad
 
 
@@ -511,7 +522,8 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     source = hp
     if exclude is not None and exclude.any():
         grown = ndimage.binary_dilation(exclude, structure=np.ones((1, 1, 3), dtype=bool))
-        source = np.where(grown, _median_filter(hp, 7), hp)
+        source = _median_at(hp, grown, 7)
+    source = np.nan_to_num(source)  # missing peer samples enter the design as 0
     pred = np.zeros_like(hp)
     lag_list = list(range(-int(lags), int(lags) + 1))
     bounds, period, offset = periods.blocks(n_t, int(block))
@@ -528,8 +540,8 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
             if not mine:
                 continue
             key = tuple(mine)
-            if key not in regressors:  # the peers' series, missing samples 0, made once
-                regressors[key] = np.nan_to_num(source[:, mine].reshape(-1, n_t))
+            if key not in regressors:  # the peers' series, made once per station
+                regressors[key] = source[:, mine].reshape(-1, n_t)
             design = _lag_design(regressors[key], lag_list, lo, hi)
             keys = [(int(periods.labels[p]), int(off), s, c) for c in range(n_c)]
             todo = [c for c in range(n_c) if keys[c] not in cache]
@@ -562,14 +574,23 @@ def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
                                                         periods, local=False)[0],
                      periods, estimate)
     d = np.abs(d, out=d)
+    z = np.empty_like(d)
     with np.errstate(invalid="ignore"):
-        z = d / _per_sample(sigma, periods, x.shape[-1])
+        for p, lo, hi in _period_slices(periods, x.shape[-1]):
+            np.divide(d[..., lo:hi], sigma[..., p:p + 1], out=z[..., lo:hi])
         hit = z > opts["k"]
     index = np.nonzero(hit)
     with np.errstate(invalid="ignore"):
         hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
             x, index, flank=opts["flank"], degree=opts["degree"])
     return (np.nan_to_num(z, copy=False) if finite else z), hit, d
+
+
+def _period_slices(periods, n_t):
+    """Return ``(period, lo, hi)`` of the samples of each period present in the array."""
+    lo = np.clip(np.r_[0, periods.starts[1:]], 0, n_t)
+    hi = np.r_[lo[1:], n_t]
+    return [(p, int(a), int(b)) for p, (a, b) in enumerate(zip(lo, hi, strict=True)) if b > a]
 
 
 def _per_sample(by_period, periods, n_t):
