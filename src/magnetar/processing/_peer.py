@@ -706,17 +706,17 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     decided = _classify(z_own, partial(_shaped, hp, d_own, peer_shape, opts), hit_res, local,
                         sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
                         tolerance=tolerance, reach=2 * flank + max_width)
-    return _outcome(decided, hp, pred, sigma_p, sigma_t, local, z_own, amplitude_ratio, core,
-                    stats)
+    return _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, amplitude_ratio,
+                    core, stats)
 
 
-def _outcome(decided, hp, pred, sigma_p, sigma_t, local, z_own, ratio, core, stats):
+def _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, ratio, core, stats):
     """Return the dictionary of :func:`peer_events` from the classification."""
     candidate, interference, replace, flagged = decided
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a station missing in every period
         sigma = np.nanmedian(sigma_p, axis=-1)
-    return {"events": _event_table(candidate, interference, flagged, hp - pred, sigma_t,
+    return {"events": _event_table(candidate, interference, flagged, resid, sigma_t,
                                    z_own, ratio, np.isfinite(hp), core),
             "replace": replace, "flagged": flagged, "prediction": pred, "sigma": sigma,
             "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
