@@ -246,13 +246,16 @@ def test_median_at_masked_samples_equals_the_running_median_there():
     np.testing.assert_array_equal(got, expected)
 
 
-def test_period_slices_cover_the_samples_as_positions_do():
-    from magnetar.processing._peer import _period_slices
-
-    for starts in ([0], [-50, 30, 200], [-500, -100, 10], [0, 250]):
+def test_period_slices_and_positions_of_periods_starting_before_and_inside_the_array():
+    cases = {  # starts -> expected (period, lo, hi) in an array of 250 samples
+        (0,): [(0, 0, 250)],
+        (-50, 30, 200): [(0, 0, 30), (1, 30, 200), (2, 200, 250)],
+        (-500, -100, 10): [(1, 0, 10), (2, 10, 250)],  # period 0 ended before the array
+        (0, 250): [(0, 0, 250)],  # period 1 begins after it
+    }
+    for starts, expected in cases.items():
         periods = Periods(np.array(starts), np.arange(len(starts)))
+        assert periods.slices(250) == expected
         pos = periods.position(250)
-        covered = np.full(250, -1)
-        for p, lo, hi in _period_slices(periods, 250):
-            covered[lo:hi] = p
-        np.testing.assert_array_equal(covered, pos)
+        for p, lo, hi in expected:
+            assert (pos[lo:hi] == p).all()

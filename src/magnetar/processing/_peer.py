@@ -124,11 +124,17 @@ class Periods:
         starts = np.r_[0, change]
         return cls(starts.astype(np.int64), label[starts].astype(np.int64))
 
+    def slices(self, n_t):
+        """Return ``(period, lo, hi)`` for each period with samples in an array of ``n_t``."""
+        lo = np.clip(np.r_[0, self.starts[1:]], 0, n_t)
+        hi = np.r_[lo[1:], n_t]
+        return [(p, int(a), int(b)) for p, (a, b) in enumerate(zip(lo, hi, strict=True)) if b > a]
+
     def position(self, n_t):
         """Period position (0..P-1) of every sample."""
         pos = np.zeros(n_t, dtype=np.int64)
-        for i, s0 in enumerate(self.starts[1:], start=1):
-            pos[max(int(s0), 0):] = i
+        for p, lo, hi in self.slices(n_t):
+            pos[lo:hi] = p
         return pos
 
     def blocks(self, n_t, window):
@@ -576,7 +582,7 @@ def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
     d = np.abs(d, out=d)
     z = np.empty_like(d)
     with np.errstate(invalid="ignore"):
-        for p, lo, hi in _period_slices(periods, x.shape[-1]):
+        for p, lo, hi in periods.slices(x.shape[-1]):
             np.divide(d[..., lo:hi], sigma[..., p:p + 1], out=z[..., lo:hi])
         hit = z > opts["k"]
     index = np.nonzero(hit)
@@ -584,13 +590,6 @@ def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
         hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
             x, index, flank=opts["flank"], degree=opts["degree"])
     return (np.nan_to_num(z, copy=False) if finite else z), hit, d
-
-
-def _period_slices(periods, n_t):
-    """Return ``(period, lo, hi)`` of the samples of each period present in the array."""
-    lo = np.clip(np.r_[0, periods.starts[1:]], 0, n_t)
-    hi = np.r_[lo[1:], n_t]
-    return [(p, int(a), int(b)) for p, (a, b) in enumerate(zip(lo, hi, strict=True)) if b > a]
 
 
 def _per_sample(by_period, periods, n_t):
