@@ -87,6 +87,9 @@ def test_bad_input_messages():
     ds = synthetic_observatories(days=0.01, sampling_period=1.0, components=("X",))
     with pytest.raises(ValidationError, match="component.*'Q'"):
         clean_observatories(ds, CleaningConfig(components=("Q",)))
+    for bad in (-1.0, float("nan")):  # refused when the config is made, not mid-run
+        with pytest.raises(ValidationError, match="peer_shape must be >= 0"):
+            CleaningConfig(peer_shape=bad)
 
 
 def _stream(cleaner, data, sizes):

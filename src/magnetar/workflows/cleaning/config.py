@@ -142,7 +142,7 @@ class CleaningConfig:
                 msg = f"{name} must be a positive finite number, got {value}"
                 raise ValidationError(msg)
         for name in ("tolerance", "pad", "max_gap", "sync_max_lag", "lags", "peer_shape"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 msg = f"{name} must be >= 0, got {getattr(self, name)}"
                 raise ValidationError(msg)
         if self.max_peers is not None and self.max_peers < 1:
