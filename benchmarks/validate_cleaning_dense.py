@@ -81,17 +81,23 @@ def disturbed_mask(x, period):
     return active.any(axis=0)  # (station, time)
 
 
-def local_snr(data, x, spikes, unit, station, disturbed, out):
-    """Append each spike's amplitude over the local sigma of the untouched residual's D."""
+def residual_departure(data):
+    """The spike departure D of the untouched data's peer residual (default options)."""
     from magnetar.processing._peer import peer_prediction, spike_statistic
     from magnetar.workflows._pipeline import Pipeline
-    from magnetar.workflows.cleaning.method import build_cleaning_pipeline
+    from magnetar.workflows.cleaning.method import build_cleaning_pipeline, peer_options
 
-    steps = build_cleaning_pipeline(CleaningConfig()).steps
-    ctx = Pipeline(steps[:steps.index(next(s for s in steps if s[0] == "highpass")) + 1]).run(
-        {"data": data})
+    config = CleaningConfig()
+    pipeline = build_cleaning_pipeline(config)
+    ctx = Pipeline(pipeline.steps[:pipeline.names.index("highpass") + 1]).run({"data": data})
     hp = ctx["hp"][[ctx["comps"].index(c) for c in COMPS]]
-    d, _ = spike_statistic(hp - peer_prediction(hp, lags=2, block=180), max_width=3, flank=3)
+    opts = peer_options(config, ctx["period"])
+    pred = peer_prediction(hp, lags=opts["lags"], block=opts["block"])
+    return spike_statistic(hp - pred, max_width=opts["max_width"], flank=opts["flank"])[0]
+
+
+def local_snr(d, spikes, unit, station, disturbed, out):
+    """Append each spike's amplitude over the local sigma of the untouched residual's D."""
     for c, t, w in spikes:
         seg = d[w - 1, c, station, max(t - 60, 0):t + 60]
         seg = seg[np.isfinite(seg)]
@@ -162,6 +168,7 @@ def main(argv=None):
         days = x.shape[-1] * period / 86400
         station_days += days * x.shape[1]
         disturbed = disturbed_mask(x, period)
+        d_untouched = residual_departure(data)
         for m in methods:
             flags, dt = run_magpy(data, x) if m == "magpy" else run_rule(data, x, m)
             totals[m]["untouched_replaced"] += int(np.isin(flags, (1, 2)).sum())
@@ -172,7 +179,7 @@ def main(argv=None):
                 rng = np.random.default_rng(1000 * amp + 10 * station + WINDOWS.index(window))
                 y, spikes, natural = inject(x, rng, station=station, amplitude=amp, unit=unit)
                 if amp == 20:
-                    local_snr(data, x, spikes, unit, station, disturbed, snr)
+                    local_snr(d_untouched, spikes, unit, station, disturbed, snr)
                 for m in methods:
                     flags, dt = run_magpy(data, y) if m == "magpy" else run_rule(data, y, m)
                     totals[m]["runtime_s"] += dt
