@@ -630,7 +630,8 @@ def _resolve(stats, name, compute, periods, estimate):
 def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=3.0,
                 max_width=3, flank=3, degree=1, lags=2, block=180, sigma_window=121,
                 sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, periods=None,
-                stats=None, estimate=None, until=None, core=None, coefficients=None):
+                stats=None, estimate=None, until=None, core=None, coefficients=None,
+                prediction=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -661,52 +662,51 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         cost linear in the network size). Default: all.
     periods : Periods, optional
         Sigmas, peers and fit blocks are estimated per period (default: the record).
-    stats, estimate, until, core, coefficients : optional
-        The archive path (a day with its neighbours around it): per-period statistics by
-        name and label (those given are used, missing ones of the labels in ``estimate``
-        are estimated and added), ``until`` "own" or "residual" to stop once those are
-        estimated, ``core`` the samples whose events are reported, the prediction's
-        coefficient cache (:func:`peer_prediction`).
+    stats, estimate, until, core, coefficients, prediction : optional
+        The archive path (a day and its neighbours): per-period statistics by name and
+        label (given ones used, missing ones of the labels in ``estimate`` estimated and
+        added), ``until`` "own" or "residual" (also returns the prediction) to stop once
+        those are known, ``core`` the samples whose events are reported, the coefficient
+        cache (:func:`peer_prediction`), the prediction where an earlier pass made it.
 
     Returns
     -------
     dict
-        ``events`` (:class:`EventTable`), ``replace`` and ``flagged`` (bool masks of samples
-        replaced / flagged but kept), ``prediction`` (peers' prediction of ``hp``), ``sigma``
-        (component, station: the residual's robust sigma, median over periods),
-        ``local_sigma`` and ``sigma_sample`` (its block MAD sigma and each sample's period
-        sigma over time) and ``stats``.
+        ``events`` (:class:`EventTable`), ``replace``, ``flagged`` (samples replaced,
+        flagged but kept), ``prediction`` (the peers' of ``hp``), ``sigma`` (component,
+        station: the residual's robust sigma, median over periods), ``local_sigma``,
+        ``sigma_sample`` (its block MAD sigma, each sample's period sigma) and ``stats``.
     """
     _check_positive(k=k, shape_factor=shape_factor, amplitude_ratio=amplitude_ratio,
                     incoherence=incoherence, peer_shape=peer_shape, zero_ok=("peer_shape",))
     hp = np.asarray(hp, dtype=np.float64)
-    n_t = hp.shape[-1]
-    periods = periods or Periods.single()
+    n_t, periods = hp.shape[-1], periods or Periods.single()
     stats = {} if stats is None else stats
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
     z_own, hit_own, d_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts,
                                     finite=True)
-    peers = _peers(hp, stats, max_peers, periods, estimate)
     if until == "own":
+        _peers(hp, stats, max_peers, periods, estimate)
         return {"stats": stats}
-    margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
-    fit_range = None if core is None else (core[0] - margin, core[1] + margin)
-    pred = peer_prediction(hp, lags=lags, block=block, exclude=_spread(hit_own, n_t),
-                           peers=peers, periods=periods, fit_range=fit_range,
-                           coefficients=coefficients)
-    resid = hp - pred
+    if prediction is None:
+        margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
+        prediction = peer_prediction(
+            hp, lags=lags, block=block, exclude=_spread(hit_own, n_t), periods=periods,
+            peers=_peers(hp, stats, max_peers, periods, estimate), coefficients=coefficients,
+            fit_range=None if core is None else (core[0] - margin, core[1] + margin))
+    resid = hp - prediction
     _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
     if until == "residual":
-        return {"stats": stats}
+        return {"stats": stats, "prediction": prediction}
     sigma_t = _per_sample(sigma_p, periods, n_t)
     decided = _classify(z_own, partial(_shaped, hp, d_own, peer_shape, opts), hit_res, local,
                         sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
                         tolerance=tolerance, reach=2 * flank + max_width)
-    return _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, amplitude_ratio,
-                    core, stats)
+    return _outcome(decided, hp, prediction, resid, sigma_p, sigma_t, local, z_own,
+                    amplitude_ratio, core, stats)
 
 
 def _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, ratio, core, stats):

@@ -10,7 +10,7 @@ from magnetar.io import read_stations, write_iaga2002
 from magnetar.processing import align_stations
 from magnetar.synthetic import inject_interference, synthetic_observatories
 from magnetar.workflows.cleaning import CleaningConfig, clean_archive, clean_observatories
-from magnetar.workflows.cleaning.archive import archive_halo
+from magnetar.workflows.cleaning.archive import _halos, archive_halo
 
 STATIONS = ("AAA", "BBB", "CCC", "DDD")
 
@@ -86,12 +86,15 @@ def test_two_workers_write_the_same_catalogue_as_one(archive_run, tmp_path):
     assert (tmp_path / "two" / "events.csv").read_bytes() == one
 
 
-def test_halo_covers_the_filter_settling_and_one_prediction_block():
+def test_halos_cover_the_filter_settling_and_one_prediction_block():
     config = CleaningConfig()
     # 1-second data: 600 s cut-off, 4th order -> slowest pole tau = 600 / (2 pi sin(pi/8))
-    tau = 600 / (2 * np.pi * np.sin(np.pi / 8))
-    assert archive_halo(config, 1.0) >= 2 * 30 * tau + 10800
-    assert archive_halo(config, 1.0) < 86400 / 2
+    settle = 30 * 600 / (2 * np.pi * np.sin(np.pi / 8))
+    halos = _halos(config, 1.0)
+    assert halos["own"] >= settle  # the high-pass of the day's samples has settled
+    assert halos["residual"] >= 10800  # the neighbours' 3-hour blocks are fitted whole
+    assert halos["decide"] >= settle  # the slow part is refiltered around the day
+    assert archive_halo(config, 1.0) == max(halos.values()) < 86400 / 2
 
 
 @pytest.mark.parametrize(("options", "needle"), [

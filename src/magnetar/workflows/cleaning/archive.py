@@ -9,18 +9,23 @@ decides exactly as one in-memory run over the whole archive would
 
 1. *Ingest* (one task per input file): IAGA-2002 or ImagCDF files are read once and written
    as one array per station, day and element into ``out/work`` (read back memory-mapped).
-2. *Own statistics* (one task per day): high-pass, the spike statistic's robust sigma and
-   the choice of peers of that day, and the day's synchronisation check.
-3. *Residual statistics* (per day): the peer prediction (fitted once, its coefficients
-   kept), the residual's sigmas.
+2. *Own statistics* (one task per day): high-pass (the day's high-passed samples are
+   written to ``work/hp``), the spike statistic's robust sigma and the choice of peers of
+   that day, and the day's synchronisation check.
+3. *Residual statistics* (per day): the peer prediction, fitted once (the day's predicted
+   samples are written to ``work/prediction``), the residual's sigmas.
 4. *Decisions* (per day): spikes, classes and replacements for the day's samples only,
-   from the statistics of the day and its neighbours and the day's fitted coefficients;
+   from the statistics, high-passed series and predictions of the day and its neighbours;
    per-day outputs written by the worker.
 
-Each day is read with a halo on both sides: two settling lengths of the high-pass filter
-(its slowest pole decays to 1e-13 within one), one prediction block and the spike rule's
-reach. Memory per task is bounded by one day plus its halo, whatever the archive's length.
-Statistics travel between tasks (a few hundred kB per day), data never does.
+Each pass reads its day with a halo on both sides (:func:`_halos`): the own pass a settling
+length of the high-pass filter (its slowest pole decays to 1e-13 within one), the residual
+pass one prediction block, the decision pass a settling length for refiltering the slow
+part around replaced samples, each plus the spike rule's reach. Filtering and fitting are
+done once per sample, not once per pass. Memory per task is bounded by one day plus its
+halo, whatever the archive's length. Statistics travel between tasks (a few hundred kB per
+day); series go through the work folder, which holds three copies of the archive while it
+runs (raw, high-passed, predicted) and is removed at the end.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from ...errors import FileFormatError, ValidationError
 from ...processing._peer import Periods, _dependency_margin, peer_events
 from ...processing._sync import sync_check
 from .config import CleaningConfig
+from .._pipeline import Pipeline
 from .method import (
     _step_highpass,
     _step_validate,
@@ -112,18 +118,31 @@ class ArchiveLayout:
 
 
 def archive_halo(config, sampling_period):
-    """Return samples read on each side of a day so that its decisions equal an in-memory run's.
+    """Return the most samples any of a day's tasks reads on each side of the day.
 
-    Two settling lengths of the zero-phase high-pass filter (30 time constants of its
-    slowest pole: its response falls to e^-30 ~ 1e-13), one prediction block (the first and
-    last blocks of a neighbour are fitted whole) and the spike rule's reach.
+    See :func:`_halos`: the largest of the three passes' halos.
+    """
+    return max(_halos(config, sampling_period).values())
+
+
+def _halos(config, sampling_period):
+    """Samples each pass reads around its day so that it decides as one in-memory run.
+
+    ``settle`` is the zero-phase high-pass filter's settling length (30 time constants of
+    its slowest pole: its response falls to e^-30 ~ 1e-13 within it); ``reach`` is how far
+    the spike rule looks (flanks, block MAD, tolerance, padding, lags). The own pass
+    filters the raw data (a settling length beyond the samples it uses); the residual pass
+    fits the first and last blocks of its neighbours whole (one prediction block); the
+    decision pass needs its replacement mask a settling length around the day, where the
+    slow part is refiltered. The later passes read the high-passed series and the
+    prediction the earlier ones wrote, so they need no settling length of their own.
     """
     cutoff = config.cutoff_for(sampling_period) / sampling_period
     tau = cutoff / (2 * math.pi * math.sin(math.pi / (2 * config.order)))
     settle = math.ceil(30 * tau)
     block = peer_options(config, sampling_period)["block"]
     reach = _reach(config)
-    return 2 * settle + block + reach
+    return {"own": settle + reach, "residual": block + reach, "decide": settle + 2 * reach}
 
 
 def _reach(config):
@@ -262,37 +281,55 @@ def _date(day):
 # ---------------------------------------------------------------------------- one day
 @dataclass(frozen=True)
 class _Window:
-    data: xr.Dataset
+    times: np.ndarray
     core: tuple
     periods: Periods
     g0: int
+    g1: int
 
 
-def _window(layout, day, config):
-    halo = archive_halo(config, layout.step_ns / 1e9)
+def _window(layout, day, halo):
+    """Return the samples a day's task reads: the day and ``halo`` samples on each side."""
     c0 = max(layout.index(day * DAY_NS), 0)
     c1 = min(layout.index((day + 1) * DAY_NS), layout.n_samples)
     g0, g1 = max(c0 - halo, 0), min(c1 + halo, layout.n_samples)
-    values = _load(layout, g0, g1)
     times = (layout.first_ns + np.arange(g0, g1) * layout.step_ns).astype("datetime64[ns]")
-    data = xr.Dataset(
-        {comp: (("station", "time"), values[i], {"units": "nT"})
-         for i, comp in enumerate(layout.components)},
-        coords={"station": list(layout.stations), "time": times},
-        attrs={"sampling_period_s": layout.step_ns / 1e9},
-    )
     days = range((layout.first_ns + g0 * layout.step_ns) // DAY_NS,
                  (layout.first_ns + (g1 - 1) * layout.step_ns) // DAY_NS + 1)
     starts = [max(layout.index(d * DAY_NS), 0) - g0 for d in days]
     periods = Periods(np.array(starts, dtype=np.int64), np.array(list(days), dtype=np.int64))
-    return _Window(data=data, core=(c0 - g0, c1 - g0), periods=periods, g0=g0)
+    return _Window(times=times, core=(c0 - g0, c1 - g0), periods=periods, g0=g0, g1=g1)
 
 
-def _highpassed(win, config):
-    ctx = {"data": win.data}
-    ctx.update(_step_validate(ctx, config=config))
-    ctx.update(_step_highpass(ctx, config=config))
-    return ctx
+def _dataset(layout, win):
+    """The raw data of a window as the cleaning pipeline takes it."""
+    values = _load(layout, win.g0, win.g1)
+    return xr.Dataset(
+        {comp: (("station", "time"), values[i], {"units": "nT"})
+         for i, comp in enumerate(layout.components)},
+        coords={"station": list(layout.stations), "time": win.times},
+        attrs={"sampling_period_s": layout.step_ns / 1e9},
+    )
+
+
+def _save_core(layout, kind, day, win, values):
+    """Write a pass's series over the day's own samples (``work/<kind>/<day>.npy``)."""
+    folder = Path(layout.work) / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / f"{day}.npy", suffix=".npy") as tmp:
+        np.save(tmp, np.ascontiguousarray(values[..., win.core[0]:win.core[1]]))
+
+
+def _load_saved(layout, kind, win):
+    """Return an earlier pass's series over a window, from the days' saved cores."""
+    out = np.full((len(layout.components), len(layout.stations), win.g1 - win.g0), np.nan)
+    for d in win.periods.labels.tolist():
+        c0 = max(layout.index(d * DAY_NS), 0)
+        c1 = min(layout.index((d + 1) * DAY_NS), layout.n_samples)
+        lo, hi = max(c0, win.g0), min(c1, win.g1)
+        arr = np.load(Path(layout.work) / kind / f"{d}.npy", mmap_mode="r")
+        out[..., lo - win.g0:hi - win.g0] = arr[..., lo - c0:hi - c0]
+    return out
 
 
 def _merge_stats(results):
@@ -304,15 +341,19 @@ def _merge_stats(results):
 
 
 def _own_statistics(layout, day, config):
-    """Task 2: the day's spike-statistic sigma, its peers and its synchronisation check."""
-    win = _window(layout, day, config)
-    ctx = _highpassed(win, config)
+    """Task 2: high-pass the day (kept on disk), its sigma, its peers, its synchronisation."""
+    win = _window(layout, day, _halos(config, layout.step_ns / 1e9)["own"])
+    data = _dataset(layout, win)
+    ctx = {"data": data}
+    ctx.update(_step_validate(ctx, config=config))
+    ctx.update(_step_highpass(ctx, config=config))
+    _save_core(layout, "hp", day, win, ctx["hp"])
     stats = {}
     peer_events(ctx["hp"], **peer_options(config, ctx["period"]), periods=win.periods,
                 stats=stats, until="own")
     keep = {name: {day: table[day]} for name, table in stats.items() if day in table}
     sync = None
-    core = win.data.isel(time=slice(*win.core))
+    core = data.isel(time=slice(*win.core))
     if core.sizes["time"] >= 4 * config.sync_max_lag + 4:
         sync = sync_check(core, component=config.sync_component or ctx["comps"][0],
                           max_lag=config.sync_max_lag)
@@ -321,25 +362,29 @@ def _own_statistics(layout, day, config):
 
 
 def _residual_statistics(layout, day, config, own):
-    """Task 3: the day's prediction coefficients and its residual's sigmas."""
-    win = _window(layout, day, config)
-    ctx = _highpassed(win, config)
-    stats, coefficients = _merge_stats(own), {}
-    peer_events(ctx["hp"], **peer_options(config, ctx["period"]), periods=win.periods,
-                stats=stats, until="residual", core=win.core,
-                coefficients=coefficients)
+    """Task 3: the day's peer prediction (kept on disk) and its residual's sigmas."""
+    period = layout.step_ns / 1e9
+    win = _window(layout, day, _halos(config, period)["residual"])
+    stats = _merge_stats(own)
+    found = peer_events(_load_saved(layout, "hp", win), **peer_options(config, period),
+                        periods=win.periods, stats=stats, until="residual", core=win.core)
+    _save_core(layout, "prediction", day, win, found["prediction"])
     keep = {name: {day: stats[name][day]} for name in ("sigma_res", "sigma")}
-    return {"day": day, "stats": keep, "coefficients": coefficients}
+    return {"day": day, "stats": keep}
 
 
 def _decide_day(layout, day, config, own, residual, out_dir, formats):
     """Task 4: clean the day's samples; write the day's files; return its events."""
-    win = _window(layout, day, config)
-    mine = next(r for r in residual if r["day"] == day)
+    win = _window(layout, day, _halos(config, layout.step_ns / 1e9)["decide"])
+    data = _dataset(layout, win)
     context = {"periods": win.periods, "stats": _merge_stats(list(own) + list(residual)),
-               "estimate": set(), "core": win.core, "coefficients": dict(mine["coefficients"])}
-    pipeline = build_cleaning_pipeline(config, peer_context=context)
-    ctx = pipeline.run({"data": win.data})
+               "estimate": set(), "core": win.core,
+               "prediction": _load_saved(layout, "prediction", win)}
+    steps = build_cleaning_pipeline(config, peer_context=context).steps
+    # the high-pass is the own pass's (written to disk); the raw data enter as they are
+    pipeline = Pipeline([(name, step) for name, step in steps if name != "highpass"])
+    x = np.stack([data[c].values for c in layout.components])
+    ctx = pipeline.run({"data": data, "x": x, "hp": _load_saved(layout, "hp", win)})
     lo, hi = win.core
     cleaned = ctx["cleaned_ds"].isel(time=slice(lo, hi))
     events = ctx["events_df"]
@@ -475,8 +520,9 @@ def clean_ingested(layout, out_dir, config, *, client=None, formats=("iaga2002",
                    progress=False):
     """Clean an ingested archive (:class:`ArchiveLayout`) day by day; see :func:`clean_archive`.
 
-    Only per-day summaries come back to this process: the prediction coefficients pass from
-    the task that fits them to the tasks that use them and are then released.
+    Only per-day summaries come back to this process: the high-passed series and the
+    predictions pass from the task that makes them to the tasks that use them through the
+    work folder.
     """
     import dask
 
