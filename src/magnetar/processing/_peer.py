@@ -559,6 +559,34 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     return pred
 
 
+def _fit_block(hp, lo, hi, *, stats, k=6.0, shape_factor=5.0, max_width=3, flank=3,
+               degree=1, lags=2, sigma_window=121, sigma_trim=0.3, max_peers=None, **_):
+    """Return the prediction's coefficients fitted on samples ``lo..hi`` alone (streaming).
+
+    ``stats`` holds the period-0 statistics (``sigma_own``, and ``peers`` with
+    ``max_peers``) as :func:`peer_events` keeps them; the peers' own spike candidates are
+    replaced by their running median first, as in every fit. ``hp`` must reach the spike
+    rule's margin beyond both ends. Returns ``(station, component, n_coefficients)``.
+    """
+    n_c, n_s, n_t = hp.shape
+    width = hi - lo
+    first = lo - width * -(-lo // width)  # a block edge at lo; the period starts at <= 0
+    periods = Periods(np.array([first]), np.array([0]))
+    opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
+            "degree": degree, "window": sigma_window, "trim": sigma_trim}
+    _, hit_own, _ = _spikes(hp, stats, "sigma_own", periods, set(), opts)
+    peers = _peers(hp, stats, max_peers, periods, set())
+    cache = {}
+    peer_prediction(hp, lags=lags, block=width, exclude=_spread(hit_own, n_t), peers=peers,
+                    periods=periods, fit_range=(lo, hi), coefficients=cache)
+    n_peers = n_s - 1 if peers is None else peers.shape[-1]
+    out = np.full((n_s, n_c, n_peers * n_c * (2 * lags + 1) + 1), np.nan)
+    for (_, offset, s, c), coef in cache.items():
+        if offset == lo - first:
+            out[s, c] = coef
+    return out
+
+
 def _spread(mask_w, n_t):
     """Mark every sample a detected (width, start) covers: (W, ...) -> (...)."""
     out = np.zeros(mask_w.shape[1:], dtype=bool)

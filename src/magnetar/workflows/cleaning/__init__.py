@@ -14,12 +14,14 @@ from .method import (
 )
 from .run import run_clean, summary_lines, write_cleaning_outputs
 from .streaming import StreamingCleaner
+from .streaming_peer import StreamingPeerCleaner
 
 __all__ = [
     "RULES",
     "CleaningConfig",
     "CleaningResult",
     "StreamingCleaner",
+    "StreamingPeerCleaner",
     "build_cleaning_pipeline",
     "clean_archive",
     "clean_observatories",

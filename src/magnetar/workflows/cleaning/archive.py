@@ -47,8 +47,8 @@ from ...config import save_config
 from ...errors import FileFormatError, ValidationError
 from ...processing._peer import Periods, _dependency_margin, peer_events
 from ...processing._sync import sync_check
-from .config import CleaningConfig
 from .._pipeline import Pipeline
+from .config import CleaningConfig
 from .method import (
     _step_highpass,
     _step_validate,
@@ -126,7 +126,7 @@ def archive_halo(config, sampling_period):
 
 
 def _halos(config, sampling_period):
-    """Samples each pass reads around its day so that it decides as one in-memory run.
+    """Return the samples each pass reads around its day to decide as one in-memory run.
 
     ``settle`` is the zero-phase high-pass filter's settling length (30 time constants of
     its slowest pole: its response falls to e^-30 ~ 1e-13 within it); ``reach`` is how far
@@ -302,7 +302,7 @@ def _window(layout, day, halo):
 
 
 def _dataset(layout, win):
-    """The raw data of a window as the cleaning pipeline takes it."""
+    """Return the raw data of a window as the cleaning pipeline takes it."""
     values = _load(layout, win.g0, win.g1)
     return xr.Dataset(
         {comp: (("station", "time"), values[i], {"units": "nT"})

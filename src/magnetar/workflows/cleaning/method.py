@@ -376,6 +376,17 @@ def _step_replace(ctx, *, config):
     return {"cleaned": cleaned, "flags": flags}
 
 
+def _add_local_sigma(ds, comps, local, config):
+    """Add the peer rule's local residual sigma over time (``<comp>_sigma_local``)."""
+    for i, comp in enumerate(comps):
+        ds[f"{comp}_sigma_local"] = (
+            ("station", "time"), local[i].astype(np.float32),
+            {"units": ds[comp].attrs.get("units", "nT"),
+             "long_name": f"local noise sigma of {comp}'s peer-prediction residual "
+                          f"(MAD in blocks of {config.mad_window} samples)"},
+        )
+
+
 def _step_assemble(ctx, *, config):
     data = ctx["data"]
     comps = ctx["comps"]
@@ -385,13 +396,7 @@ def _step_assemble(ctx, *, config):
                            ctx.get("sigma_sample"))
     ds = _assemble(data, comps, ctx["x"], ctx["cleaned"], ctx["flags"], ctx["sigma"], config)
     if ctx.get("local_sigma") is not None:
-        for i, comp in enumerate(comps):
-            ds[f"{comp}_sigma_local"] = (
-                ("station", "time"), ctx["local_sigma"][i].astype(np.float32),
-                {"units": ds[comp].attrs.get("units", "nT"),
-                 "long_name": f"local noise sigma of {comp}'s peer-prediction residual "
-                              f"(MAD in blocks of {config.mad_window} samples)"},
-            )
+        _add_local_sigma(ds, comps, ctx["local_sigma"], config)
     sigma = xr.DataArray(
         ctx["sigma"], dims=("component", "station"),
         coords={"component": comps, "station": stations}, attrs={"units": "nT"},
