@@ -8,7 +8,9 @@ torch = pytest.importorskip("torch")
 from magnetar.errors import ValidationError  # noqa: E402
 from magnetar.training import corrupt, mae  # noqa: E402
 from magnetar.training.reconstruction import (  # noqa: E402
+    CorruptionConfig,
     TrainConfig,
+    corrupt_tiles,
     fit,
     load_checkpoint,
     reconstruct,
@@ -159,3 +161,22 @@ def test_cosine_schedule_anneals_to_zero():
                                [0.01, 0.00853553, 0.005, 0.00146447], rtol=1e-5)
     with pytest.raises(ValidationError, match="lr_schedule"):
         TrainConfig(lr_schedule="step")
+
+
+def test_corruption_ranges_draw_one_coverage_and_one_device_per_tile():
+    tiles = np.zeros((400, 32, 32))
+    corruption = CorruptionConfig(mask_fraction=0.2, mask_fraction_max=0.8, noise_nT=30.0,
+                                  noise_nT_max=140.0, heavy_tail=0.0)
+    corrupted, known = corrupt_tiles(tiles, corruption, seed=3)
+    hidden = 1 - known.mean(axis=(1, 2))
+    noise = np.array([np.std(c[k]) for c, k in zip(corrupted, known, strict=True)])
+    # uniform draws: the extremes near the bounds, the mean in the middle
+    assert 0.15 < hidden.min() < 0.25 and 0.75 < hidden.max() < 0.85
+    assert abs(hidden.mean() - 0.5) < 0.03
+    assert 25 < noise.min() < 40 and 125 < noise.max() < 150
+    assert abs(noise.mean() - 85) < 6
+    # an override fixes the value for every tile (an evaluation condition)
+    _, known = corrupt_tiles(tiles, corruption, seed=3, mask_fraction=0.5)
+    assert abs(1 - known.mean(axis=(1, 2)) - 0.5).max() < 0.1
+    with pytest.raises(ValidationError, match="noise_nT_max"):
+        corrupt_tiles(tiles, CorruptionConfig(noise_nT=30.0, noise_nT_max=10.0), seed=0)

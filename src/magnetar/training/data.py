@@ -181,8 +181,8 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
     ----------
     tiles : array (N, H, W)
         Clean tiles in nT (NaN already unknown).
-    mask_fraction : float
-        Fraction of pixels hidden, in [0, 1).
+    mask_fraction : float or array (N,)
+        Fraction of pixels hidden, in [0, 1) (one per tile when an array).
     noise_nT : float or array (N,)
         Standard deviation of the additive noise (one per tile when an array).
     heavy_tail : float
@@ -200,7 +200,8 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
     if tiles.ndim != 3:
         msg = f"tiles must be (N, H, W), got shape {tiles.shape}"
         raise ValidationError(msg)
-    if not 0 <= mask_fraction < 1:
+    fractions = np.broadcast_to(np.asarray(mask_fraction, float), (tiles.shape[0],))
+    if not ((fractions >= 0) & (fractions < 1)).all():
         msg = f"mask_fraction must be in [0, 1), got {mask_fraction}"
         raise ValidationError(msg)
     if mask_kind not in MASK_KINDS:
@@ -221,9 +222,9 @@ def corrupt(tiles, *, mask_fraction=0.5, noise_nT=0.0, heavy_tail=0.0, mask_kind
         noise[heavy] = rng.standard_t(3, size=int(heavy.sum())) / np.sqrt(3.0)  # unit variance
     noisy = tiles + noise_nT * noise
     if mask_kind == "random":
-        known = rng.random(tiles.shape) >= mask_fraction
+        known = rng.random(tiles.shape) >= fractions[:, None, None]
     else:
-        known = np.stack([_track_mask(rng, tiles.shape[1:], mask_fraction) for _ in tiles])
+        known = np.stack([_track_mask(rng, tiles.shape[1:], f) for f in fractions])
     known &= np.isfinite(tiles)
     return np.where(known, noisy, np.nan), known
 

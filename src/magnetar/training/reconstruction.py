@@ -36,12 +36,51 @@ OPTIMIZERS = ("adam", "sgd")
 
 @dataclass
 class CorruptionConfig:
-    """How clean tiles are corrupted (see :func:`magnetar.training.data.corrupt`)."""
+    """How clean tiles are corrupted (see :func:`magnetar.training.data.corrupt`).
+
+    With ``mask_fraction_max`` (``noise_nT_max``) each tile's masked fraction (noise) is
+    drawn uniformly between the two values: one recording per tile, as real recordings
+    differ in coverage and device.
+    """
 
     mask_fraction: float = 0.5
     noise_nT: float = 10.0
     heavy_tail: float = 0.1
     mask_kind: str = "random"
+    mask_fraction_max: float | None = None
+    noise_nT_max: float | None = None
+
+
+def corrupt_tiles(tiles, corruption, *, seed, **override):
+    """Corrupt tiles as a :class:`CorruptionConfig` says (``override`` replaces fields).
+
+    Parameters
+    ----------
+    tiles : numpy.ndarray
+        (N, H, W) clean tiles in nT.
+    corruption : CorruptionConfig
+        The corruption; per-tile values are drawn where a ``*_max`` is set.
+    seed : int
+        Seed of the draws and of :func:`~magnetar.training.data.corrupt`.
+    **override
+        Fields to replace (e.g. ``mask_fraction=0.5`` for a fixed evaluation condition,
+        which also drops ``mask_fraction_max``).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``corrupted`` and ``known`` as :func:`~magnetar.training.data.corrupt` returns them.
+    """
+    fields = {**asdict(corruption), **override}
+    rng = np.random.default_rng([seed, 29])
+    for name in ("mask_fraction", "noise_nT"):
+        top = fields.pop(f"{name}_max")
+        if top is not None and name not in override:
+            if not top >= fields[name]:
+                msg = f"{name}_max ({top}) must be at least {name} ({fields[name]})"
+                raise ValidationError(msg)
+            fields[name] = rng.uniform(fields[name], top, size=len(tiles))
+    return corrupt(tiles, seed=seed, **fields)
 
 
 @dataclass
@@ -110,7 +149,7 @@ class TrainConfig:
 
 def _inputs(tiles, config, seed):
     """Model inputs, normalised targets, keep-masks and per-tile loss weights."""
-    corrupted, known = corrupt(tiles, seed=seed, **asdict(config.corruption))
+    corrupted, known = corrupt_tiles(tiles, config.corruption, seed=seed)
     z, mean, scale = normalise(corrupted, known)
     target = (tiles - mean) / scale
     x = np.stack([z, known.astype(float)], axis=1)

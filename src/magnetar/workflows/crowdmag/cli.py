@@ -58,9 +58,16 @@ def _add_train_arguments(parser):
     parser.add_argument("--mask", type=float, help="masked fraction (default 0.5)")
     parser.add_argument("--mask-kind", choices=("random", "tracks"), dest="mask_kind",
                     help="default random")
+    parser.add_argument("--mask-max", type=float, dest="mask_max",
+                    help="draw each tile's masked fraction uniformly between --mask and this "
+                         "(recordings differ in coverage)")
     parser.add_argument("--noise", type=float,
                     help="noise in nT per pixel (default 10: a phone's ~107 nT per sample "
                          "averaged over ~100 samples per pixel)")
+    parser.add_argument("--noise-max", type=float, dest="noise_max",
+                    help="draw each tile's noise uniformly between --noise and this (one "
+                         "device per tile; e.g. --noise 30 --noise-max 140, the measured "
+                         "range)")
     parser.add_argument("--noise-from", nargs="+", dest="noise_from", metavar="CSV",
                     help="set --noise from the device: its noise per sample measured on these "
                          "stationary CrowdMag recordings, divided by sqrt(--samples-per-pixel)")
@@ -169,7 +176,8 @@ def add_parser(sub):
 _TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "lr_schedule", "loss",
                 "loss_on", "loss_units", "distribution_weight", "device")
 _MODEL_FLAGS = ("encoding", "hidden", "base", "prior_scales", "thin_plate")
-_CORRUPTION_FLAGS = {"mask": "mask_fraction", "noise": "noise_nT", "mask_kind": "mask_kind"}
+_CORRUPTION_FLAGS = {"mask": "mask_fraction", "noise": "noise_nT", "mask_kind": "mask_kind",
+                     "mask_max": "mask_fraction_max", "noise_max": "noise_nT_max"}
 
 
 def _crowdmag_config(args):

@@ -329,10 +329,11 @@ REALISTIC = (  # walking/driving tracks with the measured phone pixel noise (30-
 def _corrupted_sets(tiles, fractions, conditions, corruption, seed):
     """Yield (label, corrupted, known): random masks per fraction, then the conditions."""
     from ...training import corrupt
+    from ...training.reconstruction import corrupt_tiles
 
     for fraction in fractions:
-        c, k = corrupt(tiles, **{**asdict(corruption), "mask_fraction": fraction},
-                       seed=seed + int(fraction * 1000))
+        c, k = corrupt_tiles(tiles, corruption, seed=seed + int(fraction * 1000),
+                             mask_fraction=fraction)
         yield fraction, c, k
     for i, cond in enumerate(conditions):
         rng = np.random.default_rng([seed, i, 17])
@@ -459,8 +460,7 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
     (pandas.DataFrame, dict)
         Per tile, fraction and method the metrics; the written paths.
     """
-    from ...training import corrupt
-    from ...training.reconstruction import load_checkpoint, reconstruct
+    from ...training.reconstruction import corrupt_tiles, load_checkpoint, reconstruct
 
     out_dir = Path(out_dir)
     model, train_cfg, _ = load_checkpoint(checkpoint)
@@ -495,8 +495,7 @@ def run_evaluate(checkpoint, out_dir, config, *, corpus=None, fractions=(0.25, 0
 
     if not can_plot():  # figures are optional: results are written
         return table, written
-    c, k = corrupt(tiles[:4], **{**asdict(train_cfg.corruption), "mask_fraction": 0.5},
-                   seed=config.seed)
+    c, k = corrupt_tiles(tiles[:4], train_cfg.corruption, seed=config.seed, mask_fraction=0.5)
     fig = plot_reconstructions(tiles[:4], c, reconstruct(model, c, k, tta=tta))
     written["figure"] = save_figure(fig, out_dir / "reconstructions.png")
     return table, written
