@@ -510,8 +510,8 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
         Only blocks overlapping these samples are fitted; elsewhere the prediction is NaN.
     coefficients : dict, optional
         Fitted coefficients by (period label, block offset, station, component): those found
-        are used instead of fitting, the others are fitted and added (the archive path
-        fits once and predicts again from them).
+        are used instead of fitting, the others are fitted and added (the streaming path
+        fits each interval once and predicts again from the fits).
 
     Returns
     -------
@@ -658,8 +658,7 @@ def _resolve(stats, name, compute, periods, estimate):
 def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=3.0,
                 max_width=3, flank=3, degree=1, lags=2, block=180, sigma_window=121,
                 sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, periods=None,
-                stats=None, estimate=None, until=None, core=None, coefficients=None,
-                prediction=None):
+                stats=None, estimate=None, until=None, core=None, prediction=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -690,12 +689,12 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         cost linear in the network size). Default: all.
     periods : Periods, optional
         Sigmas, peers and fit blocks are estimated per period (default: the record).
-    stats, estimate, until, core, coefficients, prediction : optional
-        The archive path (a day and its neighbours): per-period statistics by name and
-        label (given ones used, missing ones of the labels in ``estimate`` estimated and
-        added), ``until`` "own" or "residual" (also returns the prediction) to stop once
-        those are known, ``core`` the samples whose events are reported, the coefficient
-        cache (:func:`peer_prediction`), the prediction where an earlier pass made it.
+    stats, estimate, until, core, prediction : optional
+        The archive and streaming paths: per-period statistics by name and label (given
+        ones used, missing ones of the labels in ``estimate`` estimated and added),
+        ``until`` "own" or "residual" (also returns the prediction) to stop once those are
+        known, ``core`` the samples whose events are reported (the prediction is fitted
+        around them only), the prediction where an earlier pass made it.
 
     Returns
     -------
@@ -721,7 +720,7 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
         prediction = peer_prediction(
             hp, lags=lags, block=block, exclude=_spread(hit_own, n_t), periods=periods,
-            peers=_peers(hp, stats, max_peers, periods, estimate), coefficients=coefficients,
+            peers=_peers(hp, stats, max_peers, periods, estimate),
             fit_range=None if core is None else (core[0] - margin, core[1] + margin))
     resid = hp - prediction
     _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
