@@ -171,9 +171,11 @@ def test_corruption_ranges_draw_one_coverage_and_one_device_per_tile():
     hidden = 1 - known.mean(axis=(1, 2))
     noise = np.array([np.std(c[k]) for c, k in zip(corrupted, known, strict=True)])
     # uniform draws: the extremes near the bounds, the mean in the middle
-    assert 0.15 < hidden.min() < 0.25 and 0.75 < hidden.max() < 0.85
+    assert 0.15 < hidden.min() < 0.25
+    assert 0.75 < hidden.max() < 0.85
     assert abs(hidden.mean() - 0.5) < 0.03
-    assert 25 < noise.min() < 40 and 125 < noise.max() < 150
+    assert 25 < noise.min() < 40
+    assert 125 < noise.max() < 150
     assert abs(noise.mean() - 85) < 6
     # an override fixes the value for every tile (an evaluation condition)
     _, known = corrupt_tiles(tiles, corruption, seed=3, mask_fraction=0.5)
