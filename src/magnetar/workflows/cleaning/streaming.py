@@ -113,6 +113,23 @@ class _ChunkStream:
         """High-pass a station's new samples as they arrive (causal, state carried)."""
         return self._hp_filters[s](values)
 
+    def _times(self, n):
+        """Return the times of the buffer's first ``n`` samples."""
+        step = int(round(self.period * 1e9))
+        return self.start + (np.arange(self._base, self._base + n) * step).astype(
+            "timedelta64[ns]")
+
+    def _assembled(self, x, cleaned, flags, times, lo, horizon):
+        """Return the buffer's samples ``lo..horizon`` as the batch run's Dataset."""
+        data = xr.Dataset(
+            {c: (("station", "time"), x[i, :, lo:horizon], {"units": "nT"})
+             for i, c in enumerate(self.components)},
+            coords={"station": self.stations, "time": times[lo:horizon]},
+            attrs={"sampling_period_s": self.period},
+        )
+        return _assemble(data, self.components, x[..., lo:horizon], cleaned[..., lo:horizon],
+                         flags[..., lo:horizon], self.sigma, self.config)
+
     @property
     def events(self):
         """Events emitted so far (DataFrame)."""
@@ -269,20 +286,12 @@ class StreamingCleaner(_ChunkStream):
         full_slow = np.full(x.shape, np.nan)
         full_slow[..., lo:horizon] = slow
         cleaned, flags = replace_interference(x, hp, full_slow, mask, self.gains)
-        times = self.start + (np.arange(self._base, self._base + ready)
-                              * int(round(self.period * 1e9))).astype("timedelta64[ns]")
+        times = self._times(ready)
         frame = _events_frame(events, times, self.stations, self.components, self.sigma)
         keep = (events.start >= lo) & (events.start < horizon) if len(events) else []
         if len(events):
             self.events_.append(frame[keep])
-        data = xr.Dataset(
-            {c: (("station", "time"), x[i, :, lo:horizon], {"units": "nT"})
-             for i, c in enumerate(self.components)},
-            coords={"station": self.stations, "time": times[lo:horizon]},
-            attrs={"sampling_period_s": self.period},
-        )
-        out = _assemble(data, self.components, x[..., lo:horizon], cleaned[..., lo:horizon],
-                        flags[..., lo:horizon], self.sigma, self.config)
+        out = self._assembled(x, cleaned, flags, times, lo, horizon)
         self._emitted = self._base + horizon
         self._trim(events)
         return out

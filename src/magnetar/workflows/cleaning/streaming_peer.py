@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import xarray as xr
 from scipy import ndimage
 
 from ...errors import ValidationError
@@ -47,7 +46,7 @@ from ...processing._peer import (
     peer_prediction,
 )
 from .config import CleaningConfig
-from .method import _add_local_sigma, _assemble, _events_frame, _step_validate, peer_options
+from .method import _add_local_sigma, _events_frame, _step_validate, peer_options
 from .streaming import _ChunkStream
 
 __all__ = ["StreamingPeerCleaner"]
@@ -395,22 +394,13 @@ class StreamingPeerCleaner(_ChunkStream):
         cleaned, flags = replace_from_prediction(x[..., :horizon], slow, pred[..., :horizon],
                                                  mask[..., :horizon])
         flags[found["flagged"][..., :horizon] & (flags == FLAG_KEPT)] = FLAG_FLAGGED
-        step = int(round(self.period * 1e9))
-        times = self.start + (np.arange(self._base, self._base + x.shape[-1])
-                              * step).astype("timedelta64[ns]")
+        times = self._times(x.shape[-1])
         events = found["events"]
         if len(events):
             frame = _events_frame(events, times, self.stations, self.components, self.sigma,
                                   found["sigma_sample"])
             self.events_.append(frame[(events.start >= lo) & (events.start < horizon)])
-        data = xr.Dataset(
-            {c: (("station", "time"), x[i, :, lo:horizon], {"units": "nT"})
-             for i, c in enumerate(self.components)},
-            coords={"station": self.stations, "time": times[lo:horizon]},
-            attrs={"sampling_period_s": self.period},
-        )
-        out = _assemble(data, self.components, x[..., lo:horizon], cleaned[..., lo:horizon],
-                        flags[..., lo:horizon], self.sigma, self.config)
+        out = self._assembled(x, cleaned, flags, times, lo, horizon)
         _add_local_sigma(out, self.components, found["local_sigma"][..., lo:horizon],
                          self.config)
         self._emitted = self._base + horizon
