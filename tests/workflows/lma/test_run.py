@@ -97,6 +97,28 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_compare_resumes_without_retraining_what_it_has(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import magnetar.workflows.lma.run as lma_run
+
+    config = LMAConfig(**{**SMALL.__dict__, "n_grids": 6, "split": "random"})
+    _, first = lma_run.run_compare(tmp_path, config, seeds=(0,), cnn=False)
+
+    def trained(*args, **kwargs):
+        msg = "an arm already in compare.csv was trained again"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(lma_run, "train_and_test", trained)
+    monkeypatch.setattr(lma_run, "synthetic_corpus", trained)
+    table, again = lma_run.run_compare(tmp_path, config, seeds=(0,), cnn=False)
+    pd.testing.assert_frame_equal(pd.DataFrame(again), pd.DataFrame(first))
+    assert len(table) == 4
+    # other options: nothing is reused
+    with pytest.raises(AssertionError, match="trained again"):
+        lma_run.run_compare(tmp_path, config, seeds=(0,), cnn=False, cnn_batch_norm=True)
+
+
 def test_compare_gives_the_cnn_batch_norm_and_transfer_a_frozen_or_tuned_base(tmp_path,
                                                                              monkeypatch):
     import numpy as np

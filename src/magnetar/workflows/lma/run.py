@@ -806,7 +806,9 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     head on frozen features (Adam at ``fine_tune_lr``, lower than the head's 1e-3 so the
     pretrained filters are adapted rather than overwritten; rows named ``..._finetuned``).
     Writes ``compare.csv`` and ``compare.json`` (mean and 95 % t-interval of test accuracy
-    over seeds).
+    over seeds). ``compare.csv`` is rewritten after every arm, and a run into the same folder
+    with the same options (``compare.options.json``) skips the arms already there: a stopped
+    comparison resumes.
 
     Parameters
     ----------
@@ -840,11 +842,18 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
     out = Path(out)  # written only once the options are known to be valid
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "lma.config.toml")
-    rows = []
+    rows = _resumed_rows(out, {
+        "config": asdict(config), "backbone": backbone, "pretrained": str(pretrained_path),
+        "pretrained_diffused": str(pretrained_diffused_path), "imagenet": imagenet,
+        "cnn_batch_norm": cnn_batch_norm, "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr})
+    done = {(r["seed"], r["model"], r["input"]) for r in rows}
     for seed in seeds:
+        todo = [v for v in variants if (seed, v[0], v[1]) not in done]
+        if not todo:
+            continue
         seeded = replace(config, seed=1000 * (seed + 1))
         corpus, table = synthetic_corpus(seeded, progress=progress)
-        for name, kind, override in variants:
+        for name, kind, override in todo:
             began = time.perf_counter()
             res = train_and_test(corpus[kind], table, seeded,
                                  train_override={**override, "seed": seed})
@@ -855,15 +864,28 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
                          "epochs": len(res["history"]),
                          "seconds": time.perf_counter() - began})
             LOGGER.info("seed %d %s/%s: accuracy %.3f", seed, name, kind, m["accuracy"])
-    table_out = pd.DataFrame(rows)
-    with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
-        table_out.to_csv(tmp, index=False)
+            with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
+                pd.DataFrame(rows).to_csv(tmp, index=False)
+    keep = {(seed, name, kind) for seed in seeds for name, kind, _ in variants}
+    table_out = pd.DataFrame([r for r in rows if (r["seed"], r["model"], r["input"]) in keep])
     summary = _compare_summary(table_out)
     write_text_atomic(out / "compare.json", json.dumps(
         {"summary": summary, "config": asdict(config), "backbone": backbone,
          "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr if unfreeze else None}, indent=2,
         default=str))
     return table_out, summary
+
+
+def _resumed_rows(out, options):
+    """Return the rows of an earlier comparison in ``out`` made with the same options."""
+    path, csv = out / "compare.options.json", out / "compare.csv"
+    text = json.dumps(options, sort_keys=True, default=str)
+    same = path.exists() and path.read_text() == text and csv.exists()
+    rows = pd.read_csv(csv).to_dict("records") if same else []
+    if rows:
+        LOGGER.info("resuming: %d arm(s) already in %s", len(rows), csv)
+    write_text_atomic(path, text)
+    return rows
 
 
 def _compare_summary(table):
