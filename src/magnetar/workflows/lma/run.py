@@ -846,6 +846,19 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
         "config": asdict(config), "backbone": backbone, "pretrained": str(pretrained_path),
         "pretrained_diffused": str(pretrained_diffused_path), "imagenet": imagenet,
         "cnn_batch_norm": cnn_batch_norm, "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr})
+    _run_arms(out, rows, seeds, variants, config, progress)
+    keep = {(seed, name, kind) for seed in seeds for name, kind, _ in variants}
+    table_out = pd.DataFrame([r for r in rows if (r["seed"], r["model"], r["input"]) in keep])
+    summary = _compare_summary(table_out)
+    write_text_atomic(out / "compare.json", json.dumps(
+        {"summary": summary, "config": asdict(config), "backbone": backbone,
+         "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr if unfreeze else None}, indent=2,
+        default=str))
+    return table_out, summary
+
+
+def _run_arms(out, rows, seeds, variants, config, progress):
+    """Train and test every arm not in ``rows`` yet; ``compare.csv`` after each."""
     done = {(r["seed"], r["model"], r["input"]) for r in rows}
     for seed in seeds:
         todo = [v for v in variants if (seed, v[0], v[1]) not in done]
@@ -866,14 +879,6 @@ def run_compare(out, config=None, *, seeds=(0, 1, 2), backbone="resnet18",
             LOGGER.info("seed %d %s/%s: accuracy %.3f", seed, name, kind, m["accuracy"])
             with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
                 pd.DataFrame(rows).to_csv(tmp, index=False)
-    keep = {(seed, name, kind) for seed in seeds for name, kind, _ in variants}
-    table_out = pd.DataFrame([r for r in rows if (r["seed"], r["model"], r["input"]) in keep])
-    summary = _compare_summary(table_out)
-    write_text_atomic(out / "compare.json", json.dumps(
-        {"summary": summary, "config": asdict(config), "backbone": backbone,
-         "unfreeze": unfreeze, "fine_tune_lr": fine_tune_lr if unfreeze else None}, indent=2,
-        default=str))
-    return table_out, summary
 
 
 def _resumed_rows(out, options):
