@@ -559,23 +559,34 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     return pred
 
 
-def _fit_block(hp, lo, hi, *, stats, k=6.0, shape_factor=5.0, max_width=3, flank=3,
-               degree=1, lags=2, sigma_window=121, sigma_trim=0.3, max_peers=None, **_):
+def _spike_options(options):
+    """Return the spike statistic's options (:func:`_spikes`) from the peer rule's keywords.
+
+    ``options`` as :func:`peer_events` takes them (``k``, ``shape_factor``, ``max_width``,
+    ``flank``, ``sigma_window``, ``sigma_trim``; ``degree`` 1 unless given).
+    """
+    return {"k": options["k"], "shape_factor": options["shape_factor"],
+            "max_width": options["max_width"], "flank": options["flank"],
+            "degree": options.get("degree", 1), "window": options["sigma_window"],
+            "trim": options["sigma_trim"]}
+
+
+def _fit_block(hp, lo, hi, *, stats, **options):
     """Return the prediction's coefficients fitted on samples ``lo..hi`` alone (streaming).
 
     ``stats`` holds the period-0 statistics (``sigma_own``, and ``peers`` with
-    ``max_peers``) as :func:`peer_events` keeps them; the peers' own spike candidates are
-    replaced by their running median first, as in every fit. ``hp`` must reach the spike
-    rule's margin beyond both ends. Returns ``(station, component, n_coefficients)``.
+    ``max_peers``) as :func:`peer_events` keeps them; ``options`` are :func:`peer_events`'s
+    keywords. The peers' own spike candidates are replaced by their running median first,
+    as in every fit. ``hp`` must reach the spike rule's margin beyond both ends. Returns
+    ``(station, component, n_coefficients)``.
     """
     n_c, n_s, n_t = hp.shape
     width = hi - lo
     first = lo - width * -(-lo // width)  # a block edge at lo; the period starts at <= 0
     periods = Periods(np.array([first]), np.array([0]))
-    opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
-            "degree": degree, "window": sigma_window, "trim": sigma_trim}
-    _, hit_own, _ = _spikes(hp, stats, "sigma_own", periods, set(), opts)
-    peers = _peers(hp, stats, max_peers, periods, set())
+    lags = options["lags"]
+    _, hit_own, _ = _spikes(hp, stats, "sigma_own", periods, set(), _spike_options(options))
+    peers = _peers(hp, stats, options.get("max_peers"), periods, set())
     cache = {}
     peer_prediction(hp, lags=lags, block=width, exclude=_spread(hit_own, n_t), peers=peers,
                     periods=periods, fit_range=(lo, hi), coefficients=cache)

@@ -7,6 +7,7 @@ import xarray as xr
 
 from magnetar.errors import ValidationError
 from magnetar.processing._filters import CausalHighpass, butter_highpass
+from magnetar.processing._peer import _spike_options
 from magnetar.synthetic import inject_coincident, inject_interference, synthetic_observatories
 from magnetar.workflows.cleaning import (
     CleaningConfig,
@@ -14,7 +15,7 @@ from magnetar.workflows.cleaning import (
     StreamingPeerCleaner,
     clean_observatories,
 )
-from magnetar.workflows.cleaning.streaming_peer import _DespikedHighpass, _spike_opts
+from magnetar.workflows.cleaning.streaming_peer import _DespikedHighpass
 
 CONFIG = CleaningConfig(fit_block_s=900.0)  # 15-minute blocks: a short test record
 REFERENCE = 3000  # samples the statistics are learned on
@@ -126,7 +127,7 @@ def test_despiked_highpass_passes_a_spike_without_its_tail():
     spike[2000:2003] = 20.0
     x = np.stack([background, background + spike])[:, None, :]  # (component, station, time)
     sos = butter_highpass(cutoff=1 / 600, sampling_period=1.0, order=4)
-    opts = _spike_opts({"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3,
+    opts = _spike_options({"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3,
                         "sigma_window": 121, "sigma_trim": 0.3})
     sigma_own = np.full((3, 2, 1), 0.1)
     out = _DespikedHighpass(sos, (2, 1), sigma_own, opts).run(x)

@@ -7,16 +7,18 @@ in two places, and otherwise the batch rule's code:
 
 - the statistics (the station's and the residual's robust sigmas, the peers) are learned
   from a reference period (:meth:`StreamingPeerCleaner.from_reference`) and held;
-- each block of ``fit_block_s`` is predicted with the coefficients fitted on the block
-  before it, as soon as that block and the spike rule's margin after it have arrived
-  (the first block with the reference's last block). Transfer functions between stations
-  change over hours (the source geometry), so one block's lag costs little; the figures
-  are in docs/cleaning.md.
+- the prediction is refitted every sixth of ``fit_block_s`` on the last ``fit_block_s``
+  of data that ends with the interval it predicts (as the batch blocks fit what they
+  predict), once that and the spike rule's margin after it have arrived; until half a
+  block has arrived, the reference's last fit is used. The residual sigmas are measured
+  out of sample on the reference, as the stream makes its residual;
+- the high-pass is causal and passes spikes without the tail a causal filter leaves
+  (:class:`_DespikedHighpass`). The figures are in docs/cleaning.md.
 
 A sample is emitted once nothing that arrives later can change its decision: ``latency``
-samples after the last station delivered it (the residual's block MAD and the spike
-statistic's flanks), a little longer at a block edge (until the last block's fit) or while
-an event is still running. What is emitted does not depend on how the stream was cut into
+samples after the last station delivered it (the residual's block MAD, the spike
+statistic's flanks and a despiking step with its look-ahead), a little longer before a
+refit or while an event is still running. What is emitted does not depend on how the stream was cut into
 chunks, and a saved state resumes exactly (tested). Written here because no library streams
 this rule; the kernels are the batch rule's.
 """
@@ -40,6 +42,7 @@ from ...processing._peer import (
     Periods,
     _dependency_margin,
     _fit_block,
+    _spike_options,
     _spikes,
     _spread,
     peer_events,
@@ -54,11 +57,11 @@ __all__ = ["StreamingPeerCleaner"]
 _STAT_NAMES = ("sigma_own", "sigma_res", "sigma", "peers")
 
 
-def _spike_opts(options):
-    """Return the spike statistic's options from :func:`~.method.peer_options`."""
-    return {"k": options["k"], "shape_factor": options["shape_factor"],
-            "max_width": options["max_width"], "flank": options["flank"], "degree": 1,
-            "window": options["sigma_window"], "trim": options["sigma_trim"]}
+def _check_rule(config):
+    if config.rule != "peer":
+        msg = (f"StreamingPeerCleaner runs rule='peer', got {config.rule!r}; stream the "
+               "published rules with StreamingCleaner")
+        raise ValidationError(msg)
 
 
 def _margin(options):
@@ -107,15 +110,12 @@ def _out_of_sample_stats(hp, stats, options, update):
     fits = {k: _fit_block(hp, *_fit_window(k, update, block), stats=stats, **options)
             for k in range(first, last)}
     _, hit_own, _ = _spikes(hp, stats, "sigma_own", Periods.single(), set(),
-                            _spike_opts(options))
+                            _spike_options(options))
     peers = stats.get("peers", {}).get(0)
     prediction, _ = _prediction_from(hp, fits.get, first=first, last=last, update=update,
                                      base=0, options=options, peers=peers, hit_own=hit_own)
     lo = first * update
-    held = {name: table[0] for name, table in stats.items()}
-    out = {"sigma_own": {0: held["sigma_own"]}}
-    if peers is not None:
-        out["peers"] = {0: peers}
+    out = {name: dict(stats[name]) for name in ("sigma_own", "peers") if name in stats}
     peer_events(hp[..., lo:], **options, stats=out, prediction=prediction[..., lo:],
                 until="residual")
     return {name: table[0] for name, table in out.items()}
@@ -205,10 +205,7 @@ class StreamingPeerCleaner(_ChunkStream):
 
     def __init__(self, config, *, stations, components, sampling_period, start, stats,
                  coefficients):
-        if config.rule != "peer":
-            msg = (f"StreamingPeerCleaner runs rule='peer', got {config.rule!r}; stream the "
-                   "published rules with StreamingCleaner")
-            raise ValidationError(msg)
+        _check_rule(config)
         self._setup(config, stations=stations, components=components,
                     sampling_period=sampling_period, start=start)
         self.options = peer_options(self.config, self.period)
@@ -223,7 +220,7 @@ class StreamingPeerCleaner(_ChunkStream):
         self._first = _first_fit(self.update, self.options["block"])
         self._fitted = self._first - 1  # last fit made
         self._despike = _DespikedHighpass(self.sos, (len(self.components), len(self.stations)),
-                                          self.stats["sigma_own"], _spike_opts(self.options))
+                                          self.stats["sigma_own"], _spike_options(self.options))
         self._filtered = 0  # absolute index of the next sample to high-pass
         self.margin = _margin(self.options)
         self.latency = (self.margin + 2 * self.config.pad + _DespikedHighpass.STEP
@@ -255,10 +252,7 @@ class StreamingPeerCleaner(_ChunkStream):
         """
         config = dataclasses.replace(config or CleaningConfig(), zero_phase=False,
                                      period_s=None)
-        if config.rule != "peer":
-            msg = (f"StreamingPeerCleaner runs rule='peer', got {config.rule!r}; stream the "
-                   "published rules with StreamingCleaner")
-            raise ValidationError(msg)
+        _check_rule(config)
         ctx = {"data": reference}
         ctx.update(_step_validate(ctx, config=config))
         period, options = ctx["period"], peer_options(config, ctx["period"])
@@ -274,7 +268,7 @@ class StreamingPeerCleaner(_ChunkStream):
         stats = {}
         peer_events(plain, **options, stats=stats, until="own")
         hp = _DespikedHighpass(ctx["sos"], x.shape[:2], stats["sigma_own"][0],
-                               _spike_opts(options)).run(x)
+                               _spike_options(options)).run(x)
         stats = {}
         peer_events(hp, **options, stats=stats, until="own")
         held = _out_of_sample_stats(hp, stats, options, max(block // cls.UPDATES, 1))
@@ -349,7 +343,7 @@ class StreamingPeerCleaner(_ChunkStream):
         x, hp = self._x[..., :n], self._hp[..., :n]
         periods = Periods(np.array([-self._base]), np.array([0]))
         _, hit_own, _ = _spikes(hp, self._table(), "sigma_own", periods, set(),
-                                _spike_opts(self.options))
+                                _spike_options(self.options))
         pred, predicted = self._predict(hp, hit_own)
         lo = self._emitted - self._base
         final_end = n if final else min(n, predicted) - self.margin
