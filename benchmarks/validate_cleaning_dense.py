@@ -114,10 +114,16 @@ def local_snr(d, spikes, unit, station, disturbed, out):
         out[key].append(float(20 * unit[c] / sigma))
 
 
-def run_rule(data, y, rule):
+def with_values(data, y):
+    """Return ``data`` with its components replaced by ``y`` (component, station, time)."""
     ds = data.copy()
     for i, c in enumerate(COMPS):
         ds[c] = (("station", "time"), y[i], dict(data[c].attrs))
+    return ds
+
+
+def run_rule(data, y, rule):
+    ds = with_values(data, y)
     cfg = CleaningConfig(rule=rule) if rule == "peer" else CleaningConfig(rule=rule, k=3.0)
     t0 = time.perf_counter()
     result = clean_observatories(ds, cfg)
@@ -131,9 +137,7 @@ def run_stream(data, y, reference):
     """The streaming peer rule: learned on the first ``reference`` samples, then pushed."""
     import xarray as xr
 
-    ds = data.copy()
-    for i, c in enumerate(COMPS):
-        ds[c] = (("station", "time"), y[i], dict(data[c].attrs))
+    ds = with_values(data, y)
     t0 = time.perf_counter()
     cleaner = StreamingPeerCleaner.from_reference(ds.isel(time=slice(0, reference)),
                                                   CleaningConfig())
@@ -159,9 +163,7 @@ def run_method(m, data, y, reference):
 def run_magpy(data, y):
     from magnetar.workflows.cleaning.evaluate import magpy_flag_outlier
 
-    ds = data.copy()
-    for i, c in enumerate(COMPS):
-        ds[c] = (("station", "time"), y[i], dict(data[c].attrs))
+    ds = with_values(data, y)
     t0 = time.perf_counter()
     mask = magpy_flag_outlier(ds, threshold=4.0, components=list(COMPS))
     dt = time.perf_counter() - t0
