@@ -41,7 +41,7 @@ class _ChunkStream:
         n_c, n_s = len(self.components), len(self.stations)
         self.sos = butter_highpass(cutoff=1.0 / self.config.cutoff_for(self.period),
                                    sampling_period=self.period, order=self.config.order)
-        self._hp_filters = [CausalHighpass(self.sos, n_series=n_c) for _ in range(n_s)]
+        self._hp_filters = []  # per station, where samples are high-passed as they arrive
         self._slow_filter = CausalHighpass(self.sos, n_series=n_c * n_s)
         self._x = np.empty((n_c, n_s, 0))
         self._hp = np.empty((n_c, n_s, 0))
@@ -222,6 +222,7 @@ class StreamingCleaner(_ChunkStream):
         self._setup(config, stations=stations, components=components,
                     sampling_period=sampling_period, start=start)
         n_c, n_s = len(self.components), len(self.stations)
+        self._hp_filters = [CausalHighpass(self.sos, n_series=n_c) for _ in range(n_s)]
         self.sigma = np.asarray(sigma, dtype=np.float64).reshape(n_c, n_s)
         self.gains = (np.ones((n_c, n_s, n_s)) if gains is None
                       else np.asarray(gains, dtype=np.float64))
