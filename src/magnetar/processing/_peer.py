@@ -535,8 +535,8 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     bounds, period, offset = periods.blocks(n_t, int(block))
     lo_fit, hi_fit = fit_range if fit_range is not None else (0, n_t)
     cache = {} if coefficients is None else coefficients
+    reach = int(lags)
     for s in range(n_s):
-        regressors = {}
         for (lo, hi), p, off in zip(bounds, period, offset, strict=True):
             if hi <= lo_fit or lo >= hi_fit:
                 pred[:, s, lo:hi] = np.nan
@@ -545,10 +545,10 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
                     else [q for q in range(n_s) if q != s])
             if not mine:
                 continue
-            key = tuple(mine)
-            if key not in regressors:  # the peers' series, made once per station
-                regressors[key] = source[:, mine].reshape(-1, n_t)
-            design = _lag_design(regressors[key], lag_list, lo, hi)
+            # the peers' samples the block's lags reach (beyond the record: 0, as in the design)
+            r0, r1 = max(lo - reach, 0), min(hi + reach, n_t)
+            design = _lag_design(source[:, mine, r0:r1].reshape(-1, r1 - r0), lag_list,
+                                 lo - r0, hi - r0)
             keys = [(int(periods.labels[p]), int(off), s, c) for c in range(n_c)]
             todo = [c for c in range(n_c) if keys[c] not in cache]
             if todo:
@@ -607,17 +607,20 @@ def _spread(mask_w, n_t):
     return out
 
 
-def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
+def _spikes(x, stats, name, periods, estimate, opts, *, finite=False, sigma_only=False):
     """Spike statistic of ``x`` in sigma units (per-period sigma, estimated or known).
 
     Returns ``z`` (NaN where ``x`` is missing nearby), the hits (``z > k`` and
     spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated where ``z > k`` only) and
-    ``|D|``; ``finite``: ``z`` 0 instead of NaN.
+    ``|D|``; ``finite``: ``z`` 0 instead of NaN. ``sigma_only``: estimate (or look up) the
+    per-period sigma and return None (the passes that only learn statistics).
     """
     d = _departure(x, max_width=opts["max_width"], flank=opts["flank"], degree=opts["degree"])
     sigma = _resolve(stats, name, lambda: _period_sigma(d, opts["window"], opts["trim"],
                                                         periods, local=False)[0],
                      periods, estimate)
+    if sigma_only:
+        return None
     d = np.abs(d, out=d)
     z = np.empty_like(d)
     with np.errstate(invalid="ignore"):
@@ -628,7 +631,11 @@ def _spikes(x, stats, name, periods, estimate, opts, *, finite=False):
     with np.errstate(invalid="ignore"):
         hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
             x, index, flank=opts["flank"], degree=opts["degree"])
-    return (np.nan_to_num(z, copy=False) if finite else z), hit, d
+    if finite:  # NaN -> 0 (and an infinite z, from a zero sigma, -> the largest float)
+        bad = ~np.isfinite(z)
+        if bad.any():
+            z[bad] = np.nan_to_num(z[bad])
+    return z, hit, d
 
 
 def _per_sample(by_period, periods, n_t):
@@ -669,7 +676,8 @@ def _resolve(stats, name, compute, periods, estimate):
 def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=3.0,
                 max_width=3, flank=3, degree=1, lags=2, block=180, sigma_window=121,
                 sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, periods=None,
-                stats=None, estimate=None, until=None, core=None, prediction=None):
+                stats=None, estimate=None, until=None, core=None, prediction=None,
+                own_hits=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -700,12 +708,13 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         cost linear in the network size). Default: all.
     periods : Periods, optional
         Sigmas, peers and fit blocks are estimated per period (default: the record).
-    stats, estimate, until, core, prediction : optional
+    stats, estimate, until, core, prediction, own_hits : optional
         The archive and streaming paths: per-period statistics by name and label (given
         ones used, missing ones of the labels in ``estimate`` estimated and added),
-        ``until`` "own" or "residual" (also returns the prediction) to stop once those are
-        known, ``core`` the samples whose events are reported (the prediction is fitted
-        around them only), the prediction where an earlier pass made it.
+        ``until`` "own" (also returns the own spike hits, (width, component, station,
+        time)) or "residual" (also returns the prediction) to stop once those are known,
+        ``core`` the samples whose events are reported (the prediction is fitted around
+        them only), the prediction and the own hits where an earlier pass made them.
 
     Returns
     -------
@@ -722,11 +731,15 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     stats = {} if stats is None else stats
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
-    z_own, hit_own, d_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts,
-                                    finite=True)
     if until == "own":
+        _, hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
         _peers(hp, stats, max_peers, periods, estimate)
-        return {"stats": stats}
+        return {"stats": stats, "hits": hits}
+    if until == "residual" and own_hits is not None:  # the own pass found them
+        hit_own = own_hits
+    else:
+        z_own, hit_own, d_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts,
+                                        finite=until != "residual")
     if prediction is None:
         margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
         prediction = peer_prediction(
@@ -734,11 +747,15 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
             peers=_peers(hp, stats, max_peers, periods, estimate),
             fit_range=None if core is None else (core[0] - margin, core[1] + margin))
     resid = hp - prediction
+    if until == "residual":
+        _spikes(resid, stats, "sigma_res", periods, estimate, opts, sigma_only=True)
+        _resolve(stats, "sigma", lambda: _period_sigma(resid, sigma_window, sigma_trim,
+                                                       periods, local=False)[0],
+                 periods, estimate)
+        return {"stats": stats, "prediction": prediction}
     _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
-    if until == "residual":
-        return {"stats": stats, "prediction": prediction}
     sigma_t = _per_sample(sigma_p, periods, n_t)
     decided = _classify(z_own, partial(_shaped, hp, d_own, peer_shape, opts), hit_res, local,
                         sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
@@ -855,7 +872,6 @@ def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio,
     klass = np.empty(n, dtype=object)
     seen = np.zeros((n, n_s), dtype=bool)
     n_valid = np.zeros(n, dtype=np.int64)
-    own = z_own.max(axis=0)  # NaN-free
     absres = np.abs(np.nan_to_num(resid))
     for i in range(n):  # events are few; each step is O(event length)
         seg = slice(start[i], stop[i])
@@ -869,8 +885,9 @@ def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio,
             klass[i] = CLASS_NATURAL
         seen[i, s[i]] = True
         n_valid[i] = int(valid[c[i], :, seg].any(axis=-1).sum())
-        if klass[i] == CLASS_NATURAL:
-            seen[i] = own[c[i], :, seg].max(axis=-1) * ratio >= own[c[i], s[i], seg].max()
+        if klass[i] == CLASS_NATURAL:  # z_own is NaN-free; its maximum over widths
+            own = z_own[:, c[i], :, seg].max(axis=0)
+            seen[i] = own.max(axis=-1) * ratio >= own[s[i]].max()
             seen[i, s[i]] = True
     with np.errstate(invalid="ignore", divide="ignore"):
         multiple = np.abs(peak_value) / sigma_t[c, s, peak]

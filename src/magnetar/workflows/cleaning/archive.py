@@ -322,12 +322,15 @@ def _save_core(layout, kind, day, win, values):
 
 def _load_saved(layout, kind, win):
     """Return an earlier pass's series over a window, from the days' saved cores."""
-    out = np.full((len(layout.components), len(layout.stations), win.g1 - win.g0), np.nan)
+    out = None
     for d in win.periods.labels.tolist():
         c0 = max(layout.index(d * DAY_NS), 0)
         c1 = min(layout.index((d + 1) * DAY_NS), layout.n_samples)
         lo, hi = max(c0, win.g0), min(c1, win.g1)
         arr = np.load(Path(layout.work) / kind / f"{d}.npy", mmap_mode="r")
+        if out is None:  # every day of a kind has the same leading shape and type
+            out = np.full(arr.shape[:-1] + (win.g1 - win.g0,),
+                          False if arr.dtype == bool else np.nan, dtype=arr.dtype)
         out[..., lo - win.g0:hi - win.g0] = arr[..., lo - c0:hi - c0]
     return out
 
@@ -349,8 +352,10 @@ def _own_statistics(layout, day, config):
     ctx.update(_step_highpass(ctx, config=config))
     _save_core(layout, "hp", day, win, ctx["hp"])
     stats = {}
-    peer_events(ctx["hp"], **peer_options(config, ctx["period"]), periods=win.periods,
-                stats=stats, until="own")
+    found = peer_events(ctx["hp"], **peer_options(config, ctx["period"]),
+                        periods=win.periods, stats=stats, until="own")
+    # the day's own spike hits (its own sigma; the halo's days estimate theirs) for the fits
+    _save_core(layout, "hits", day, win, found["hits"])
     keep = {name: {day: table[day]} for name, table in stats.items() if day in table}
     sync = None
     core = data.isel(time=slice(*win.core))
@@ -367,7 +372,8 @@ def _residual_statistics(layout, day, config, own):
     win = _window(layout, day, _halos(config, period)["residual"])
     stats = _merge_stats(own)
     found = peer_events(_load_saved(layout, "hp", win), **peer_options(config, period),
-                        periods=win.periods, stats=stats, until="residual", core=win.core)
+                        periods=win.periods, stats=stats, until="residual", core=win.core,
+                        own_hits=_load_saved(layout, "hits", win))
     _save_core(layout, "prediction", day, win, found["prediction"])
     keep = {name: {day: stats[name][day]} for name in ("sigma_res", "sigma")}
     return {"day": day, "stats": keep}
