@@ -354,6 +354,15 @@ def _departure(x, *, max_width, flank, degree):
     return d
 
 
+def _windows_at(x, lead, t, width, flank):
+    """Return the samples each entry's filters read, ``(n, 2 flank + width)``; NaN outside."""
+    n_t = np.shape(x)[-1]
+    pos = t[:, None] + np.arange(-flank, width + flank)[None, :]
+    inside = (pos >= 0) & (pos < n_t)
+    window = np.asarray(x)[tuple(a[:, None] for a in lead) + (np.clip(pos, 0, n_t - 1),)]
+    return np.where(inside, window, np.nan)
+
+
 def _misfit_at(x, index, *, flank, degree):
     """Return the flank misfit ``E`` of :func:`spike_statistic` at the given entries only.
 
@@ -364,16 +373,45 @@ def _misfit_at(x, index, *, flank, degree):
     """
     w, *lead, t = index
     out = np.full(t.shape, np.nan)
-    n_t = np.shape(x)[-1]
     for width in np.unique(w):
         sel = w == width
-        offsets, _, k_e = _flank_kernels(int(width) + 1, flank, degree)
-        pos = t[sel, None] + offsets[None, :]
-        inside = (pos >= 0) & (pos < n_t)
-        window = np.asarray(x)[tuple(a[sel, None] for a in lead) + (np.clip(pos, 0, n_t - 1),)]
-        window = np.where(inside, window, np.nan)
+        _, _, k_e = _flank_kernels(int(width) + 1, flank, degree)
+        window = _windows_at(x, [a[sel] for a in lead], t[sel], int(width) + 1, flank)
         out[sel] = np.sqrt(np.mean((window @ np.array(k_e).T) ** 2, axis=-1))
     return out
+
+
+class _OwnStatistic:
+    """A station's own spike statistic ``z = |D| / sigma`` (0 where ``D`` is NaN), lazily.
+
+    The classification reads ``z`` at the residual's hits, their peers and the events'
+    samples only: a few entries, where the whole ``(width, component, station, time)``
+    array costs three filters and as many passes over the record. Indexed like that array
+    with integer index arrays (broadcast); ``departure`` gives ``|D|`` at such entries.
+    """
+
+    def __init__(self, x, sigma, periods, opts):
+        self.x, self.sigma, self.opts = x, sigma, opts
+        self.position = periods.position(np.shape(x)[-1])
+        self.shape = (opts["max_width"],) + np.shape(x)
+
+    def departure(self, index):
+        w, *lead, t = np.broadcast_arrays(*index)
+        shape, (w, t) = w.shape, (w.ravel(), t.ravel())
+        lead = [a.ravel() for a in lead]
+        out = np.full(w.shape, np.nan)
+        for width in np.unique(w):
+            sel = w == width
+            _, k_d, _ = _flank_kernels(int(width) + 1, self.opts["flank"], self.opts["degree"])
+            out[sel] = _windows_at(self.x, [a[sel] for a in lead], t[sel], int(width) + 1,
+                                   self.opts["flank"]) @ k_d
+        return np.abs(out).reshape(shape)
+
+    def __getitem__(self, index):
+        w, c, s, t = np.broadcast_arrays(*index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = self.departure((w, c, s, t)) / self.sigma[w, c, s, self.position[t]]
+        return np.nan_to_num(z)
 
 
 def _lag_design(regressors, lags, lo, hi):
@@ -607,20 +645,25 @@ def _spread(mask_w, n_t):
     return out
 
 
-def _spikes(x, stats, name, periods, estimate, opts, *, finite=False, sigma_only=False):
+def _spike_sigma(x, stats, name, periods, estimate, opts, d=None):
+    """Per-period robust sigma of the spike statistic's ``D`` (known, or estimated from x)."""
+    def estimate_sigma():
+        dep = d if d is not None else _departure(x, max_width=opts["max_width"],
+                                                 flank=opts["flank"], degree=opts["degree"])
+        return _period_sigma(dep, opts["window"], opts["trim"], periods, local=False)[0]
+
+    return _resolve(stats, name, estimate_sigma, periods, estimate)
+
+
+def _spikes(x, stats, name, periods, estimate, opts):
     """Spike statistic of ``x`` in sigma units (per-period sigma, estimated or known).
 
     Returns ``z`` (NaN where ``x`` is missing nearby), the hits (``z > k`` and
     spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated where ``z > k`` only) and
-    ``|D|``; ``finite``: ``z`` 0 instead of NaN. ``sigma_only``: estimate (or look up) the
-    per-period sigma and return None (the passes that only learn statistics).
+    ``|D|``.
     """
     d = _departure(x, max_width=opts["max_width"], flank=opts["flank"], degree=opts["degree"])
-    sigma = _resolve(stats, name, lambda: _period_sigma(d, opts["window"], opts["trim"],
-                                                        periods, local=False)[0],
-                     periods, estimate)
-    if sigma_only:
-        return None
+    sigma = _spike_sigma(x, stats, name, periods, estimate, opts, d=d)
     d = np.abs(d, out=d)
     z = np.empty_like(d)
     with np.errstate(invalid="ignore"):
@@ -631,10 +674,6 @@ def _spikes(x, stats, name, periods, estimate, opts, *, finite=False, sigma_only
     with np.errstate(invalid="ignore"):
         hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
             x, index, flank=opts["flank"], degree=opts["degree"])
-    if finite:  # NaN -> 0 (and an infinite z, from a zero sigma, -> the largest float)
-        bad = ~np.isfinite(z)
-        if bad.any():
-            z[bad] = np.nan_to_num(z[bad])
     return z, hit, d
 
 
@@ -735,20 +774,17 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         _, hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
         _peers(hp, stats, max_peers, periods, estimate)
         return {"stats": stats, "hits": hits}
-    if until == "residual" and own_hits is not None:  # the own pass found them
-        hit_own = own_hits
-    else:
-        z_own, hit_own, d_own = _spikes(hp, stats, "sigma_own", periods, estimate, opts,
-                                        finite=until != "residual")
+    if prediction is None and own_hits is None:
+        _, own_hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
     if prediction is None:
         margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
         prediction = peer_prediction(
-            hp, lags=lags, block=block, exclude=_spread(hit_own, n_t), periods=periods,
+            hp, lags=lags, block=block, exclude=_spread(own_hits, n_t), periods=periods,
             peers=_peers(hp, stats, max_peers, periods, estimate),
             fit_range=None if core is None else (core[0] - margin, core[1] + margin))
     resid = hp - prediction
     if until == "residual":
-        _spikes(resid, stats, "sigma_res", periods, estimate, opts, sigma_only=True)
+        _spike_sigma(resid, stats, "sigma_res", periods, estimate, opts)
         _resolve(stats, "sigma", lambda: _period_sigma(resid, sigma_window, sigma_trim,
                                                        periods, local=False)[0],
                  periods, estimate)
@@ -757,7 +793,9 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
     sigma_t = _per_sample(sigma_p, periods, n_t)
-    decided = _classify(z_own, partial(_shaped, hp, d_own, peer_shape, opts), hit_res, local,
+    z_own = _OwnStatistic(hp, _spike_sigma(hp, stats, "sigma_own", periods, estimate, opts),
+                          periods, opts)
+    decided = _classify(z_own, partial(_shaped, z_own, peer_shape), hit_res, local,
                         sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
                         tolerance=tolerance, reach=2 * flank + max_width)
     return _outcome(decided, hp, prediction, resid, sigma_p, sigma_t, local, z_own,
@@ -795,11 +833,11 @@ def _peers(hp, stats, max_peers, periods, estimate):
     return peers.astype(np.int64).transpose(2, 0, 1)
 
 
-def _shaped(x, d_abs, factor, opts, index):
+def _shaped(own, factor, index):
     """Whether the entries ``index`` of ``|D|`` exceed ``factor`` times the flank misfit."""
     with np.errstate(invalid="ignore"):
-        return d_abs[index] > factor * _misfit_at(x, index, flank=opts["flank"],
-                                                  degree=opts["degree"])
+        return own.departure(index) > factor * _misfit_at(
+            own.x, index, flank=own.opts["flank"], degree=own.opts["degree"])
 
 
 def _peer_evidence(z_own, shaped_at, hits, tolerance):
@@ -885,8 +923,10 @@ def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio,
             klass[i] = CLASS_NATURAL
         seen[i, s[i]] = True
         n_valid[i] = int(valid[c[i], :, seg].any(axis=-1).sum())
-        if klass[i] == CLASS_NATURAL:  # z_own is NaN-free; its maximum over widths
-            own = z_own[:, c[i], :, seg].max(axis=0)
+        if klass[i] == CLASS_NATURAL:  # the own statistic's maximum over widths
+            w, s_all, t = np.ix_(np.arange(z_own.shape[0]), np.arange(n_s),
+                                 np.arange(start[i], stop[i]))
+            own = z_own[w, c[i], s_all, t].max(axis=0)
             seen[i] = own.max(axis=-1) * ratio >= own[s[i]].max()
             seen[i, s[i]] = True
     with np.errstate(invalid="ignore", divide="ignore"):
