@@ -57,6 +57,35 @@ def lagged_correlation(a, b, *, max_lag):
     return lags, corr
 
 
+def _all_pair_correlations(x, max_lag):
+    """:func:`lagged_correlation` of every row pair ``i < j`` of a finite ``(n, t)`` array.
+
+    One matrix product per lag (sums over the overlapping samples, means from cumulative
+    sums) instead of a pass per pair and lag: the check's cost grows with the station
+    pairs. Returns ``{(i, j): correlations}`` (NaN where a row is constant over the overlap).
+    """
+    n_s, n = x.shape
+    lags = np.arange(-max_lag, max_lag + 1)
+    csum = np.concatenate((np.zeros((n_s, 1)), np.cumsum(x, axis=1)), axis=1)
+    csq = np.concatenate((np.zeros((n_s, 1)), np.cumsum(x * x, axis=1)), axis=1)
+    corr = np.full((lags.size, n_s, n_s), np.nan)
+    for k, lag in enumerate(lags):
+        # a[t] with b[t + lag]: rows as "a" over [a0, a1), as "b" over [b0, b1)
+        a0, a1 = (0, n - lag) if lag >= 0 else (-lag, n)
+        b0, b1 = a0 + lag, a1 + lag
+        m = a1 - a0
+        if m < 3:
+            continue
+        sa, sb = csum[:, a1] - csum[:, a0], csum[:, b1] - csum[:, b0]
+        va = csq[:, a1] - csq[:, a0] - sa * sa / m
+        vb = csq[:, b1] - csq[:, b0] - sb * sb / m
+        cross = x[:, a0:a1] @ x[:, b0:b1].T - np.outer(sa, sb) / m
+        den = np.sqrt(np.outer(np.maximum(va, 0.0), np.maximum(vb, 0.0)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr[k] = np.where(den > 0, cross / den, np.nan)
+    return {(i, j): corr[:, i, j] for i, j in itertools.combinations(range(n_s), 2)}
+
+
 def active_interval(da, *, window):
     """(start, stop) sample indices of the most active window of ``window`` samples.
 
@@ -131,8 +160,14 @@ def sync_check(data, *, component=None, max_lag=5, interval=None, window=None):
     period = float(data.attrs.get("sampling_period_s", 1.0))
     rows = []
     stations = [str(s) for s in da["station"].values]
+    complete = np.flatnonzero(np.isfinite(diffs).all(axis=-1))
+    found = {(complete[i], complete[j]): c for (i, j), c in
+             _all_pair_correlations(diffs[complete], max_lag).items()}
     for i, j in itertools.combinations(range(len(stations)), 2):
-        lags, corr = lagged_correlation(diffs[i], diffs[j], max_lag=max_lag)
+        if (i, j) in found:
+            lags, corr = np.arange(-max_lag, max_lag + 1), found[i, j]
+        else:  # a station with missing samples: pair by pair
+            lags, corr = lagged_correlation(diffs[i], diffs[j], max_lag=max_lag)
         if np.all(np.isnan(corr)):
             best, value = 0, np.nan
         else:
