@@ -567,7 +567,7 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     if exclude is not None and exclude.any():
         grown = ndimage.binary_dilation(exclude, structure=np.ones((1, 1, 3), dtype=bool))
         source = _median_at(hp, grown, 7)
-    source = np.nan_to_num(source)  # missing peer samples enter the design as 0
+    source = np.where(np.isfinite(source), source, 0.0)  # missing peer samples enter as 0
     pred = np.zeros_like(hp)
     lag_list = list(range(-int(lags), int(lags) + 1))
     bounds, period, offset = periods.blocks(n_t, int(block))
