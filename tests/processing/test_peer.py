@@ -202,11 +202,34 @@ def test_tukey_fits_of_several_series_equal_one_at_a_time():
     ys = truth @ design.T + rng.normal(0, 0.1, (3, 3000))
     ys[0, ::50] += 40.0  # outliers the biweight must ignore
     ys[2, 100:140] = np.nan  # another missing pattern: fitted in its own group
-    together = _tukey_fits(design, ys, 3, 1000)
+    rows = design.__getitem__
+    together = _tukey_fits(rows, 5, ys, 3, 1000)
     for i in range(3):
-        np.testing.assert_allclose(together[i], _tukey_fits(design, ys[i:i + 1], 3, 1000)[0],
+        np.testing.assert_allclose(together[i], _tukey_fits(rows, 5, ys[i:i + 1], 3, 1000)[0],
                                    rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(together[i], truth[i], atol=0.02)
+
+
+def test_lag_design_and_prediction_shift_the_peers_with_zeros_beyond_the_record():
+    from magnetar.processing._peer import _lag_design, _lag_predict, _padded_regressors
+
+    rng = np.random.default_rng(10)
+    source = rng.normal(size=(2, 4, 50))  # (component, station, time)
+    mine, lags, reach = [0, 2, 3], [-2, -1, 0, 1, 2], 2
+    for lo, hi in ((0, 20), (20, 40), (40, 50)):  # first, inner and last block
+        padded = _padded_regressors(source, mine, lo, hi, reach)
+        series = source[:, mine].reshape(6, 50)
+        direct = np.zeros((hi - lo, 6 * 5 + 1))  # column (lag, r): series r at t - lag
+        for i, t in enumerate(range(lo, hi)):
+            for j, lag in enumerate(lags):
+                if 0 <= t - lag < 50:
+                    direct[i, j * 6:(j + 1) * 6] = series[:, t - lag]
+        direct[:, -1] = 1.0
+        rows = np.arange(hi - lo)
+        np.testing.assert_array_equal(_lag_design(padded, lags, rows, reach=reach), direct)
+        coefs = rng.normal(size=(3, 31))
+        np.testing.assert_allclose(_lag_predict(padded, lags, coefs, hi - lo, reach),
+                                   coefs @ direct.T, rtol=1e-12, atol=1e-12)
 
 
 def test_block_mad_of_consecutive_blocks_equals_the_gathered_one():

@@ -414,21 +414,41 @@ class _OwnStatistic:
         return np.nan_to_num(z)
 
 
-def _lag_design(regressors, lags, lo, hi):
-    """Rows ``lo..hi`` of the (time, n_regressors * n_lags + 1) design.
+def _padded_regressors(source, mine, lo, hi, reach):
+    """The peers' series around block ``lo..hi``: ``(n_regressors, hi - lo + 2 reach)``.
 
-    Column ``(lag, r)`` holds ``regressors[r, t - lag]`` (0 outside the record); the last
-    column is the constant. The regressors are finite (missing samples already 0).
+    Row ``(component, peer)``; column ``reach + i`` is sample ``lo + i``; 0 beyond the
+    record. ``source`` is finite (missing samples already 0).
     """
-    n_r, n_t = regressors.shape
-    design = np.zeros((hi - lo, n_r * len(lags) + 1))
+    n_t = source.shape[-1]
+    out = np.zeros((source.shape[0] * len(mine), hi - lo + 2 * reach))
+    r0, r1 = max(lo - reach, 0), min(hi + reach, n_t)
+    out[:, r0 - lo + reach:r1 - lo + reach] = source[:, mine, r0:r1].reshape(-1, r1 - r0)
+    return out
+
+
+def _lag_design(padded, lags, rows, reach):
+    """The given rows (from the block's start) of the (time, n_regressors * n_lags + 1) design.
+
+    Column ``(lag, r)`` holds regressor ``r`` at ``t - lag``; the last column is the
+    constant. Only the rows a fit uses are built (the prediction needs no design:
+    :func:`_lag_predict`).
+    """
+    n_r = padded.shape[0]
+    design = np.empty((len(rows), n_r * len(lags) + 1))
     for j, lag in enumerate(lags):
-        src_lo, src_hi = max(lo - lag, 0), min(hi - lag, n_t)
-        if src_hi > src_lo:
-            cols = regressors[:, src_lo:src_hi].T
-            design[src_lo + lag - lo:src_hi + lag - lo, j * n_r:(j + 1) * n_r] = cols
+        design[:, j * n_r:(j + 1) * n_r] = padded[:, rows + reach - lag].T
     design[:, -1] = 1.0
     return design
+
+
+def _lag_predict(padded, lags, coefs, n, reach):
+    """Return ``design @ coefs.T`` over the block's ``n`` samples, lag by lag: (n_coefs, n)."""
+    n_r = padded.shape[0]
+    out = np.repeat(coefs[:, -1:], n, axis=1)
+    for j, lag in enumerate(lags):
+        out += coefs[:, j * n_r:(j + 1) * n_r] @ padded[:, reach - lag:reach - lag + n]
+    return out
 
 
 def choose_peers(hp, *, max_peers, periods=None):
@@ -481,15 +501,15 @@ def _solve_normal(ata, atb):
         return np.linalg.lstsq(ata, atb, rcond=None)[0]
 
 
-def _tukey_fits(design, ys, n_iter, max_rows):
-    """Tukey-biweight IRLS of each row of ``ys`` on ``design``, by weighted normal equations.
+def _tukey_fits(design, n_cols, ys, n_iter, max_rows):
+    """Tukey-biweight IRLS of each row of ``ys`` on a design, by weighted normal equations.
 
-    At most ``max_rows`` evenly strided rows are used: high-rate data oversample a transfer
-    function that changes over hours, and a subset fits it as well at a fraction of the
-    cost. Series missing at the same samples share the first, unweighted iteration (one
-    normal matrix for all of them). Returns coefficients ``(len(ys), design.shape[1])``.
+    ``design(rows)`` returns the design's rows (``n_cols`` columns). At most ``max_rows``
+    evenly strided rows are used: high-rate data oversample a transfer function that
+    changes over hours, and a subset fits it as well at a fraction of the cost. Series
+    missing at the same samples share the first, unweighted iteration (one normal matrix
+    for all of them). Returns coefficients ``(len(ys), n_cols)``.
     """
-    n_cols = design.shape[1]
     coefs = np.zeros((len(ys), n_cols))
     groups = {}
     for i, y in enumerate(ys):
@@ -500,7 +520,7 @@ def _tukey_fits(design, ys, n_iter, max_rows):
         rows = np.flatnonzero(ok)
         if rows.size > max_rows:
             rows = rows[:: -(-rows.size // max_rows)]
-        a, b = design[rows], ys[members][:, rows]
+        a, b = design(rows), ys[members][:, rows]
         first = _solve_normal(a.T @ a, a.T @ b.T)  # (n_cols, members)
         for j, i in enumerate(members):
             coef = first[:, j]
@@ -583,16 +603,17 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
                     else [q for q in range(n_s) if q != s])
             if not mine:
                 continue
-            # the peers' samples the block's lags reach (beyond the record: 0, as in the design)
-            r0, r1 = max(lo - reach, 0), min(hi + reach, n_t)
-            design = _lag_design(source[:, mine, r0:r1].reshape(-1, r1 - r0), lag_list,
-                                 lo - r0, hi - r0)
+            padded = _padded_regressors(source, mine, lo, hi, reach)
             keys = [(int(periods.labels[p]), int(off), s, c) for c in range(n_c)]
             todo = [c for c in range(n_c) if keys[c] not in cache]
             if todo:
-                fits = _tukey_fits(design, hp[todo, s, lo:hi], n_iter, max_fit_rows)
+                fits = _tukey_fits(partial(_lag_design, padded, lag_list, reach=reach),
+                                   padded.shape[0] * len(lag_list) + 1, hp[todo, s, lo:hi],
+                                   n_iter, max_fit_rows)
                 cache.update({keys[c]: fit for c, fit in zip(todo, fits, strict=True)})
-            pred[:, s, lo:hi] = (design @ np.stack([cache[key] for key in keys]).T).T
+            pred[:, s, lo:hi] = _lag_predict(padded, lag_list,
+                                             np.stack([cache[key] for key in keys]), hi - lo,
+                                             reach)
     pred[~np.isfinite(hp)] = np.nan
     return pred
 
