@@ -530,8 +530,9 @@ def _tukey_fits(design, n_cols, ys, n_iter, max_rows):
                 if not scale > 0:
                     break
                 u = np.abs(resid) / (TUKEY_C * scale)
-                aw = a * np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)[:, None]
-                coef = _solve_normal(aw.T @ a, aw.T @ b[j])
+                root = np.where(u < 1.0, 1.0 - u**2, 0.0)  # the square root of the weight
+                aw = a * root[:, None]  # aw.T @ aw: one symmetric product (BLAS syrk)
+                coef = _solve_normal(aw.T @ aw, aw.T @ (b[j] * root))
             coefs[i] = coef
     return coefs
 
