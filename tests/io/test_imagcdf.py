@@ -69,6 +69,18 @@ def test_one_second_day_times_exact(tmp_path):
     np.testing.assert_array_equal(back["time"].values, ds["time"].values)
 
 
+def test_times_across_a_leap_second_exact(tmp_path):
+    # 2016-12-31 23:59:60 UTC: the TT2000 stamps step 2 s there, the UTC stamps 1 s
+    import cdflib
+
+    ds = _station(n=120, freq="s", elements=("X",))
+    ds = ds.assign_coords(time=pd.date_range("2016-12-31T23:59:00", periods=120, freq="s"))
+    path = write_imagcdf(ds, tmp_path / "leap.cdf")
+    raw = np.asarray(cdflib.CDF(str(path)).varget("GeomagneticVectorTimes"), dtype=np.int64)
+    assert np.diff(raw).max() == 2 * 10**9  # the leap second lies inside the file
+    np.testing.assert_array_equal(read_imagcdf(path)["time"].values, ds["time"].values)
+
+
 def test_iaga_to_imagcdf_to_iaga(tmp_path):
     ds = _station(elements=("H", "D", "Z", "F"))
     first = read_iaga2002(write_iaga2002(ds, tmp_path / "a.min"))
