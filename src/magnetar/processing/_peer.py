@@ -415,7 +415,7 @@ class _OwnStatistic:
 
 
 def _padded_regressors(source, mine, lo, hi, reach):
-    """The peers' series around block ``lo..hi``: ``(n_regressors, hi - lo + 2 reach)``.
+    """Return the peers' series around block ``lo..hi``: ``(n_regressors, hi - lo + 2 reach)``.
 
     Row ``(component, peer)``; column ``reach + i`` is sample ``lo + i``; 0 beyond the
     record. ``source`` is finite (missing samples already 0).
@@ -428,7 +428,7 @@ def _padded_regressors(source, mine, lo, hi, reach):
 
 
 def _lag_design(padded, lags, rows, reach):
-    """The given rows (from the block's start) of the (time, n_regressors * n_lags + 1) design.
+    """Return the given rows (from the block start) of the (time, n_regressors * n_lags + 1) design.
 
     Column ``(lag, r)`` holds regressor ``r`` at ``t - lag``; the last column is the
     constant. Only the rows a fit uses are built (the prediction needs no design:
