@@ -586,7 +586,9 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     periods = periods or Periods.single()
     source = hp
     if exclude is not None and exclude.any():
-        grown = ndimage.binary_dilation(exclude, structure=np.ones((1, 1, 3), dtype=bool))
+        grown = exclude.copy()  # one sample either side, along time (a 1 x 1 x 3 dilation)
+        grown[..., 1:] |= exclude[..., :-1]
+        grown[..., :-1] |= exclude[..., 1:]
         source = _median_at(hp, grown, 7)
     source = np.where(np.isfinite(source), source, 0.0)  # missing peer samples enter as 0
     pred = np.zeros_like(hp)
