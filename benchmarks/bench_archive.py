@@ -194,10 +194,12 @@ def reading(tmp):
 def extrapolate(results):
     """One year x 100 observatories of 1-second data on 16 cores, per input format."""
     clean = 1 / results["scaling"]["station_days_per_second_1_worker"]
-    efficiency = results["scaling"]["speed_up_2_workers"] / 2
+    measured = results["scaling"]["speed_up_2_workers"] / 2
+    efficiency = min(measured, 1.0)  # above 1 is this machine's noise, not a gain to count on
     year = 365 * 100
     out = {"cleaning_seconds_per_station_day_one_worker": clean,
-           "parallel_efficiency_measured_at_2_workers": efficiency}
+           "parallel_efficiency_measured_at_2_workers": measured,
+           "parallel_efficiency_used": efficiency}
     for fmt, read in results["ingest_seconds_per_station_day_1s"].items():
         per_sd = clean + read
         out[fmt] = {"seconds_per_station_day_one_core_incl_reading": per_sd,

@@ -97,6 +97,25 @@ def test_compare_baseline_only_summarises_each_variant_over_seeds(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_compare_summary_gives_t_intervals_of_accuracy_f1_and_auc():
+    import pandas as pd
+
+    from magnetar.workflows.lma.run import _compare_summary
+
+    table = pd.DataFrame({"seed": [0, 1, 2], "model": ["cnn"] * 3, "input": ["raw"] * 3,
+                          "accuracy": [0.8, 0.9, 1.0], "f1": [0.5, 0.5, 0.5],
+                          "roc_auc": [0.7, np.nan, 0.9]})
+    (row,) = _compare_summary(table)
+    # mean 0.9, sd 0.1, t(0.975, 2 dof) = 4.3027: half-width 4.3027 * 0.1 / sqrt(3)
+    assert row["accuracy_mean"] == pytest.approx(0.9)
+    assert row["ci95_half_width"] == pytest.approx(0.24842, abs=1e-4)
+    assert row["f1_mean"] == pytest.approx(0.5) and row["f1_ci95_half_width"] == 0.0
+    # a seed without an AUC (one class in its test split) is left out: two seeds, t(1) = 12.706
+    assert row["roc_auc_mean"] == pytest.approx(0.8)
+    assert row["roc_auc_ci95_half_width"] == pytest.approx(12.706 * 0.1414214 / np.sqrt(2),
+                                                           rel=1e-3)
+
+
 def test_compare_resumes_without_retraining_what_it_has(tmp_path, monkeypatch):
     import pandas as pd
 

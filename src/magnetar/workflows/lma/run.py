@@ -894,16 +894,30 @@ def _resumed_rows(out, options):
 
 
 def _compare_summary(table):
-    """Mean test accuracy per (model, input) over seeds with its 95 % t-interval half-width."""
+    """Mean test accuracy, F1 and ROC-AUC per (model, input) over seeds, with 95 % t-intervals.
+
+    ``ci95_half_width`` is the accuracy's (kept under that name); ``f1_ci95_half_width``
+    and ``roc_auc_ci95_half_width`` the others'.
+    """
     from scipy import stats
+
+    def mean_half(values):
+        values = values[np.isfinite(values)]
+        if len(values) < 2:
+            return float(np.mean(values)) if len(values) else float("nan"), float("nan")
+        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        return float(values.mean()), float(half)
 
     summary = []
     for (name, kind), g in table.groupby(["model", "input"], sort=False):
-        acc = g["accuracy"].to_numpy()
-        half = (float(stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)))
-                if len(acc) > 1 else float("nan"))
-        summary.append({"model": name, "input": kind, "accuracy_mean": float(acc.mean()),
-                        "ci95_half_width": half, "seeds": len(acc)})
+        row = {"model": name, "input": kind, "seeds": len(g)}
+        for metric in ("accuracy", "f1", "roc_auc"):
+            if metric not in g:
+                continue
+            mean, half = mean_half(g[metric].to_numpy(dtype=float))
+            row[f"{metric}_mean"] = mean
+            row["ci95_half_width" if metric == "accuracy" else f"{metric}_ci95_half_width"] = half
+        summary.append(row)
     return summary
 
 
