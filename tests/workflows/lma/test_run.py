@@ -109,7 +109,8 @@ def test_compare_summary_gives_t_intervals_of_accuracy_f1_and_auc():
     # mean 0.9, sd 0.1, t(0.975, 2 dof) = 4.3027: half-width 4.3027 * 0.1 / sqrt(3)
     assert row["accuracy_mean"] == pytest.approx(0.9)
     assert row["ci95_half_width"] == pytest.approx(0.24842, abs=1e-4)
-    assert row["f1_mean"] == pytest.approx(0.5) and row["f1_ci95_half_width"] == 0.0
+    assert row["f1_mean"] == pytest.approx(0.5)
+    assert row["f1_ci95_half_width"] == 0.0
     # a seed without an AUC (one class in its test split) is left out: two seeds, t(1) = 12.706
     assert row["roc_auc_mean"] == pytest.approx(0.8)
     assert row["roc_auc_ci95_half_width"] == pytest.approx(12.706 * 0.1414214 / np.sqrt(2),
