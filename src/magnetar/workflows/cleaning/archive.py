@@ -10,8 +10,9 @@ decides exactly as one in-memory run over the whole archive would
 1. *Ingest* (one task per input file): IAGA-2002 or ImagCDF files are read once and written
    as one array per station, day and element into ``out/work`` (read back memory-mapped).
 2. *Own statistics* (one task per day): high-pass (the day's high-passed samples are
-   written to ``work/hp``), the spike statistic's robust sigma and the choice of peers of
-   that day, and the day's synchronisation check.
+   written to ``work/hp``), the spike statistic's robust sigma, its hits (``work/hits``: the
+   samples the peer fits leave out) and the choice of peers of that day, and the day's
+   synchronisation check.
 3. *Residual statistics* (per day): the peer prediction, fitted once (the day's predicted
    samples are written to ``work/prediction``), the residual's sigmas.
 4. *Decisions* (per day): spikes, classes and replacements for the day's samples only,
@@ -25,7 +26,7 @@ part around replaced samples, each plus the spike rule's reach. Filtering and fi
 done once per sample, not once per pass. Memory per task is bounded by one day plus its
 halo, whatever the archive's length. Statistics travel between tasks (a few hundred kB per
 day); series go through the work folder, which holds three copies of the archive while it
-runs (raw, high-passed, predicted) and is removed at the end.
+runs (raw, high-passed, predicted) and the own hits, and is removed at the end.
 """
 
 from __future__ import annotations
