@@ -584,13 +584,7 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
     hp = np.asarray(hp, dtype=np.float64)
     n_c, n_s, n_t = hp.shape
     periods = periods or Periods.single()
-    source = hp
-    if exclude is not None and exclude.any():
-        grown = exclude.copy()  # one sample either side, along time (a 1 x 1 x 3 dilation)
-        grown[..., 1:] |= exclude[..., :-1]
-        grown[..., :-1] |= exclude[..., 1:]
-        source = _median_at(hp, grown, 7)
-    source = np.where(np.isfinite(source), source, 0.0)  # missing peer samples enter as 0
+    source = _fit_source(hp, exclude)
     pred = np.zeros_like(hp)
     lag_list = list(range(-int(lags), int(lags) + 1))
     bounds, period, offset = periods.blocks(n_t, int(block))
@@ -619,6 +613,21 @@ def peer_prediction(hp, *, lags=2, block=180, exclude=None, n_iter=3, max_fit_ro
                                              reach)
     pred[~np.isfinite(hp)] = np.nan
     return pred
+
+
+def _fit_source(hp, exclude):
+    """Return the peers' series as the fits use them.
+
+    Excluded samples (and one either side) are replaced by their running median, missing
+    samples by 0.
+    """
+    source = hp
+    if exclude is not None and exclude.any():
+        grown = exclude.copy()  # one sample either side, along time (a 1 x 1 x 3 dilation)
+        grown[..., 1:] |= exclude[..., :-1]
+        grown[..., :-1] |= exclude[..., 1:]
+        source = _median_at(hp, grown, 7)
+    return np.where(np.isfinite(source), source, 0.0)
 
 
 def _spike_options(options):
@@ -798,20 +807,12 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         _, hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
         _peers(hp, stats, max_peers, periods, estimate)
         return {"stats": stats, "hits": hits}
-    if prediction is None and own_hits is None:
-        _, own_hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
     if prediction is None:
-        margin = _dependency_margin(sigma_window, flank, max_width, tolerance)
-        prediction = peer_prediction(
-            hp, lags=lags, block=block, exclude=_spread(own_hits, n_t), periods=periods,
-            peers=_peers(hp, stats, max_peers, periods, estimate),
-            fit_range=None if core is None else (core[0] - margin, core[1] + margin))
+        prediction = _predict(hp, stats, periods, estimate, opts, own_hits, lags=lags,
+                              block=block, max_peers=max_peers, tolerance=tolerance, core=core)
     resid = hp - prediction
     if until == "residual":
-        _spike_sigma(resid, stats, "sigma_res", periods, estimate, opts)
-        _resolve(stats, "sigma", lambda: _period_sigma(resid, sigma_window, sigma_trim,
-                                                       periods, local=False)[0],
-                 periods, estimate)
+        _residual_sigmas(resid, stats, periods, estimate, opts)
         return {"stats": stats, "prediction": prediction}
     _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
@@ -824,6 +825,29 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
                         tolerance=tolerance, reach=2 * flank + max_width)
     return _outcome(decided, hp, prediction, resid, sigma_p, sigma_t, local, z_own,
                     amplitude_ratio, core, stats)
+
+
+def _predict(hp, stats, periods, estimate, opts, own_hits, *, lags, block, max_peers,
+             tolerance, core):
+    """Return the peers' prediction of ``hp``, fitted without the own spike hits.
+
+    The hits are found here unless an earlier pass found them; with ``core`` only the
+    blocks the core's decisions depend on are fitted.
+    """
+    if own_hits is None:
+        _, own_hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
+    margin = _dependency_margin(opts["window"], opts["flank"], opts["max_width"], tolerance)
+    return peer_prediction(
+        hp, lags=lags, block=block, exclude=_spread(own_hits, hp.shape[-1]), periods=periods,
+        peers=_peers(hp, stats, max_peers, periods, estimate),
+        fit_range=None if core is None else (core[0] - margin, core[1] + margin))
+
+
+def _residual_sigmas(resid, stats, periods, estimate, opts):
+    """Estimate (or look up) the residual's per-period sigmas: its spike statistic's, its own."""
+    _spike_sigma(resid, stats, "sigma_res", periods, estimate, opts)
+    _resolve(stats, "sigma", lambda: _period_sigma(resid, opts["window"], opts["trim"], periods,
+                                                   local=False)[0], periods, estimate)
 
 
 def _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, ratio, core, stats):
