@@ -354,13 +354,25 @@ def _departure(x, *, max_width, flank, degree):
     return d
 
 
-def _windows_at(x, lead, t, width, flank):
-    """Return the samples each entry's filters read, ``(n, 2 flank + width)``; NaN outside."""
+def _filters_at(x, index, *, flank, degree, apply):
+    """Return ``apply(windows, k_d, k_e)`` of :func:`spike_statistic`'s filters at entries.
+
+    ``index`` holds (width - 1, *leading indices of x, time) arrays (broadcast together);
+    ``windows`` are the samples the width's filters read, ``(n, 2 flank + width)``, NaN
+    beyond the record. Shaped like the broadcast index.
+    """
+    w, *lead, t = np.broadcast_arrays(*index)
+    shape, w, t, lead = w.shape, w.ravel(), t.ravel(), [a.ravel() for a in lead]
     n_t = np.shape(x)[-1]
-    pos = t[:, None] + np.arange(-flank, width + flank)[None, :]
-    inside = (pos >= 0) & (pos < n_t)
-    window = np.asarray(x)[tuple(a[:, None] for a in lead) + (np.clip(pos, 0, n_t - 1),)]
-    return np.where(inside, window, np.nan)
+    out = np.full(w.shape, np.nan)
+    for width in np.unique(w):
+        sel = w == width
+        _, k_d, k_e = _flank_kernels(int(width) + 1, flank, degree)
+        pos = t[sel, None] + np.arange(-flank, int(width) + 1 + flank)[None, :]
+        inside = (pos >= 0) & (pos < n_t)
+        window = np.asarray(x)[tuple(a[sel, None] for a in lead) + (np.clip(pos, 0, n_t - 1),)]
+        out[sel] = apply(np.where(inside, window, np.nan), k_d, np.array(k_e))
+    return out.reshape(shape)
 
 
 def _misfit_at(x, index, *, flank, degree):
@@ -371,14 +383,8 @@ def _misfit_at(x, index, *, flank, degree):
     ``D`` is already large: a few samples, where filtering the whole record costs four
     convolutions per width.
     """
-    w, *lead, t = index
-    out = np.full(t.shape, np.nan)
-    for width in np.unique(w):
-        sel = w == width
-        _, _, k_e = _flank_kernels(int(width) + 1, flank, degree)
-        window = _windows_at(x, [a[sel] for a in lead], t[sel], int(width) + 1, flank)
-        out[sel] = np.sqrt(np.mean((window @ np.array(k_e).T) ** 2, axis=-1))
-    return out
+    return _filters_at(x, index, flank=flank, degree=degree,
+                       apply=lambda win, k_d, k_e: np.sqrt(np.mean((win @ k_e.T) ** 2, axis=-1)))
 
 
 class _OwnStatistic:
@@ -396,16 +402,9 @@ class _OwnStatistic:
         self.shape = (opts["max_width"],) + np.shape(x)
 
     def departure(self, index):
-        w, *lead, t = np.broadcast_arrays(*index)
-        shape, (w, t) = w.shape, (w.ravel(), t.ravel())
-        lead = [a.ravel() for a in lead]
-        out = np.full(w.shape, np.nan)
-        for width in np.unique(w):
-            sel = w == width
-            _, k_d, _ = _flank_kernels(int(width) + 1, self.opts["flank"], self.opts["degree"])
-            out[sel] = _windows_at(self.x, [a[sel] for a in lead], t[sel], int(width) + 1,
-                                   self.opts["flank"]) @ k_d
-        return np.abs(out).reshape(shape)
+        return np.abs(_filters_at(self.x, index, flank=self.opts["flank"],
+                                  degree=self.opts["degree"],
+                                  apply=lambda win, k_d, k_e: win @ k_d))
 
     def __getitem__(self, index):
         w, c, s, t = np.broadcast_arrays(*index)

@@ -163,11 +163,12 @@ def sync_check(data, *, component=None, max_lag=5, interval=None, window=None):
     complete = np.flatnonzero(np.isfinite(diffs).all(axis=-1))
     found = {(complete[i], complete[j]): c for (i, j), c in
              _all_pair_correlations(diffs[complete], max_lag).items()}
+    lags = np.arange(-max_lag, max_lag + 1)
     for i, j in itertools.combinations(range(len(stations)), 2):
         if (i, j) in found:
-            lags, corr = np.arange(-max_lag, max_lag + 1), found[i, j]
+            corr = found[i, j]
         else:  # a station with missing samples: pair by pair
-            lags, corr = lagged_correlation(diffs[i], diffs[j], max_lag=max_lag)
+            _, corr = lagged_correlation(diffs[i], diffs[j], max_lag=max_lag)
         if np.all(np.isnan(corr)):
             best, value = 0, np.nan
         else:

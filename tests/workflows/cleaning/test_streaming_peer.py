@@ -128,7 +128,7 @@ def test_despiked_highpass_passes_a_spike_without_its_tail():
     x = np.stack([background, background + spike])[:, None, :]  # (component, station, time)
     sos = butter_highpass(cutoff=1 / 600, sampling_period=1.0, order=4)
     opts = _spike_options({"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3,
-                        "sigma_window": 121, "sigma_trim": 0.3})
+                           "sigma_window": 121, "sigma_trim": 0.3})
     sigma_own = np.full((3, 2, 1), 0.1)
     out = _DespikedHighpass(sos, (2, 1), sigma_own, opts).run(x)
     plain = CausalHighpass(sos, n_series=1)(background[None])[0]
