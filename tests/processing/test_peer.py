@@ -193,6 +193,23 @@ def test_sparse_flank_misfit_equals_the_filtered_one():
     np.testing.assert_array_equal(np.isnan(got), np.isnan(e))
 
 
+def test_lazy_own_statistic_equals_the_filtered_one_per_period():
+    from magnetar.processing._peer import Periods, _OwnStatistic
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, (2, 3, 400)).cumsum(axis=-1)
+    x[1, 2, 150:153] = np.nan  # a gap: D is NaN there, z reads 0
+    d, _ = spike_statistic(x, max_width=3, flank=3, degree=1)
+    periods = Periods(np.array([0, 250]), np.array([7, 8]))  # two periods, own sigmas
+    sigma = rng.uniform(0.5, 2.0, (3, 2, 3, 2))  # (width, component, station, period)
+    expected = np.abs(d) / np.where(np.arange(400) < 250, sigma[..., :1], sigma[..., 1:])
+    own = _OwnStatistic(x, sigma, periods, {"max_width": 3, "flank": 3, "degree": 1})
+    index = np.ix_(np.arange(3), np.arange(2), np.arange(3), np.arange(400))
+    np.testing.assert_allclose(own[index], np.nan_to_num(expected), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(own.departure(index), np.abs(d), rtol=1e-10, atol=1e-12,
+                               equal_nan=True)
+
+
 def test_tukey_fits_of_several_series_equal_one_at_a_time():
     from magnetar.processing._peer import _tukey_fits
 
