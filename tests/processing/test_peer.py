@@ -299,3 +299,18 @@ def test_period_slices_and_positions_of_periods_starting_before_and_inside_the_a
         pos = periods.position(250)
         for p, lo, hi in expected:
             assert (pos[lo:hi] == p).all()
+
+
+def test_periods_within_a_slice_keep_labels_and_true_block_alignment():
+    periods = Periods(np.array([-50, 30, 200]), np.array([7, 8, 9]))
+    cut = periods.within(40, 180)  # inside period 8 only
+    np.testing.assert_array_equal(cut.labels, [8])
+    np.testing.assert_array_equal(cut.starts, [-10])
+    both = periods.within(20, 220)  # the end of 7, all of 8, the start of 9
+    np.testing.assert_array_equal(both.labels, [7, 8, 9])
+    np.testing.assert_array_equal(both.starts, [-70, 10, 180])
+    # the blocks of period 8 seen in the slice are its blocks in the whole array, shifted
+    whole, period, offset = periods.blocks(250, 25)
+    part, p_part, o_part = both.blocks(200, 25)
+    np.testing.assert_array_equal(part[p_part == 1] + 20, whole[period == 1])
+    np.testing.assert_array_equal(o_part[p_part == 1], offset[period == 1])

@@ -130,6 +130,16 @@ class Periods:
         hi = np.r_[lo[1:], n_t]
         return [(p, int(a), int(b)) for p, (a, b) in enumerate(zip(lo, hi, strict=True)) if b > a]
 
+    def within(self, lo, hi):
+        """Return the periods of samples ``lo..hi`` as the slice ``[..., lo:hi]`` sees them.
+
+        Periods ending before ``lo`` or starting at ``hi`` or later are left out; each
+        kept period keeps its label and its true start (so its blocks stay aligned).
+        """
+        ends = np.r_[self.starts[1:], np.iinfo(np.int64).max]
+        keep = (ends > lo) & (self.starts < hi)
+        return Periods(self.starts[keep] - int(lo), self.labels[keep])
+
     def position(self, n_t):
         """Period position (0..P-1) of every sample."""
         pos = np.zeros(n_t, dtype=np.int64)
@@ -655,7 +665,7 @@ def _fit_block(hp, lo, hi, *, stats, **options):
     first = lo - width * -(-lo // width)  # a block edge at lo; the period starts at <= 0
     periods = Periods(np.array([first]), np.array([0]))
     lags = options["lags"]
-    _, hit_own, _ = _spikes(hp, stats, "sigma_own", periods, set(), _spike_options(options))
+    hit_own = _spikes(hp, stats, "sigma_own", periods, set(), _spike_options(options))
     peers = _peers(hp, stats, options.get("max_peers"), periods, set())
     cache = {}
     peer_prediction(hp, lags=lags, block=width, exclude=_spread(hit_own, n_t), peers=peers,
@@ -688,25 +698,24 @@ def _spike_sigma(x, stats, name, periods, estimate, opts, d=None):
 
 
 def _spikes(x, stats, name, periods, estimate, opts):
-    """Spike statistic of ``x`` in sigma units (per-period sigma, estimated or known).
+    """Return the spike hits of ``x``: ``(width, *x.shape)`` booleans.
 
-    Returns ``z`` (NaN where ``x`` is missing nearby), the hits (``z > k`` and
-    spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated where ``z > k`` only) and
-    ``|D|``.
+    A hit has ``|D| > k sigma`` (``sigma`` its period's, estimated or known) and is
+    spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated at those entries only. No
+    ``z = |D| / sigma`` array is made: the rule needs the comparison, not the ratio.
     """
     d = _departure(x, max_width=opts["max_width"], flank=opts["flank"], degree=opts["degree"])
     sigma = _spike_sigma(x, stats, name, periods, estimate, opts, d=d)
     d = np.abs(d, out=d)
-    z = np.empty_like(d)
+    hit = np.zeros(d.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         for p, lo, hi in periods.slices(x.shape[-1]):
-            np.divide(d[..., lo:hi], sigma[..., p:p + 1], out=z[..., lo:hi])
-        hit = z > opts["k"]
+            np.greater(d[..., lo:hi], opts["k"] * sigma[..., p:p + 1], out=hit[..., lo:hi])
     index = np.nonzero(hit)
     with np.errstate(invalid="ignore"):
         hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
             x, index, flank=opts["flank"], degree=opts["degree"])
-    return z, hit, d
+    return hit
 
 
 def _per_sample(by_period, periods, n_t):
@@ -803,17 +812,18 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
     if until == "own":
-        _, hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
+        hits = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
         _peers(hp, stats, max_peers, periods, estimate)
         return {"stats": stats, "hits": hits}
     if prediction is None:
         prediction = _predict(hp, stats, periods, estimate, opts, own_hits, lags=lags,
                               block=block, max_peers=max_peers, tolerance=tolerance, core=core)
     resid = hp - prediction
-    if until == "residual":
-        _residual_sigmas(resid, stats, periods, estimate, opts)
+    if until == "residual":  # the core's periods are within the fitted span; others partial
+        lo, hi = _fitted_span(core, n_t, opts, tolerance)
+        _residual_sigmas(resid[..., lo:hi], stats, periods.within(lo, hi), estimate, opts)
         return {"stats": stats, "prediction": prediction}
-    _, hit_res, _ = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
+    hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
     sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
     sigma_t = _per_sample(sigma_p, periods, n_t)
@@ -834,12 +844,19 @@ def _predict(hp, stats, periods, estimate, opts, own_hits, *, lags, block, max_p
     blocks the core's decisions depend on are fitted.
     """
     if own_hits is None:
-        _, own_hits, _ = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
-    margin = _dependency_margin(opts["window"], opts["flank"], opts["max_width"], tolerance)
+        own_hits = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
     return peer_prediction(
         hp, lags=lags, block=block, exclude=_spread(own_hits, hp.shape[-1]), periods=periods,
         peers=_peers(hp, stats, max_peers, periods, estimate),
-        fit_range=None if core is None else (core[0] - margin, core[1] + margin))
+        fit_range=_fitted_span(core, hp.shape[-1], opts, tolerance))
+
+
+def _fitted_span(core, n_t, opts, tolerance):
+    """Return the samples whose prediction the core's decisions need (all without a core)."""
+    if core is None:
+        return 0, n_t
+    margin = _dependency_margin(opts["window"], opts["flank"], opts["max_width"], tolerance)
+    return max(core[0] - margin, 0), min(core[1] + margin, n_t)
 
 
 def _residual_sigmas(resid, stats, periods, estimate, opts):

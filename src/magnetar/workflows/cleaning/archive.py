@@ -313,12 +313,12 @@ def _dataset(layout, win):
     )
 
 
-def _save_core(layout, kind, day, win, values):
-    """Write a pass's series over the day's own samples (``work/<kind>/<day>.npy``)."""
+def _save_core(layout, kind, day, core, values):
+    """Write a pass's series over the day's own samples ``core`` (``work/<kind>/<day>.npy``)."""
     folder = Path(layout.work) / kind
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / f"{day}.npy", suffix=".npy") as tmp:
-        np.save(tmp, np.ascontiguousarray(values[..., win.core[0]:win.core[1]]))
+        np.save(tmp, np.ascontiguousarray(values[..., core[0]:core[1]]))
 
 
 def _load_saved(layout, kind, win):
@@ -351,12 +351,16 @@ def _own_statistics(layout, day, config):
     ctx = {"data": data}
     ctx.update(_step_validate(ctx, config=config))
     ctx.update(_step_highpass(ctx, config=config))
-    _save_core(layout, "hp", day, win, ctx["hp"])
+    _save_core(layout, "hp", day, win.core, ctx["hp"])
+    # the spike statistic and the peers need the day and the spike rule's reach only: the
+    # rest of the halo is there for the filter to settle
+    lo = max(win.core[0] - _reach(config), 0)
+    hi = min(win.core[1] + _reach(config), ctx["hp"].shape[-1])
     stats = {}
-    found = peer_events(ctx["hp"], **peer_options(config, ctx["period"]),
-                        periods=win.periods, stats=stats, until="own")
-    # the day's own spike hits (its own sigma; the halo's days estimate theirs) for the fits
-    _save_core(layout, "hits", day, win, found["hits"])
+    found = peer_events(ctx["hp"][..., lo:hi], **peer_options(config, ctx["period"]),
+                        periods=win.periods.within(lo, hi), stats=stats, until="own")
+    # the day's own spike hits (its own sigma) for the peer fits
+    _save_core(layout, "hits", day, (win.core[0] - lo, win.core[1] - lo), found["hits"])
     keep = {name: {day: table[day]} for name, table in stats.items() if day in table}
     sync = None
     core = data.isel(time=slice(*win.core))
@@ -375,7 +379,7 @@ def _residual_statistics(layout, day, config, own):
     found = peer_events(_load_saved(layout, "hp", win), **peer_options(config, period),
                         periods=win.periods, stats=stats, until="residual", core=win.core,
                         own_hits=_load_saved(layout, "hits", win))
-    _save_core(layout, "prediction", day, win, found["prediction"])
+    _save_core(layout, "prediction", day, win.core, found["prediction"])
     keep = {name: {day: stats[name][day]} for name in ("sigma_res", "sigma")}
     return {"day": day, "stats": keep}
 

@@ -109,8 +109,7 @@ def _out_of_sample_stats(hp, stats, options, update):
     first, last = _first_fit(update, block), n_t // update
     fits = {k: _fit_block(hp, *_fit_window(k, update, block), stats=stats, **options)
             for k in range(first, last)}
-    _, hit_own, _ = _spikes(hp, stats, "sigma_own", Periods.single(), set(),
-                            _spike_options(options))
+    hit_own = _spikes(hp, stats, "sigma_own", Periods.single(), set(), _spike_options(options))
     peers = stats.get("peers", {}).get(0)
     prediction, _ = _prediction_from(hp, fits.get, first=first, last=last, update=update,
                                      base=0, options=options, peers=peers, hit_own=hit_own)
@@ -150,7 +149,7 @@ class _DespikedHighpass:
     def __call__(self, x, n_out):
         """High-pass the first ``n_out`` samples of ``x`` (the rest is look-ahead)."""
         seq = np.concatenate((self.context, x), axis=-1)
-        _, hit, _ = _spikes(seq, self.stats, "sigma_own", Periods.single(), set(), self.opts)
+        hit = _spikes(seq, self.stats, "sigma_own", Periods.single(), set(), self.opts)
         mask = _spread(hit, seq.shape[-1])[..., self.context.shape[-1]:] & np.isfinite(x)
         anchored = np.concatenate((self.last[..., None], x), axis=-1)
         despiked = interpolate_masked(anchored, np.concatenate(
@@ -342,8 +341,8 @@ class StreamingPeerCleaner(_ChunkStream):
         n = ready - self._base
         x, hp = self._x[..., :n], self._hp[..., :n]
         periods = Periods(np.array([-self._base]), np.array([0]))
-        _, hit_own, _ = _spikes(hp, self._table(), "sigma_own", periods, set(),
-                                _spike_options(self.options))
+        hit_own = _spikes(hp, self._table(), "sigma_own", periods, set(),
+                          _spike_options(self.options))
         pred, predicted = self._predict(hp, hit_own)
         lo = self._emitted - self._base
         final_end = n if final else min(n, predicted) - self.margin
