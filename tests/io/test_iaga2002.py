@@ -194,3 +194,54 @@ def test_far_future_last_row_refused_naming_line(tmp_path):
         read_iaga2002(path)
     assert "tst.min" in str(info.value)
     assert "line 17" in str(info.value)
+
+
+def _record(t, values):
+    stamp = np.datetime_as_string(np.datetime64(t, "ms"), unit="ms").replace("T", " ")
+    doy = (np.datetime64(t, "D") - np.datetime64(t, "Y").astype("datetime64[D]")).astype(int) + 1
+    return f"{stamp} {doy:03d}   " + "".join(f"{v:10.2f}" for v in values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-2_208_988_800_000, 4_102_444_799_000),  # 1900-01-01 .. 2099-12-31 (ms)
+       st.lists(st.integers(1, 10**7), min_size=1, max_size=5),
+       st.lists(st.floats(-60000, 60000, allow_nan=False), min_size=4, max_size=4))
+def test_fixed_column_records_parse_as_the_general_parser_does(first_ms, gaps_ms, values):
+    from magnetar.io._iaga2002 import _parse_fast, _parse_fixed
+
+    ms = np.cumsum([first_ms, *gaps_ms])
+    rows = [_record(np.datetime64(int(t), "ms"), np.round(values, 2) + i)
+            for i, t in enumerate(ms)]
+    text = HEADER + "\n".join(rows) + "\n"
+    col_line = HEADER.count("\n")
+    fixed = _parse_fixed(text, col_line, 7)
+    general = _parse_fast(list(enumerate(rows, start=col_line + 1)), 7)
+    np.testing.assert_array_equal(fixed[0], ms.astype("datetime64[ms]").astype("datetime64[ns]"))
+    np.testing.assert_array_equal(fixed[0], general[0])
+    np.testing.assert_array_equal(fixed[2], general[2])
+    np.testing.assert_array_equal(fixed[3], general[3])
+    assert [fixed[1][i] for i in range(len(rows))] == list(general[1])
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r[:5] + "02-30" + r[10:],  # 30 February
+    lambda r: r[:11] + "24" + r[13:],  # hour 24
+    lambda r: r.replace("45000.00", "  inf   "),  # not finite
+    lambda r: r.replace("45000.00", "45000.0x"),  # not a number
+    lambda r: r + " ",  # another length
+])
+def test_unusual_records_leave_the_fixed_column_parser(change):
+    from magnetar.io._iaga2002 import _parse_fixed
+
+    rows = [ROWS[0], change(ROWS[0].replace("00:00:00", "00:01:00"))]
+    assert _parse_fixed(HEADER + "\n".join(rows) + "\n", HEADER.count("\n"), 7) is None
+
+
+def test_carriage_returns_and_blank_lines_read_as_plain_records(tmp_path):
+    plain = read_iaga2002(_write(tmp_path, ROWS))
+    crlf = tmp_path / "crlf.min"
+    crlf.write_bytes((HEADER + "\n".join(ROWS) + "\n").replace("\n", "\r\n").encode())
+    blank = _write(tmp_path, [ROWS[0], "", ROWS[1], ROWS[2]], name="blank.min")
+    for other in (crlf, blank):
+        ds = read_iaga2002(other)
+        xr.testing.assert_identical(ds.drop_attrs(), plain.drop_attrs())

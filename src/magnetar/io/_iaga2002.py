@@ -192,6 +192,81 @@ def _first_bad(items, convert):
     return None  # pragma: no cover - only called after a failure
 
 
+# the columns of ``YYYY-MM-DD hh:mm:ss.sss DDD`` that hold digits, and the separators
+_STAMP_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22,
+                          24, 25, 26])
+_STAMP_SEPARATORS = {4: "-", 7: "-", 10: " ", 13: ":", 16: ":", 19: ".", 23: " "}
+_STAMP_FIELDS = {"year": (0, 4), "month": (4, 6), "day": (6, 8), "hour": (8, 10),
+                 "minute": (10, 12), "second": (12, 14), "milli": (14, 17), "doy": (17, 20)}
+
+
+class _Stamps:
+    """The ``DATE TIME`` of records, as ``YYYY-MM-DDThh:mm:ss.sss`` (made when asked)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __getitem__(self, i):
+        text = self.rows[i, :23].tobytes().decode("latin-1")
+        return f"{text[:10]}T{text[11:]}"
+
+
+def _record_rows(text, col_line):
+    """Return the data records as a (record, byte) array when all share one length, else None."""
+    start = 0
+    for _ in range(col_line):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = len(text.rstrip("\n")) if text.endswith("\n") else len(text)
+    if end - start < 27 or "\r" in text:
+        return None
+    buf = np.frombuffer(text.encode("latin-1"), dtype=np.uint8)[start:end + 1]
+    if end == len(text):  # no newline after the last record
+        buf = np.append(buf, np.uint8(10))
+    length = int(np.argmax(buf == 10)) + 1
+    if length < 28 or buf.size % length or np.count_nonzero(buf == 10) != buf.size // length:
+        return None
+    return buf.reshape(-1, length)
+
+
+def _parse_fixed(text, col_line, width):
+    """Parse records of one length by their fixed columns; None where they are not so.
+
+    IAGA-2002 writes ``YYYY-MM-DD hh:mm:ss.sss DDD`` in columns 1-27 of every record, so
+    the time stamps are digits at known places: read as numbers here, not parsed as 86,400
+    date strings (which took most of the reading time of a 1-second day). Anything
+    unusual (records of other lengths, blank lines, carriage returns, an impossible date
+    or time, a field that is not a number, a non-finite value) returns None, and the
+    general parsers take over with their messages.
+    """
+    rows = _record_rows(text, col_line)
+    if rows is None or any(np.any(rows[:, i] != ord(c)) for i, c in _STAMP_SEPARATORS.items()):
+        return None
+    digits = rows[:, _STAMP_DIGITS].astype(np.int64) - ord("0")
+    if np.any((digits < 0) | (digits > 9)):
+        return None
+    f = {name: digits[:, a:b] @ 10 ** np.arange(b - a - 1, -1, -1)
+         for name, (a, b) in _STAMP_FIELDS.items()}
+    if np.any((f["month"] < 1) | (f["month"] > 12) | (f["day"] < 1) | (f["hour"] > 23)
+              | (f["minute"] > 59) | (f["second"] > 59)):
+        return None
+    month = ((f["year"] - 1970) * 12 + f["month"] - 1).astype("datetime64[M]")
+    date = month.astype("datetime64[D]") + (f["day"] - 1)
+    if np.any(date.astype("datetime64[M]") != month):  # a 30 February
+        return None
+    millis = ((f["hour"] * 60 + f["minute"]) * 60 + f["second"]) * 1000 + f["milli"]
+    times = date.astype("datetime64[ns]") + (millis * 1_000_000).astype("timedelta64[ns]")
+    try:
+        values = pd.read_csv(io.BytesIO(rows[:, 27:].tobytes()), sep=r"\s+", header=None,
+                             dtype=np.float64, engine="c").to_numpy()
+    except (ValueError, TypeError, pd.errors.ParserError):
+        return None
+    if values.shape != (rows.shape[0], width - 3) or not np.isfinite(values).all():
+        return None
+    return times, _Stamps(rows), f["doy"], values
+
+
 def _parse_fast(data_lines, width):
     """Parse data records with pandas' C parser; None if anything looks wrong."""
     text = "\n".join(ln for _, ln in data_lines)
@@ -332,6 +407,26 @@ def _fill_gaps(ds, times, stamps, step, period_ns, numbers, path):
     return ds.reindex(time=full)
 
 
+def _parse_records(lines, col_line, width, path):
+    """Parse the data records line by line (any spacing, blank lines); return them and line numbers."""
+    data_lines = [(i, ln) for i, ln in enumerate(lines[col_line:], start=col_line + 1)
+                  if ln.strip()]
+    if not data_lines:
+        msg = "no data lines after the column header (truncated file?)"
+        raise FileFormatError(msg, path=path, line=col_line)
+    numbers = [i for i, _ in data_lines]
+    parsed = _parse_fast(data_lines, width)
+    if parsed is None:
+        parsed = _parse_checked(data_lines, numbers, width, path)
+    not_finite = np.flatnonzero(~np.isfinite(parsed[3]).all(axis=1))
+    if not_finite.size:
+        i = int(not_finite[0])
+        msg = (f"non-finite value (inf or nan) in data record {data_lines[i][1].strip()[:60]!r};"
+               " IAGA-2002 marks missing values 99999")
+        raise FileFormatError(msg, path=path, line=numbers[i])
+    return parsed, numbers
+
+
 def read_iaga2002(path, *, member=None, fill_gaps=True):
     """Read one IAGA-2002 file (plain, ``.gz`` or ``.zip``).
 
@@ -359,7 +454,8 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
         times, mixed cadences, or a header that contradicts the data.
     """
     path = Path(path)
-    lines = _open_text(path, member).splitlines()
+    text = _open_text(path, member)
+    lines = text.splitlines()
     records, order, comments, col_line = _parse_header(lines, path)
     columns = lines[col_line - 1].replace("|", " ").split()
     if len(columns) < 4 or [c.upper() for c in columns[:3]] != ["DATE", "TIME", "DOY"]:
@@ -368,23 +464,13 @@ def read_iaga2002(path, *, member=None, fill_gaps=True):
     codes = columns[3:]
     elements = _element_names(codes, records.get("reported", ""), path, col_line)
 
-    first = col_line  # index of the first data line in `lines`
-    data_lines = [(i, ln) for i, ln in enumerate(lines[first:], start=first + 1) if ln.strip()]
-    if not data_lines:
-        msg = "no data lines after the column header (truncated file?)"
-        raise FileFormatError(msg, path=path, line=col_line)
-    numbers = [i for i, _ in data_lines]
     width = 3 + len(codes)
-    parsed = _parse_fast(data_lines, width)
+    parsed = _parse_fixed(text, col_line, width)
     if parsed is None:
-        parsed = _parse_checked(data_lines, numbers, width, path)
+        parsed, numbers = _parse_records(lines, col_line, width, path)
+    else:  # one record a line, from the line after the column header
+        numbers = range(col_line + 1, col_line + 1 + len(parsed[0]))
     times, stamps, doy, values = parsed
-    not_finite = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if not_finite.size:
-        i = int(not_finite[0])
-        msg = (f"non-finite value (inf or nan) in data record {data_lines[i][1].strip()[:60]!r};"
-               " IAGA-2002 marks missing values 99999")
-        raise FileFormatError(msg, path=path, line=numbers[i])
 
     step, period_ns = _check_times(times, stamps, doy, numbers, records, path)
     data_vars = _element_variables(elements, codes, values, path, col_line)

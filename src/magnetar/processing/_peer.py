@@ -812,16 +812,15 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     opts = {"k": k, "shape_factor": shape_factor, "max_width": max_width, "flank": flank,
             "degree": degree, "window": sigma_window, "trim": sigma_trim}
     if until == "own":
-        hits = _spikes(hp, stats, "sigma_own", periods, estimate, opts)
         _peers(hp, stats, max_peers, periods, estimate)
-        return {"stats": stats, "hits": hits}
+        return {"stats": stats, "hits": _spikes(hp, stats, "sigma_own", periods, estimate, opts)}
     if prediction is None:
         prediction = _predict(hp, stats, periods, estimate, opts, own_hits, lags=lags,
                               block=block, max_peers=max_peers, tolerance=tolerance, core=core)
     resid = hp - prediction
-    if until == "residual":  # the core's periods are within the fitted span; others partial
-        lo, hi = _fitted_span(core, n_t, opts, tolerance)
-        _residual_sigmas(resid[..., lo:hi], stats, periods.within(lo, hi), estimate, opts)
+    if until == "residual":  # the core's periods lie within the fitted span
+        _residual_sigmas(resid, stats, periods, estimate, opts,
+                         span=_fitted_span(core, n_t, opts, tolerance))
         return {"stats": stats, "prediction": prediction}
     hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
     sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
@@ -859,8 +858,12 @@ def _fitted_span(core, n_t, opts, tolerance):
     return max(core[0] - margin, 0), min(core[1] + margin, n_t)
 
 
-def _residual_sigmas(resid, stats, periods, estimate, opts):
-    """Estimate (or look up) the residual's per-period sigmas: its spike statistic's, its own."""
+def _residual_sigmas(resid, stats, periods, estimate, opts, *, span):
+    """Estimate (or look up) the residual's per-period sigmas: its spike statistic's, its own.
+
+    Only samples ``span`` (lo, hi) are used: periods partly outside it get partial sigmas.
+    """
+    resid, periods = resid[..., span[0]:span[1]], periods.within(*span)
     _spike_sigma(resid, stats, "sigma_res", periods, estimate, opts)
     _resolve(stats, "sigma", lambda: _period_sigma(resid, opts["window"], opts["trim"], periods,
                                                    local=False)[0], periods, estimate)
