@@ -314,3 +314,49 @@ def test_periods_within_a_slice_keep_labels_and_true_block_alignment():
     part, p_part, o_part = both.blocks(200, 25)
     np.testing.assert_array_equal(part[p_part == 1] + 20, whole[period == 1])
     np.testing.assert_array_equal(o_part[p_part == 1], offset[period == 1])
+
+
+def _spiky(seed, shape=(2, 5, 3000)):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, shape).cumsum(axis=-1) * 0.1 + rng.normal(0, 1, shape)
+    where = rng.integers(10, shape[-1] - 10, 40)
+    x[rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40), where] += 12.0
+    x[1, 3, 500:520] = np.nan  # a gap
+    return x
+
+
+def test_spike_scan_in_station_chunks_equals_the_whole_arrays_rule(monkeypatch):
+    from magnetar.processing import _peer
+
+    x = _spiky(3)
+    periods = Periods(np.array([-100, 1700]), np.array([4, 5]))
+    opts = {"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3, "degree": 1,
+            "window": 121, "trim": 0.3}
+    d, e = spike_statistic(x, max_width=3, flank=3, degree=1)  # whole arrays
+    sigma = _peer._period_sigma(d, 121, 0.3, periods, local=False)[0]
+    per_sample = np.where(np.arange(3000) < 1700, sigma[..., :1], sigma[..., 1:])
+    with np.errstate(invalid="ignore"):
+        expected = (np.abs(d) > 6.0 * per_sample) & (np.abs(d) > 5.0 * e)
+    assert expected.sum() > 30  # most of the 40 spikes, at one width or more
+    monkeypatch.setattr(_peer, "_CHUNK", 2 * 3000)  # two stations a chunk, then one
+    found_sigma, hits = _peer._scan_spikes(x, periods, opts)
+    np.testing.assert_array_equal(found_sigma, sigma)
+    np.testing.assert_array_equal(hits, expected)
+
+
+def test_spikes_use_known_sigmas_where_given_and_estimate_the_others():
+    from magnetar.processing._peer import _spikes
+
+    x = _spiky(4)
+    periods = Periods(np.array([0, 1500]), np.array([1, 2]))
+    opts = {"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3, "degree": 1,
+            "window": 121, "trim": 0.3}
+    estimated = {}
+    free = _spikes(x, estimated, "s", periods, None, opts)
+    assert free[..., :1500].any()
+    assert free[..., 1500:].any()
+    known = {"s": {1: np.full((3, 2, 5), 1e9)}}  # period 1 silenced, period 2 estimated
+    mixed = _spikes(x, known, "s", periods, {2}, opts)
+    assert not mixed[..., :1500].any()
+    np.testing.assert_array_equal(mixed[..., 1500:], free[..., 1500:])
+    np.testing.assert_array_equal(known["s"][2], estimated["s"][2])

@@ -687,35 +687,85 @@ def _spread(mask_w, n_t):
     return out
 
 
-def _spike_sigma(x, stats, name, periods, estimate, opts, d=None):
-    """Per-period robust sigma of the spike statistic's ``D`` (known, or estimated from x)."""
-    def estimate_sigma():
-        dep = d if d is not None else _departure(x, max_width=opts["max_width"],
-                                                 flank=opts["flank"], degree=opts["degree"])
-        return _period_sigma(dep, opts["window"], opts["trim"], periods, local=False)[0]
+#: samples of D filtered at once (16 MB of float64): larger temporaries would be mapped
+#: fresh from the system (glibc serves blocks over 32 MiB by mmap) and zeroed page by page
+#: on every call, which cost a third of a 16-station day's cleaning in kernel time
+_CHUNK = 2**21
 
-    return _resolve(stats, name, estimate_sigma, periods, estimate)
+
+def _departure_chunks(x, opts):
+    """Yield ``(width - 1, component, stations, D)`` of :func:`spike_statistic` in chunks.
+
+    ``x`` is (component, station, time); each chunk is one width, one component and as many
+    stations as keep ``D`` under :data:`_CHUNK` samples. Every D is filtered line by line,
+    so a chunk equals the same slice of the whole array's D.
+    """
+    n_s, n_t = x.shape[1], x.shape[-1]
+    step = max(1, _CHUNK // max(n_t, 1))
+    for w in range(opts["max_width"]):
+        k_d = _flank_kernels(w + 1, opts["flank"], opts["degree"])[1]
+        for c in range(x.shape[0]):
+            for s0 in range(0, n_s, step):
+                stations = slice(s0, min(s0 + step, n_s))
+                yield w, c, stations, _correlate(x[c, stations], k_d, w + 1)
+
+
+def _scan_spikes(x, periods, opts, sigma=None):
+    """Return the per-period sigma of ``D`` (estimated unless given) and the spike hits.
+
+    One pass over :func:`_departure_chunks`: each chunk's sigma (when estimated), then its
+    hits (``|D| > k sigma`` and spike-shaped, ``|D| > shape_factor * E`` with ``E`` at
+    those entries only); ``hits`` None when ``opts["k"]`` is None (sigma only).
+    """
+    n_w, n_t = opts["max_width"], x.shape[-1]
+    estimated = np.full((n_w,) + x.shape[:-1] + (len(periods.starts),), np.nan)
+    hits = None if opts["k"] is None else np.zeros((n_w,) + x.shape, dtype=bool)
+    for w, c, stations, d in _departure_chunks(x, opts):
+        if sigma is None:
+            estimated[w, c, stations] = _period_sigma(d, opts["window"], opts["trim"], periods,
+                                                      local=False)[0]
+        if hits is None:
+            continue
+        chunk_sigma = (estimated if sigma is None else sigma)[w, c, stations]
+        d = np.abs(d, out=d)
+        hit = hits[w, c, stations]
+        with np.errstate(invalid="ignore"):
+            for p, lo, hi in periods.slices(n_t):
+                np.greater(d[..., lo:hi], opts["k"] * chunk_sigma[..., p:p + 1],
+                           out=hit[..., lo:hi])
+        index = np.nonzero(hit)
+        where = (np.full(index[0].shape, w), np.full(index[0].shape, c),
+                 index[0] + stations.start, index[1])
+        with np.errstate(invalid="ignore"):
+            hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
+                x, where, flank=opts["flank"], degree=opts["degree"])
+    return (estimated if sigma is None else sigma), hits
+
+
+def _spike_sigma(x, stats, name, periods, estimate, opts):
+    """Per-period robust sigma of the spike statistic's ``D`` (known, or estimated from x)."""
+    return _resolve(stats, name, lambda: _scan_spikes(x, periods, {**opts, "k": None})[0],
+                    periods, estimate)
 
 
 def _spikes(x, stats, name, periods, estimate, opts):
     """Return the spike hits of ``x``: ``(width, *x.shape)`` booleans.
 
     A hit has ``|D| > k sigma`` (``sigma`` its period's, estimated or known) and is
-    spike-shaped: ``|D| > shape_factor * E``, ``E`` evaluated at those entries only. No
-    ``z = |D| / sigma`` array is made: the rule needs the comparison, not the ratio.
+    spike-shaped: ``|D| > shape_factor * E``. Where sigma is estimated, the hits come from
+    the same pass over ``D`` (they are made again only where some periods' sigmas were
+    known and others estimated).
     """
-    d = _departure(x, max_width=opts["max_width"], flank=opts["flank"], degree=opts["degree"])
-    sigma = _spike_sigma(x, stats, name, periods, estimate, opts, d=d)
-    d = np.abs(d, out=d)
-    hit = np.zeros(d.shape, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        for p, lo, hi in periods.slices(x.shape[-1]):
-            np.greater(d[..., lo:hi], opts["k"] * sigma[..., p:p + 1], out=hit[..., lo:hi])
-    index = np.nonzero(hit)
-    with np.errstate(invalid="ignore"):
-        hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
-            x, index, flank=opts["flank"], degree=opts["degree"])
-    return hit
+    scan = {}
+
+    def estimate_sigma():
+        scan["sigma"], scan["hits"] = _scan_spikes(x, periods, opts)
+        return scan["sigma"]
+
+    sigma = _resolve(stats, name, estimate_sigma, periods, estimate)
+    if "hits" in scan and np.array_equal(scan["sigma"], sigma, equal_nan=True):
+        return scan["hits"]
+    return _scan_spikes(x, periods, opts, sigma=sigma)[1]
 
 
 def _per_sample(by_period, periods, n_t):
@@ -977,10 +1027,9 @@ def _event_table(candidate, interference, flagged, resid, sigma_t, z_own, ratio,
     klass = np.empty(n, dtype=object)
     seen = np.zeros((n, n_s), dtype=bool)
     n_valid = np.zeros(n, dtype=np.int64)
-    absres = np.abs(np.nan_to_num(resid))
     for i in range(n):  # events are few; each step is O(event length)
         seg = slice(start[i], stop[i])
-        j = start[i] + int(np.argmax(absres[c[i], s[i], seg]))
+        j = start[i] + int(np.argmax(np.abs(np.nan_to_num(resid[c[i], s[i], seg]))))
         peak[i], peak_value[i] = j, resid[c[i], s[i], j]
         if flagged[c[i], s[i], seg].any():
             klass[i] = CLASS_UNDETERMINED
