@@ -127,3 +127,30 @@ def test_archive_refuses_inputs_inside_its_outputs(tmp_path):
     inside.write_text("x")
     with pytest.raises(ValidationError, match="lies where this run writes"):
         clean_archive([inside], out)
+
+
+def test_saved_hits_read_back_over_any_window(tmp_path):
+    from magnetar.workflows.cleaning.archive import (
+        ArchiveLayout,
+        _day_span,
+        _load_hits,
+        _save_hits,
+        _window,
+    )
+
+    step = 3600 * 10**9  # hourly samples; the archive starts at 18:00 of its first day
+    first = np.datetime64("2024-05-01T18:00", "ns").astype(np.int64)
+    layout = ArchiveLayout(work=str(tmp_path), stations=("A", "B"), components=("X", "Y"),
+                           step_ns=step, first_ns=first, last_ns=first + 53 * step, headers=())
+    rng = np.random.default_rng(5)
+    truth = rng.random((3, 2, 2, layout.n_samples)) < 0.05
+    for day in layout.days:
+        c0, c1 = _day_span(layout, day)
+        padded = np.zeros((3, 2, 2, c1 - c0 + 7), dtype=bool)  # the saved core sits at 4..
+        padded[..., 4:4 + c1 - c0] = truth[..., c0:c1]
+        _save_hits(layout, day, (4, 4 + c1 - c0), padded)
+    for day in layout.days:
+        for halo in (0, 5, 30):
+            win = _window(layout, day, halo)
+            np.testing.assert_array_equal(_load_hits(layout, win, 3),
+                                          truth[..., win.g0:win.g1])

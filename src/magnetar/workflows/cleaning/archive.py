@@ -10,9 +10,9 @@ decides exactly as one in-memory run over the whole archive would
 1. *Ingest* (one task per input file): IAGA-2002 or ImagCDF files are read once and written
    as one array per station, day and element into ``out/work`` (read back memory-mapped).
 2. *Own statistics* (one task per day): high-pass (the day's high-passed samples are
-   written to ``work/hp``), the spike statistic's robust sigma, its hits (``work/hits``: the
-   samples the peer fits leave out) and the choice of peers of that day, and the day's
-   synchronisation check.
+   written to ``work/hp``), the spike statistic's robust sigma, its hits (``work/hits``, as
+   flat indices: the samples the peer fits leave out) and the choice of peers of that day,
+   and the day's synchronisation check.
 3. *Residual statistics* (per day): the peer prediction, fitted once (the day's predicted
    samples are written to ``work/prediction``), the residual's sigmas.
 4. *Decisions* (per day): spikes, classes and replacements for the day's samples only,
@@ -321,18 +321,44 @@ def _save_core(layout, kind, day, core, values):
         np.save(tmp, np.ascontiguousarray(values[..., core[0]:core[1]]))
 
 
+def _day_span(layout, day):
+    """Return the archive's samples ``c0..c1`` of a day."""
+    return (max(layout.index(day * DAY_NS), 0),
+            min(layout.index((day + 1) * DAY_NS), layout.n_samples))
+
+
 def _load_saved(layout, kind, win):
     """Return an earlier pass's series over a window, from the days' saved cores."""
     out = None
     for d in win.periods.labels.tolist():
-        c0 = max(layout.index(d * DAY_NS), 0)
-        c1 = min(layout.index((d + 1) * DAY_NS), layout.n_samples)
+        c0, c1 = _day_span(layout, d)
         lo, hi = max(c0, win.g0), min(c1, win.g1)
         arr = np.load(Path(layout.work) / kind / f"{d}.npy", mmap_mode="r")
         if out is None:  # every day of a kind has the same leading shape and type
-            out = np.full(arr.shape[:-1] + (win.g1 - win.g0,),
-                          False if arr.dtype == bool else np.nan, dtype=arr.dtype)
+            out = np.full(arr.shape[:-1] + (win.g1 - win.g0,), np.nan, dtype=arr.dtype)
         out[..., lo - win.g0:hi - win.g0] = arr[..., lo - c0:hi - c0]
+    return out
+
+
+def _save_hits(layout, day, core, hits):
+    """Write the day's own spike hits (few) as flat indices of its (width, ..., day) array."""
+    folder = Path(layout.work) / "hits"
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / f"{day}.npy", suffix=".npy") as tmp:
+        np.save(tmp, np.flatnonzero(hits[..., core[0]:core[1]]))
+
+
+def _load_hits(layout, win, max_width):
+    """Return the own spike hits over a window, (width, component, station, time)."""
+    out = np.zeros((max_width, len(layout.components), len(layout.stations),
+                    win.g1 - win.g0), dtype=bool)
+    for d in win.periods.labels.tolist():
+        c0, c1 = _day_span(layout, d)
+        w, c, s, t = np.unravel_index(np.load(Path(layout.work) / "hits" / f"{d}.npy"),
+                                      out.shape[:-1] + (c1 - c0,))
+        t = t + c0 - win.g0
+        keep = (t >= 0) & (t < out.shape[-1])
+        out[w[keep], c[keep], s[keep], t[keep]] = True
     return out
 
 
@@ -360,7 +386,7 @@ def _own_statistics(layout, day, config):
     found = peer_events(ctx["hp"][..., lo:hi], **peer_options(config, ctx["period"]),
                         periods=win.periods.within(lo, hi), stats=stats, until="own")
     # the day's own spike hits (its own sigma) for the peer fits
-    _save_core(layout, "hits", day, (win.core[0] - lo, win.core[1] - lo), found["hits"])
+    _save_hits(layout, day, (win.core[0] - lo, win.core[1] - lo), found["hits"])
     keep = {name: {day: table[day]} for name, table in stats.items() if day in table}
     sync = None
     core = data.isel(time=slice(*win.core))
@@ -378,7 +404,7 @@ def _residual_statistics(layout, day, config, own):
     stats = _merge_stats(own)
     found = peer_events(_load_saved(layout, "hp", win), **peer_options(config, period),
                         periods=win.periods, stats=stats, until="residual", core=win.core,
-                        own_hits=_load_saved(layout, "hits", win))
+                        own_hits=_load_hits(layout, win, config.max_width))
     _save_core(layout, "prediction", day, win.core, found["prediction"])
     keep = {name: {day: stats[name][day]} for name in ("sigma_res", "sigma")}
     return {"day": day, "stats": keep}
