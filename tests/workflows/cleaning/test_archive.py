@@ -154,3 +154,12 @@ def test_saved_hits_read_back_over_any_window(tmp_path):
             win = _window(layout, day, halo)
             np.testing.assert_array_equal(_load_hits(layout, win, 3),
                                           truth[..., win.g0:win.g1])
+
+
+def test_derived_series_are_removed_once_read_and_raw_kept_on_request(tmp_path):
+    files = _archive(tmp_path, days=3)
+    clean_archive(files, tmp_path / "out", CleaningConfig(), formats=(), keep_work=True)
+    work = tmp_path / "out" / "work"
+    assert len(list((work / "raw").rglob("*.npy"))) == 3 * len(STATIONS) * 3  # days x elements
+    for kind in ("hp", "prediction", "hits"):
+        assert not list((work / kind).glob("*.npy"))

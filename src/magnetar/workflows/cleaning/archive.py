@@ -25,8 +25,9 @@ pass one prediction block, the decision pass a settling length for refiltering t
 part around replaced samples, each plus the spike rule's reach. Filtering and fitting are
 done once per sample, not once per pass. Memory per task is bounded by one day plus its
 halo, whatever the archive's length. Statistics travel between tasks (a few hundred kB per
-day); series go through the work folder, which holds three copies of the archive while it
-runs (raw, high-passed, predicted) and the own hits, and is removed at the end.
+day); series go through the work folder: the raw archive (removed at the end) and each
+day's high-passed series, prediction and own hits, removed as soon as the last decision
+that reads them is made, so that only a few days of them exist at a time.
 """
 
 from __future__ import annotations
@@ -568,20 +569,51 @@ def clean_ingested(layout, out_dir, config, *, client=None, formats=("iaga2002",
     LOGGER.info("%d stations x %d days (%s)", len(layout.stations), len(days),
                 ", ".join(layout.components))
     near = {d: _near(d, days, layout, config) for d in days}
-    own = {d: dask.delayed(_own_statistics)(layout, d, config) for d in days}
-    res = {d: dask.delayed(_residual_statistics)(layout, d, config, [own[e] for e in near[d]])
-           for d in days}
-    decided = [dask.delayed(_decide_day)(layout, d, config, [own[e] for e in near[d]],
-                                         [res[e] for e in near[d]], str(out_dir),
-                                         tuple(formats)) for d in days]
+    own = _per_day(days, lambda d: dask.delayed(_own_statistics)(layout, d, config))
+    res = _per_day(days, lambda d: dask.delayed(_residual_statistics)(
+        layout, d, config, [own[e] for e in near[d]]))
+    decided = _per_day(days, lambda d: dask.delayed(_decide_day)(
+        layout, d, config, [own[e] for e in near[d]], [res[e] for e in near[d]],
+        str(out_dir), tuple(formats)))
+    dropped = _per_day(days, lambda d: dask.delayed(_drop_derived)(
+        layout, d, [decided[e] for e in near[d]]))
+    decided = [decided[d] for d in days]
     sigmas = [dask.delayed(_pick)(res[d], "stats") for d in days]
-    results = compute(decided + list(own.values()) + sigmas, client, progress=progress,
-                      what="cleaning")
+    results = compute(decided + list(own.values()) + sigmas + list(dropped.values()), client,
+                      progress=progress, what="cleaning")
     n = len(days)
     out = _write_archive_tables(layout, config, results[:n], results[n:2 * n],
-                                results[2 * n:], out_dir)
+                                results[2 * n:3 * n], out_dir)
     out["layout"] = layout
     return out
+
+
+def _per_day(days, make):
+    """Return ``{day: make(day)}``, the tasks of earlier days given a higher Dask priority.
+
+    A cluster then finishes days roughly in order, so that each day's derived series are
+    dropped soon after they are made (the synchronous scheduler keeps its own order).
+    """
+    import dask
+
+    out = {}
+    for d in days:
+        with dask.annotate(priority=-int(d)):
+            out[d] = make(d)
+    return out
+
+
+def _drop_derived(layout, day, readers):
+    """Remove a day's high-passed series, prediction and hits (``readers`` are done).
+
+    Every task that reads them is a day's decision in the day's reach, or comes before
+    one; removed then, they rarely outlive the page cache, and the work folder holds the
+    raw archive and a few days of derived series, whatever the archive's length.
+    """
+    del readers  # a dependency only
+    for kind in ("hp", "prediction", "hits"):
+        (Path(layout.work) / kind / f"{day}.npy").unlink(missing_ok=True)
+    return day
 
 
 def _refuse_overwriting(paths, out_dir):
