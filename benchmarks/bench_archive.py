@@ -183,8 +183,8 @@ def memory_child(layout_path):
 def memory(days_list, stations):
     """Peak memory of a process that cleans archives of different lengths (built elsewhere).
 
-    The archive is built by this process; a fresh child only cleans it, so its peak is the
-    cleaning's (plus its imports, reported as the peak before cleaning).
+    The archive is built by this process; a fresh child only cleans it, its peak reset
+    after its imports (whose resident memory is reported as the RSS before cleaning).
     """
     import pickle
 

@@ -710,16 +710,16 @@ def _departure_chunks(x, opts):
                 yield w, c, stations, _correlate(x[c, stations], k_d, w + 1)
 
 
-def _scan_spikes(x, periods, opts, sigma=None):
+def _scan_spikes(x, periods, opts, sigma=None, *, find=True):
     """Return the per-period sigma of ``D`` (estimated unless given) and the spike hits.
 
     One pass over :func:`_departure_chunks`: each chunk's sigma (when estimated), then its
     hits (``|D| > k sigma`` and spike-shaped, ``|D| > shape_factor * E`` with ``E`` at
-    those entries only); ``hits`` None when ``opts["k"]`` is None (sigma only).
+    those entries only); ``find`` False: the sigma only (hits None).
     """
     n_w, n_t = opts["max_width"], x.shape[-1]
     estimated = np.full((n_w,) + x.shape[:-1] + (len(periods.starts),), np.nan)
-    hits = None if opts["k"] is None else np.zeros((n_w,) + x.shape, dtype=bool)
+    hits = np.zeros((n_w,) + x.shape, dtype=bool) if find else None
     for w, c, stations, d in _departure_chunks(x, opts):
         if sigma is None:
             estimated[w, c, stations] = _period_sigma(d, opts["window"], opts["trim"], periods,
@@ -744,7 +744,7 @@ def _scan_spikes(x, periods, opts, sigma=None):
 
 def _spike_sigma(x, stats, name, periods, estimate, opts):
     """Per-period robust sigma of the spike statistic's ``D`` (known, or estimated from x)."""
-    return _resolve(stats, name, lambda: _scan_spikes(x, periods, {**opts, "k": None})[0],
+    return _resolve(stats, name, lambda: _scan_spikes(x, periods, opts, find=False)[0],
                     periods, estimate)
 
 

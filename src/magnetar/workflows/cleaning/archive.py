@@ -314,12 +314,17 @@ def _dataset(layout, win):
     )
 
 
-def _save_core(layout, kind, day, core, values):
-    """Write a pass's series over the day's own samples ``core`` (``work/<kind>/<day>.npy``)."""
+def _save_day(layout, kind, day, array):
+    """Write one day's array of a pass atomically (``work/<kind>/<day>.npy``)."""
     folder = Path(layout.work) / kind
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / f"{day}.npy", suffix=".npy") as tmp:
-        np.save(tmp, np.ascontiguousarray(values[..., core[0]:core[1]]))
+        np.save(tmp, array)
+
+
+def _save_core(layout, kind, day, core, values):
+    """Write a pass's series over the day's own samples ``core`` (``work/<kind>/<day>.npy``)."""
+    _save_day(layout, kind, day, np.ascontiguousarray(values[..., core[0]:core[1]]))
 
 
 def _day_span(layout, day):
@@ -343,10 +348,7 @@ def _load_saved(layout, kind, win):
 
 def _save_hits(layout, day, core, hits):
     """Write the day's own spike hits (few) as flat indices of its (width, ..., day) array."""
-    folder = Path(layout.work) / "hits"
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / f"{day}.npy", suffix=".npy") as tmp:
-        np.save(tmp, np.flatnonzero(hits[..., core[0]:core[1]]))
+    _save_day(layout, "hits", day, np.flatnonzero(hits[..., core[0]:core[1]]))
 
 
 def _load_hits(layout, win, max_width):
@@ -381,8 +383,8 @@ def _own_statistics(layout, day, config):
     _save_core(layout, "hp", day, win.core, ctx["hp"])
     # the spike statistic and the peers need the day and the spike rule's reach only: the
     # rest of the halo is there for the filter to settle
-    lo = max(win.core[0] - _reach(config), 0)
-    hi = min(win.core[1] + _reach(config), ctx["hp"].shape[-1])
+    reach = _reach(config)
+    lo, hi = max(win.core[0] - reach, 0), min(win.core[1] + reach, ctx["hp"].shape[-1])
     stats = {}
     found = peer_events(ctx["hp"][..., lo:hi], **peer_options(config, ctx["period"]),
                         periods=win.periods.within(lo, hi), stats=stats, until="own")
