@@ -16,7 +16,11 @@ rule runs on the corrupted data (sigma estimated from it, as in real use). Score
   span (``peer_streamed_span``);
 * what any one-station detector faces: each 20x spike's amplitude over the local robust
   sigma (+-60 samples) of the untouched data's peer-residual spike statistic D, quiet and
-  disturbed (a spike at a local SNR of 2-3 looks like the station's own activity).
+  disturbed (a spike at a local SNR of 2-3 looks like the station's own activity); beside
+  it (``local_snr_20x_interpolator``) the same over the departure from a fitted two-sided
+  interpolator of the station's own series (:func:`interpolation_departure`), a statistic
+  the rule does not use yet (session 22: twice the local SNR in disturbed intervals, see
+  docs/cleaning.md).
 
 Writes benchmarks/results/cleaning_dense.json. Run: .venv/bin/python benchmarks/validate_cleaning_dense.py
 """
@@ -49,6 +53,7 @@ COMPS = ("X", "Y", "Z")
 AMPLITUDES = (6, 20, 100)
 RULES = ("peer", "published", "sharp")
 STREAMED = ("stream", "peer_streamed_span")  # scored from the window's second day on
+PEER_OPTIONS = {}  # --set: CleaningConfig options of the peer rule (default: its defaults)
 
 
 def load(window):
@@ -89,19 +94,58 @@ def disturbed_mask(x, period):
     return active.any(axis=0)  # (station, time)
 
 
+def highpassed(data, config=None):
+    """Return the rule's high-passed series of ``data``: (component, station, time)."""
+    from magnetar.workflows._pipeline import Pipeline
+    from magnetar.workflows.cleaning.method import build_cleaning_pipeline
+
+    pipeline = build_cleaning_pipeline(config or CleaningConfig())
+    ctx = Pipeline(pipeline.steps[:pipeline.names.index("highpass") + 1]).run({"data": data})
+    return ctx["hp"][[ctx["comps"].index(c) for c in COMPS]]
+
+
 def residual_departure(data):
     """The spike departure D of the untouched data's peer residual (default options)."""
     from magnetar.processing._peer import peer_prediction, spike_statistic
-    from magnetar.workflows._pipeline import Pipeline
-    from magnetar.workflows.cleaning.method import build_cleaning_pipeline, peer_options
+    from magnetar.workflows.cleaning.method import peer_options
 
     config = CleaningConfig()
-    pipeline = build_cleaning_pipeline(config)
-    ctx = Pipeline(pipeline.steps[:pipeline.names.index("highpass") + 1]).run({"data": data})
-    hp = ctx["hp"][[ctx["comps"].index(c) for c in COMPS]]
-    opts = peer_options(config, ctx["period"])
+    hp = highpassed(data, config)
+    opts = peer_options(config, float(data.attrs["sampling_period_s"]))
     pred = peer_prediction(hp, lags=opts["lags"], block=opts["block"])
     return spike_statistic(hp - pred, max_width=opts["max_width"], flank=opts["flank"])[0]
+
+
+def interpolation_departure(x, *, width, order=6, block=360, n_iter=4):
+    """Departure of each ``width``-sample mean of ``x`` from its two-sided interpolation.
+
+    ``out[t] = mean(x[t:t + width]) - sum_j a_j x[t - j] - sum_j b_j x[t + width - 1 + j]
+    - c`` (j = 1..order), the coefficients fitted by Tukey-biweight least squares in blocks
+    of ``block`` samples (the interpolator adapts to the local spectrum of the natural
+    signal, where :func:`spike_statistic` fits a line to three samples a side). A spike of
+    amplitude A covering exactly ``x[t:t + width]`` departs by A. NaN where unfitted.
+    """
+    n = x.size
+    out = np.full(n, np.nan)
+    finite = np.isfinite(x)
+    target = ndimage.uniform_filter1d(np.where(finite, x, 0.0), width, origin=-(width // 2))
+    complete = ndimage.minimum_filter1d(finite, width, origin=-(width // 2))
+    for lo in range(0, n, block):
+        ts = np.arange(max(lo, order), min(lo + block, n - width - order + 1))
+        cols = ([x[ts - j] for j in range(1, order + 1)]
+                + [x[ts + width - 1 + j] for j in range(1, order + 1)] + [np.ones(ts.size)])
+        a, y = np.column_stack(cols), target[ts]
+        ok = np.isfinite(a).all(axis=1) & complete[ts]
+        if ok.sum() < 3 * a.shape[1]:
+            continue
+        a, y, weight = a[ok], y[ok], np.ones(ok.sum())
+        for _ in range(n_iter):
+            coef = np.linalg.lstsq(a * weight[:, None], y * weight, rcond=None)[0]
+            r = y - a @ coef
+            u = r / (4.685 * 1.4826 * np.median(np.abs(r)) + 1e-12)
+            weight = np.where(np.abs(u) < 1, 1 - u * u, 0.0)  # sqrt of the biweight
+        out[ts[ok]] = r
+    return out
 
 
 def local_snr(d, spikes, unit, station, disturbed, out):
@@ -124,7 +168,8 @@ def with_values(data, y):
 
 def run_rule(data, y, rule):
     ds = with_values(data, y)
-    cfg = CleaningConfig(rule=rule) if rule == "peer" else CleaningConfig(rule=rule, k=3.0)
+    cfg = (CleaningConfig(rule=rule, **PEER_OPTIONS) if rule == "peer"
+           else CleaningConfig(rule=rule, k=3.0))
     t0 = time.perf_counter()
     result = clean_observatories(ds, cfg)
     dt = time.perf_counter() - t0
@@ -140,7 +185,7 @@ def run_stream(data, y, reference):
     ds = with_values(data, y)
     t0 = time.perf_counter()
     cleaner = StreamingPeerCleaner.from_reference(ds.isel(time=slice(0, reference)),
-                                                  CleaningConfig())
+                                                  CleaningConfig(**PEER_OPTIONS))
     step = max(int(3600 / float(data.attrs["sampling_period_s"])), 1)
     outs = [cleaner.push(ds.isel(time=slice(a, a + step)))
             for a in range(reference, ds.sizes["time"], step)] + [cleaner.flush()]
@@ -191,7 +236,13 @@ def main(argv=None):
                              "peer_streamed_span (the batch peer rule on stream's span)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"
                                              / "cleaning_dense.json"))
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a CleaningConfig option of the peer rule and the stream, e.g. "
+                             "--set shape_factor=4 (repeatable; numbers only)")
     args = parser.parse_args(argv)
+    for item in args.set:
+        name, _, value = item.partition("=")
+        PEER_OPTIONS[name] = float(value) if "." in value else int(value)
     methods = args.methods.split(",")
     if "magpy" in methods:
         try:
@@ -203,6 +254,7 @@ def main(argv=None):
               for m in methods}
     station_days = dict.fromkeys(methods, 0.0)
     snr = {"quiet": [], "disturbed": []}
+    snr_interp = {"quiet": [], "disturbed": []}
     for window in WINDOWS:
         data = load(window)
         x = np.stack([data[c].transpose("station", "time").values for c in COMPS])
@@ -210,6 +262,8 @@ def main(argv=None):
         reference = int(round(86400 / period))  # the streaming rule learns on day one
         disturbed = disturbed_mask(x, period)
         d_untouched = residual_departure(data)
+        d_interp = np.stack([[[interpolation_departure(row, width=w) for row in comp]
+                              for comp in highpassed(data)] for w in (1, 2, 3)])
         for m in methods:
             start = reference if m in STREAMED else 0
             station_days[m] += (x.shape[-1] - start) * period / 86400 * x.shape[1]
@@ -223,6 +277,7 @@ def main(argv=None):
                 y, spikes, natural = inject(x, rng, station=station, amplitude=amp, unit=unit)
                 if amp == 20:
                     local_snr(d_untouched, spikes, unit, station, disturbed, snr)
+                    local_snr(d_interp, spikes, unit, station, disturbed, snr_interp)
                 for m in methods:
                     flags, dt = run_method(m, data, y, reference)
                     totals[m]["runtime_s"] += dt
@@ -253,14 +308,16 @@ def main(argv=None):
                                                        / station_days[m], 3),
             "runtime_s": round(tot["runtime_s"], 2),
         }
-    result["local_snr_20x"] = {
-        key: {"n": len(v), "quantiles_10_25_50_75": np.percentile(v, [10, 25, 50, 75]).round(2)
-              .tolist(), "share_below_4": round(float(np.mean(np.array(v) < 4)), 3)}
-        for key, v in snr.items()}
-    result["config_peer"] = dataclasses.asdict(CleaningConfig())
+    for name, values in (("local_snr_20x", snr), ("local_snr_20x_interpolator", snr_interp)):
+        result[name] = {
+            key: {"n": len(v), "quantiles_10_25_50_75": np.percentile(v, [10, 25, 50, 75])
+                  .round(2).tolist(), "share_below_4": round(float(np.mean(np.array(v) < 4)), 3)}
+            for key, v in values.items()}
+    result["config_peer"] = dataclasses.asdict(CleaningConfig(**PEER_OPTIONS))
     path = Path(args.out)
     path.write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: result[k] for k in ("methods", "local_snr_20x")}, indent=1))  # noqa: T201
+    print(json.dumps({k: result[k] for k in ("methods", "local_snr_20x",  # noqa: T201
+                                             "local_snr_20x_interpolator")}, indent=1))  # noqa: T201
 
 
 if __name__ == "__main__":
