@@ -118,6 +118,30 @@ def test_spike_under_a_peers_unshaped_activity_is_flagged_not_replaced_nor_kept(
         peer_events(hp, peer_shape=float("nan"))
 
 
+def test_review_flags_a_spike_on_local_activity_the_shape_test_misses():
+    # station 0 carries a burst of fast local activity (a 6.3-sample oscillation, absent
+    # at the peer) with a 2-sample spike on it: the flanks oscillate, so the spike fails the
+    # flank shape test; its departure from the station's learnt interpolation does not.
+    # Reviewed, it is flagged, never replaced; no replacement changes.
+    rng = np.random.default_rng(5)
+    n, t0 = 4000, 2000
+    common = np.convolve(rng.normal(0, 3, n), np.ones(15) / 15, mode="same")
+    hp = np.stack([np.stack([common, 0.9 * common])]) + rng.normal(0, 0.2, (1, 2, n))
+    burst = slice(t0 - 150, t0 + 150)
+    hp[0, 0, burst] += 12 * np.sin(2 * np.pi * np.arange(300) / 6.3) * np.hanning(300)
+    hp[0, 0, t0:t0 + 2] += 20.0
+    d, e = spike_statistic(hp[0, 0], max_width=2, flank=3)
+    assert abs(d[1, t0]) < 5 * e[1, t0]  # the premise: the shape test cannot see it
+    plain = peer_events(hp, block=1000, review=False)
+    assert not (plain["replace"] | plain["flagged"])[0, 0, t0 - 1:t0 + 3].any()
+    found = peer_events(hp, block=1000)
+    assert found["flagged"][0, 0, t0:t0 + 2].any()
+    np.testing.assert_array_equal(found["replace"], plain["replace"])
+    events = found["events"]
+    at_spike = (events.station == 0) & (events.start <= t0 + 1) & (events.stop > t0)
+    assert set(events.klass[at_spike]) == {"undetermined"}
+
+
 def test_peer_events_refuses_nan_threshold():
     with pytest.raises(ValidationError, match="k must be a positive finite number"):
         peer_events(np.zeros((1, 2, 100)), k=float("nan"))

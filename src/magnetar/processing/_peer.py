@@ -58,6 +58,7 @@ from ._coincidence import (
     EventTable,
     detect_runs,
 )
+from ._interpolation import interpolation_z
 from ._noise import _trimmed_stat
 
 __all__ = [
@@ -710,12 +711,14 @@ def _departure_chunks(x, opts):
                 yield w, c, stations, _correlate(x[c, stations], k_d, w + 1)
 
 
-def _scan_spikes(x, periods, opts, sigma=None, *, find=True):
+def _scan_spikes(x, periods, opts, sigma=None, *, find=True, rough=None):
     """Return the per-period sigma of ``D`` (estimated unless given) and the spike hits.
 
     One pass over :func:`_departure_chunks`: each chunk's sigma (when estimated), then its
     hits (``|D| > k sigma`` and spike-shaped, ``|D| > shape_factor * E`` with ``E`` at
-    those entries only); ``find`` False: the sigma only (hits None).
+    those entries only); ``find`` False: the sigma only (hits None). ``rough``, a list,
+    receives the (width, component, station, time) index arrays of the entries above
+    ``k sigma`` that are not spike-shaped and where ``|D|`` peaks (within ``max_width``).
     """
     n_w, n_t = opts["max_width"], x.shape[-1]
     estimated = np.full((n_w,) + x.shape[:-1] + (len(periods.starts),), np.nan)
@@ -737,8 +740,13 @@ def _scan_spikes(x, periods, opts, sigma=None, *, find=True):
         where = (np.full(index[0].shape, w), np.full(index[0].shape, c),
                  index[0] + stations.start, index[1])
         with np.errstate(invalid="ignore"):
-            hit[index] = d[index] > opts["shape_factor"] * _misfit_at(
+            shaped = d[index] > opts["shape_factor"] * _misfit_at(
                 x, where, flank=opts["flank"], degree=opts["degree"])
+        hit[index] = shaped
+        if rough is not None:  # the strongest entry of each rough feature (its D's peak)
+            peak = ndimage.maximum_filter1d(np.nan_to_num(d), 2 * opts["max_width"] + 1,
+                                            axis=-1)[index] <= d[index]
+            rough.append(tuple(a[~shaped & peak] for a in where))
     return (estimated if sigma is None else sigma), hits
 
 
@@ -748,24 +756,26 @@ def _spike_sigma(x, stats, name, periods, estimate, opts):
                     periods, estimate)
 
 
-def _spikes(x, stats, name, periods, estimate, opts):
+def _spikes(x, stats, name, periods, estimate, opts, rough=None):
     """Return the spike hits of ``x``: ``(width, *x.shape)`` booleans.
 
     A hit has ``|D| > k sigma`` (``sigma`` its period's, estimated or known) and is
     spike-shaped: ``|D| > shape_factor * E``. Where sigma is estimated, the hits come from
     the same pass over ``D`` (they are made again only where some periods' sigmas were
-    known and others estimated).
+    known and others estimated). ``rough``: as in :func:`_scan_spikes`.
     """
-    scan = {}
+    scan = {"rough": []}
 
     def estimate_sigma():
-        scan["sigma"], scan["hits"] = _scan_spikes(x, periods, opts)
+        scan["sigma"], scan["hits"] = _scan_spikes(x, periods, opts, rough=scan["rough"])
         return scan["sigma"]
 
     sigma = _resolve(stats, name, estimate_sigma, periods, estimate)
     if "hits" in scan and np.array_equal(scan["sigma"], sigma, equal_nan=True):
+        if rough is not None:
+            rough.extend(scan["rough"])
         return scan["hits"]
-    return _scan_spikes(x, periods, opts, sigma=sigma)[1]
+    return _scan_spikes(x, periods, opts, sigma=sigma, rough=rough)[1]
 
 
 def _per_sample(by_period, periods, n_t):
@@ -805,9 +815,9 @@ def _resolve(stats, name, compute, periods, estimate):
 
 def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=3.0,
                 max_width=3, flank=3, degree=1, lags=2, block=180, sigma_window=121,
-                sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, periods=None,
-                stats=None, estimate=None, until=None, core=None, prediction=None,
-                own_hits=None):
+                sigma_trim=0.3, incoherence=3.0, tolerance=1, max_peers=None, review=True,
+                periods=None, stats=None, estimate=None, until=None, core=None,
+                prediction=None, own_hits=None):
     """Detect and classify spikes by peer prediction (see module docstring).
 
     Parameters
@@ -836,6 +846,9 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
     max_peers : int, optional
         Predict each station from its best-correlated peers only (:func:`choose_peers`;
         cost linear in the network size). Default: all.
+    review : bool
+        Candidates failing the shape test are flagged (never replaced) where they depart
+        from the station's learnt interpolation by ``k`` local sigmas (:func:`_reviewed`).
     periods : Periods, optional
         Sigmas, peers and fit blocks are estimated per period (default: the record).
     stats, estimate, until, core, prediction, own_hits : optional
@@ -872,17 +885,38 @@ def peer_events(hp, *, k=6.0, shape_factor=5.0, amplitude_ratio=4.0, peer_shape=
         _residual_sigmas(resid, stats, periods, estimate, opts,
                          span=_fitted_span(core, n_t, opts, tolerance))
         return {"stats": stats, "prediction": prediction}
-    hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts)
-    sigma_p, local = _period_sigma(resid, sigma_window, sigma_trim, periods)
-    sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
-    sigma_t = _per_sample(sigma_p, periods, n_t)
+    sigma_p, local, sigma_t = _residual_scale(resid, stats, periods, estimate, opts)
     z_own = _OwnStatistic(hp, _spike_sigma(hp, stats, "sigma_own", periods, estimate, opts),
                           periods, opts)
-    decided = _classify(z_own, partial(_shaped, z_own, peer_shape), hit_res, local,
-                        sigma_t, amplitude_ratio=amplitude_ratio, incoherence=incoherence,
-                        tolerance=tolerance, reach=2 * flank + max_width)
+    decided = _decide(resid, z_own, local, sigma_t, stats, periods, estimate, opts,
+                      review=review, peer_shape=peer_shape, amplitude_ratio=amplitude_ratio,
+                      incoherence=incoherence, tolerance=tolerance)
     return _outcome(decided, hp, prediction, resid, sigma_p, sigma_t, local, z_own,
                     amplitude_ratio, core, stats)
+
+
+def _residual_scale(resid, stats, periods, estimate, opts):
+    """Return the residual's per-period sigma (known or estimated), block MAD, per sample."""
+    sigma_p, local = _period_sigma(resid, opts["window"], opts["trim"], periods)
+    sigma_p = _resolve(stats, "sigma", lambda: sigma_p, periods, estimate)
+    return sigma_p, local, _per_sample(sigma_p, periods, resid.shape[-1])
+
+
+def _decide(resid, z_own, local, sigma_t, stats, periods, estimate, opts, *, review,
+            peer_shape, **rule):
+    """Find the residual's spikes (and reviewed candidates) and classify them.
+
+    Returns (candidate, interference, replace, flagged) as :func:`_flag_reviewed` makes
+    them; ``rule`` holds :func:`_classify`'s amplitude_ratio, incoherence and tolerance.
+    """
+    rough = [] if review else None
+    hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts, rough=rough)
+    reviewed = _reviewed(resid, rough, hit_res.shape, opts)
+    reach = 2 * opts["flank"] + opts["max_width"]
+    return _flag_reviewed(*[
+        _classify(z_own, shaped_at, hits, local, sigma_t, reach=reach, **rule)
+        for hits, shaped_at in ((hit_res, partial(_shaped, z_own, peer_shape)),
+                                (reviewed, partial(_sharp, z_own.x, peer_shape, opts)))])
 
 
 def _predict(hp, stats, periods, estimate, opts, own_hits, *, lags, block, max_peers,
@@ -931,6 +965,38 @@ def _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, ratio, co
             "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
 
 
+def _reviewed(resid, rough, shape, opts):
+    """Return the rough candidates beyond ``k`` sigmas of their learnt interpolation.
+
+    ``rough``: index arrays from :func:`_scan_spikes` (None: no review). The interpolator
+    (:func:`~magnetar.processing._interpolation.interpolation_z`) uses ``2 flank`` samples a
+    side and is fitted over the ``window`` rows around each candidate. Returns
+    ``(width, component, station, time)`` booleans; :func:`_flag_reviewed` says what
+    becomes of them.
+    """
+    out = np.zeros(shape, dtype=bool)
+    if not rough:
+        return out
+    index = tuple(np.concatenate([part[i] for part in rough]) for i in range(4))
+    if index[0].size:
+        z = interpolation_z(resid, index, order=2 * opts["flank"], window=opts["window"])
+        out[tuple(a[z > opts["k"]] for a in index)] = True
+    return out
+
+
+def _flag_reviewed(spikes, reviewed):
+    """Combine the classifications of the spikes and of the reviewed candidates.
+
+    Each is (candidate, interference, replace, flagged) from :func:`_classify`. A reviewed
+    candidate is flagged where it would be replaced or flagged, never replaced: the review
+    cannot tell whether a feature's flanks agree on a level (a step departs from its
+    interpolation too), so it only asks an observer to look.
+    """
+    replace = spikes[2]
+    flagged = (spikes[3] | reviewed[2] | reviewed[3]) & ~replace
+    return spikes[0] | reviewed[0], spikes[1] | reviewed[1], replace, flagged
+
+
 def _check_positive(*, zero_ok=(), **values):
     """Refuse non-finite or non-positive options (zero allowed for those in ``zero_ok``)."""
     for name, value in values.items():
@@ -955,6 +1021,14 @@ def _shaped(own, factor, index):
     with np.errstate(invalid="ignore"):
         return own.departure(index) > factor * _misfit_at(
             own.x, index, flank=own.opts["flank"], degree=own.opts["degree"])
+
+
+def _sharp(x, factor, opts, index):
+    """Whether the entries ``index`` of ``x`` depart from their interpolation by ``factor``.
+
+    In local sigmas of :func:`interpolation_z`: the review's counterpart of :func:`_shaped`.
+    """
+    return interpolation_z(x, index, order=2 * opts["flank"], window=opts["window"]) > factor
 
 
 def _peer_evidence(z_own, shaped_at, hits, tolerance):

@@ -40,6 +40,10 @@ def _add_method_options(parser):
                        help="causal filter as in streaming (default: zero-phase)")
     group.add_argument("--apply-sync", dest="apply_sync", action="store_true", default=None,
                        help="shift stations by the lags the synchronisation check finds")
+    group.add_argument("--no-review", dest="review", action="store_false", default=None,
+                       help="peer rule: skip the review test (spikes whose flanks are too "
+                            "rough for the shape test but depart from the station's learnt "
+                            "interpolation are then not flagged)")
 
 
 def add_parser(subparsers):

@@ -88,6 +88,12 @@ class CleaningConfig:
     incoherence : float
         Peer rule: where the residual's local sigma exceeds this multiple of its sigma the
         peers do not predict the station; spikes there are flagged, not replaced.
+    review : bool
+        Peer rule: a candidate whose flanks are too rough for the shape test is tested
+        again against the station's own dynamics (a two-sided interpolator learnt over the
+        ``mad_window`` samples around it, ``2 flank`` samples a side); beyond ``k`` of its
+        local sigmas it is flagged for review where it would have been replaced, never
+        replaced (:mod:`magnetar.processing._interpolation`). False: the shape test alone.
     peer_gain : bool
         Scale peers' variations by their fitted amplitude ratio before replacing.
     sync_component : str or None
@@ -123,6 +129,7 @@ class CleaningConfig:
     mad_window: int = 121
     incoherence: float = 3.0
     max_peers: int | None = 6
+    review: bool = True
     period_s: float | None = None
     peer_gain: bool = True
     sync_component: str | None = None

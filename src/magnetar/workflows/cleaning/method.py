@@ -336,7 +336,7 @@ def peer_options(config, period):
         "block": max(60, int(round(config.fit_block_s / period))),
         "sigma_window": config.mad_window, "sigma_trim": config.sigma_trim,
         "incoherence": config.incoherence, "tolerance": config.tolerance,
-        "max_peers": config.max_peers,
+        "max_peers": config.max_peers, "review": bool(config.review),
     }
 
 
