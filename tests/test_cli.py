@@ -45,8 +45,13 @@ def test_clean_writes_outputs_and_leaves_inputs(tmp_path, capsys):
     for name in ("events.csv", "summary.csv", "cleaned.nc", "config.toml", "aaa20240301clean.sec"):
         assert (out / name).is_file(), name
     assert "k = 6.0" in (out / "config.toml").read_text()
+    assert "review = true" in (out / "config.toml").read_text()
     assert "Cleaned by magnetar" in (out / "aaa20240301clean.sec").read_text()
     assert "interference" in capsys.readouterr().out
+    plain = tmp_path / "plain"
+    assert main(["clean", *map(str, paths), "--out", str(plain), "--no-review",
+                 "--no-figures"]) == 0
+    assert "review = false" in (plain / "config.toml").read_text()
 
 
 def test_bad_file_gives_one_line_error(tmp_path, capsys):

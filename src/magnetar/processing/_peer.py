@@ -744,10 +744,16 @@ def _scan_spikes(x, periods, opts, sigma=None, *, find=True, rough=None):
                 x, where, flank=opts["flank"], degree=opts["degree"])
         hit[index] = shaped
         if rough is not None:  # the strongest entry of each rough feature (its D's peak)
-            peak = ndimage.maximum_filter1d(np.nan_to_num(d), 2 * opts["max_width"] + 1,
-                                            axis=-1)[index] <= d[index]
-            rough.append(tuple(a[~shaped & peak] for a in where))
+            peak = _is_peak(d, tuple(a[~shaped] for a in index), opts["max_width"])
+            rough.append(tuple(a[~shaped][peak] for a in where))
     return (estimated if sigma is None else sigma), hits
+
+
+def _is_peak(d, index, reach):
+    """Whether ``d`` at the (row, time) entries ``index`` is the largest within ``reach``."""
+    rows, t = index
+    near = np.clip(t[:, None] + np.arange(-reach, reach + 1)[None, :], 0, d.shape[-1] - 1)
+    return (np.nan_to_num(d[rows[:, None], near]) <= d[rows, t][:, None]).all(axis=1)
 
 
 def _spike_sigma(x, stats, name, periods, estimate, opts):
@@ -913,10 +919,12 @@ def _decide(resid, z_own, local, sigma_t, stats, periods, estimate, opts, *, rev
     hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts, rough=rough)
     reviewed = _reviewed(resid, rough, hit_res.shape, opts)
     reach = 2 * opts["flank"] + opts["max_width"]
-    return _flag_reviewed(*[
-        _classify(z_own, shaped_at, hits, local, sigma_t, reach=reach, **rule)
-        for hits, shaped_at in ((hit_res, partial(_shaped, z_own, peer_shape)),
-                                (reviewed, partial(_sharp, z_own.x, peer_shape, opts)))])
+    spikes = _classify(z_own, partial(_shaped, z_own, peer_shape), hit_res, local, sigma_t,
+                       reach=reach, **rule)
+    if reviewed is None:
+        return spikes
+    return _flag_reviewed(spikes, _classify(z_own, partial(_sharp, z_own.x, peer_shape, opts),
+                                            reviewed, local, sigma_t, reach=reach, **rule))
 
 
 def _predict(hp, stats, periods, estimate, opts, own_hits, *, lags, block, max_peers,
@@ -971,16 +979,19 @@ def _reviewed(resid, rough, shape, opts):
     ``rough``: index arrays from :func:`_scan_spikes` (None: no review). The interpolator
     (:func:`~magnetar.processing._interpolation.interpolation_z`) uses ``2 flank`` samples a
     side and is fitted over the ``window`` rows around each candidate. Returns
-    ``(width, component, station, time)`` booleans; :func:`_flag_reviewed` says what
-    becomes of them.
+    ``(width, component, station, time)`` booleans (None where none passes);
+    :func:`_flag_reviewed` says what becomes of them.
     """
-    out = np.zeros(shape, dtype=bool)
     if not rough:
-        return out
+        return None
     index = tuple(np.concatenate([part[i] for part in rough]) for i in range(4))
-    if index[0].size:
-        z = interpolation_z(resid, index, order=2 * opts["flank"], window=opts["window"])
-        out[tuple(a[z > opts["k"]] for a in index)] = True
+    if not index[0].size:
+        return None
+    z = interpolation_z(resid, index, order=2 * opts["flank"], window=opts["window"])
+    if not (z > opts["k"]).any():
+        return None
+    out = np.zeros(shape, dtype=bool)
+    out[tuple(a[z > opts["k"]] for a in index)] = True
     return out
 
 

@@ -13,7 +13,7 @@ from .config import RULES
 __all__ = ["add_parser", "run_command"]
 
 _OVERRIDES = ("k", "min_stations", "tolerance", "rule", "cutoff_period_s", "components",
-              "zero_phase", "apply_sync")
+              "zero_phase", "apply_sync", "review")
 
 
 def _add_method_options(parser):
