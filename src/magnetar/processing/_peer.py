@@ -909,22 +909,21 @@ def _residual_scale(resid, stats, periods, estimate, opts):
 
 
 def _decide(resid, z_own, local, sigma_t, stats, periods, estimate, opts, *, review,
-            peer_shape, **rule):
+            peer_shape, incoherence, **rule):
     """Find the residual's spikes (and reviewed candidates) and classify them.
 
     Returns (candidate, interference, replace, flagged) as :func:`_flag_reviewed` makes
-    them; ``rule`` holds :func:`_classify`'s amplitude_ratio, incoherence and tolerance.
+    them; ``rule`` holds :func:`_classify`'s amplitude_ratio and tolerance.
     """
     rough = [] if review else None
     hit_res = _spikes(resid, stats, "sigma_res", periods, estimate, opts, rough=rough)
-    reviewed = _reviewed(resid, rough, hit_res.shape, opts)
-    reach = 2 * opts["flank"] + opts["max_width"]
-    spikes = _classify(z_own, partial(_shaped, z_own, peer_shape), hit_res, local, sigma_t,
-                       reach=reach, **rule)
+    incoherent = _incoherent(local, sigma_t, incoherence, 2 * opts["flank"] + opts["max_width"])
+    spikes = _classify(z_own, partial(_shaped, z_own, peer_shape), hit_res, incoherent, **rule)
+    reviewed = _reviewed(resid, rough, hit_res.shape, opts, covered=spikes[2] | spikes[3])
     if reviewed is None:
         return spikes
     return _flag_reviewed(spikes, _classify(z_own, partial(_sharp, z_own.x, peer_shape, opts),
-                                            reviewed, local, sigma_t, reach=reach, **rule))
+                                            reviewed, incoherent, **rule))
 
 
 def _predict(hp, stats, periods, estimate, opts, own_hits, *, lags, block, max_peers,
@@ -973,18 +972,25 @@ def _outcome(decided, hp, pred, resid, sigma_p, sigma_t, local, z_own, ratio, co
             "local_sigma": local, "sigma_sample": sigma_t, "stats": stats}
 
 
-def _reviewed(resid, rough, shape, opts):
+def _reviewed(resid, rough, shape, opts, *, covered):
     """Return the rough candidates beyond ``k`` sigmas of their learnt interpolation.
 
     ``rough``: index arrays from :func:`_scan_spikes` (None: no review). The interpolator
     (:func:`~magnetar.processing._interpolation.interpolation_z`) uses ``2 flank`` samples a
     side and is fitted over the ``window`` rows around each candidate. Returns
     ``(width, component, station, time)`` booleans (None where none passes);
-    :func:`_flag_reviewed` says what becomes of them.
+    :func:`_flag_reviewed` says what becomes of them. Candidates touching a sample the
+    spikes already replace or flag (``covered``, component x station x time) are not
+    reviewed: the review is for what the shape test left unfound.
     """
     if not rough:
         return None
     index = tuple(np.concatenate([part[i] for part in rough]) for i in range(4))
+    w, c, s, t = index
+    offsets = np.arange(opts["max_width"])
+    inside = offsets[None, :] <= w[:, None]
+    at = np.minimum(t[:, None] + offsets[None, :], covered.shape[-1] - 1)
+    index = tuple(a[~(covered[c[:, None], s[:, None], at] & inside).any(axis=1)] for a in index)
     if not index[0].size:
         return None
     z = interpolation_z(resid, index, order=2 * opts["flank"], window=opts["window"])
@@ -1061,13 +1067,12 @@ def _peer_evidence(z_own, shaped_at, hits, tolerance):
     return z.max(axis=(1, 2)), np.where(shaped, z, 0.0).max(axis=(1, 2))
 
 
-def _classify(z_own, shaped_at, hit_res, local, sigma_t, *, amplitude_ratio, incoherence,
-              tolerance, reach):
+def _classify(z_own, shaped_at, hit_res, incoherent, *, amplitude_ratio, tolerance):
     """Candidates, interference, replaced and flagged (module docstring, points 2 and 3).
 
     Interference: the peers' own statistic is too small. Undetermined (flagged): only peers
     whose feature is not spike-shaped (``shaped_at(index)`` False) are strong enough.
-    Interference in an incoherent interval is flagged too.
+    Interference in an ``incoherent`` interval (:func:`_incoherent`) is flagged too.
     """
     n_s, n_t = z_own.shape[2], z_own.shape[-1]
     if n_s < 2:
@@ -1083,12 +1088,15 @@ def _classify(z_own, shaped_at, hit_res, local, sigma_t, *, amplitude_ratio, inc
     candidate = _spread(hit_res, n_t)
     interference = _spread(lonely, n_t)
     unsure = _spread(unsure, n_t) & ~interference
-    with np.errstate(invalid="ignore"):
-        incoherent = local > incoherence * sigma_t
-    incoherent = ndimage.maximum_filter1d(incoherent.astype(np.int8), reach,
-                                          axis=-1).astype(bool)
     return (candidate, interference, interference & ~incoherent,
             (interference & incoherent) | unsure)
+
+
+def _incoherent(local, sigma_t, incoherence, reach):
+    """Where the residual's local sigma exceeds ``incoherence`` sigmas, widened by ``reach``."""
+    with np.errstate(invalid="ignore"):
+        incoherent = local > incoherence * sigma_t
+    return ndimage.maximum_filter1d(incoherent.astype(np.int8), reach, axis=-1).astype(bool)
 
 
 def _dependency_margin(sigma_window, flank, max_width, tolerance):
