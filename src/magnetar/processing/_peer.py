@@ -1048,12 +1048,13 @@ def _sharp(x, factor, opts, index):
     return interpolation_z(x, index, order=2 * opts["flank"], window=opts["window"]) > factor
 
 
-def _peer_evidence(z_own, shaped_at, hits, tolerance):
+def _peer_evidence(z_own, shaped_at, hits, tolerance, need):
     """Return the peers' strongest own statistic near each hit: all, and spike-shaped only.
 
     ``hits`` are (width, component, station, time) indices; the peers' ``z`` is taken at the
     same width and component within +-tolerance samples. Evaluated at the hits only (they
-    are few), not over the whole array.
+    are few), not over the whole array; the shape only where a peer's ``z`` reaches the
+    hit's ``need`` (below it, its shape cannot change the classification).
     """
     w, c, s, t = hits
     n_s, n_t = z_own.shape[2], z_own.shape[-1]
@@ -1062,8 +1063,10 @@ def _peer_evidence(z_own, shaped_at, hits, tolerance):
     pp = np.arange(n_s)[None, :, None]  # (1, peer, 1)
     idx = (w[:, None, None], c[:, None, None], pp, tt)
     z = np.where(s[:, None, None] == pp, 0.0, z_own[idx])  # the station itself is no peer
-    full = tuple(np.broadcast_to(a, z.shape).ravel() for a in idx)
-    shaped = shaped_at(full).reshape(z.shape)
+    strong = z >= need[:, None, None]
+    shaped = np.zeros(z.shape, dtype=bool)
+    if strong.any():
+        shaped[strong] = shaped_at(tuple(np.broadcast_to(a, z.shape)[strong] for a in idx))
     return z.max(axis=(1, 2)), np.where(shaped, z, 0.0).max(axis=(1, 2))
 
 
@@ -1079,8 +1082,9 @@ def _classify(z_own, shaped_at, hit_res, incoherent, *, amplitude_ratio, toleran
         nothing = np.zeros(z_own.shape[1:], dtype=bool)
         return _spread(hit_res, n_t), nothing, nothing, nothing
     hits = np.nonzero(hit_res)
-    peer_z, peer_shaped = _peer_evidence(z_own, shaped_at, hits, tolerance)
     own = z_own[hits]
+    peer_z, peer_shaped = _peer_evidence(z_own, shaped_at, hits, tolerance,
+                                         own / amplitude_ratio)
     lonely = np.zeros_like(hit_res)
     unsure = np.zeros_like(hit_res)
     lonely[hits] = peer_z * amplitude_ratio < own
