@@ -38,6 +38,13 @@ Disturbed-interval policy: where the residual's local MAD exceeds ``incoherence`
 station's sigma, the peers do not predict the station (too far apart, or activity too
 local), and a spike found there is flagged and reported but not replaced.
 
+Review (``review``): a line through ``flank`` samples a side models natural 1-minute
+variation during substorms poorly, so real spikes there often fail the shape test. A
+residual candidate above ``k`` sigma that fails it is tested again against the station's
+own learnt two-sided interpolation (:mod:`magnetar.processing._interpolation`); beyond
+``k`` local sigmas it is classified like any spike and flagged where it would be replaced,
+never replaced.
+
 All kernels work on arrays shaped ``(component, station, time)``.
 """
 
