@@ -53,7 +53,6 @@ COMPS = ("X", "Y", "Z")
 AMPLITUDES = (6, 20, 100)
 RULES = ("peer", "published", "sharp")
 STREAMED = ("stream", "peer_streamed_span")  # scored from the window's second day on
-PEER_OPTIONS = {}  # --set: CleaningConfig options of the peer rule (default: its defaults)
 
 
 def load(window):
@@ -120,9 +119,10 @@ def review_statistic(data, spikes, station, disturbed, out):
     """Append each spike's review statistic (interpolation departure, local sigmas)."""
     from magnetar.processing._interpolation import interpolation_z
 
+    config = CleaningConfig()
     c, t, w = (np.array(a) for a in zip(*spikes, strict=True))
-    z = interpolation_z(highpassed(data), (w - 1, c, np.full(c.size, station), t),
-                        order=2 * CleaningConfig().flank, window=CleaningConfig().mad_window)
+    z = interpolation_z(highpassed(data, config), (w - 1, c, np.full(c.size, station), t),
+                        order=2 * config.flank, window=config.mad_window)
     for (_, ti, wi), zi in zip(spikes, z, strict=True):
         out["disturbed" if disturbed[station, ti:ti + wi].any() else "quiet"].append(float(zi))
 
@@ -145,10 +145,9 @@ def with_values(data, y):
     return ds
 
 
-def run_rule(data, y, rule):
+def run_rule(data, y, rule, peer):
     ds = with_values(data, y)
-    cfg = (CleaningConfig(rule=rule, **PEER_OPTIONS) if rule == "peer"
-           else CleaningConfig(rule=rule, k=3.0))
+    cfg = peer if rule == "peer" else CleaningConfig(rule=rule, k=3.0)
     t0 = time.perf_counter()
     result = clean_observatories(ds, cfg)
     dt = time.perf_counter() - t0
@@ -157,14 +156,14 @@ def run_rule(data, y, rule):
     return flags, dt
 
 
-def run_stream(data, y, reference):
+def run_stream(data, y, reference, peer):
     """The streaming peer rule: learned on the first ``reference`` samples, then pushed."""
     import xarray as xr
 
     ds = with_values(data, y)
     t0 = time.perf_counter()
     cleaner = StreamingPeerCleaner.from_reference(ds.isel(time=slice(0, reference)),
-                                                  CleaningConfig(**PEER_OPTIONS))
+                                                  peer)
     step = max(int(3600 / float(data.attrs["sampling_period_s"])), 1)
     outs = [cleaner.push(ds.isel(time=slice(a, a + step)))
             for a in range(reference, ds.sizes["time"], step)] + [cleaner.flush()]
@@ -176,12 +175,12 @@ def run_stream(data, y, reference):
     return flags, dt
 
 
-def run_method(m, data, y, reference):
+def run_method(m, data, y, reference, peer):
     if m == "magpy":
         return run_magpy(data, y)
     if m == "stream":
-        return run_stream(data, y, reference)
-    return run_rule(data, y, "peer" if m == "peer_streamed_span" else m)
+        return run_stream(data, y, reference, peer)
+    return run_rule(data, y, "peer" if m == "peer_streamed_span" else m, peer)
 
 
 def run_magpy(data, y):
@@ -219,9 +218,11 @@ def main(argv=None):
                         help="a CleaningConfig option of the peer rule and the stream, e.g. "
                              "--set shape_factor=4 (repeatable; numbers only)")
     args = parser.parse_args(argv)
+    options = {}
     for item in args.set:
         name, _, value = item.partition("=")
-        PEER_OPTIONS[name] = float(value) if "." in value else int(value)
+        options[name] = float(value) if "." in value else int(value)
+    peer = CleaningConfig(**options)  # the peer rule's and the stream's config
     methods = args.methods.split(",")
     if "magpy" in methods:
         try:
@@ -244,7 +245,7 @@ def main(argv=None):
         for m in methods:
             start = reference if m in STREAMED else 0
             station_days[m] += (x.shape[-1] - start) * period / 86400 * x.shape[1]
-            flags, dt = run_method(m, data, x, reference)
+            flags, dt = run_method(m, data, x, reference, peer)
             totals[m]["untouched_replaced"] += int(np.isin(flags[..., start:], (1, 2)).sum())
             totals[m]["untouched_flagged"] += int((flags[..., start:] == 4).sum())
         for station in range(x.shape[1]):
@@ -257,7 +258,7 @@ def main(argv=None):
                     review_statistic(with_values(data, y), spikes, station, disturbed,
                                      review_z)
                 for m in methods:
-                    flags, dt = run_method(m, data, y, reference)
+                    flags, dt = run_method(m, data, y, reference, peer)
                     totals[m]["runtime_s"] += dt
                     counts, touched, n_natural = score(flags, spikes, natural, station,
                                                        disturbed,
@@ -292,11 +293,11 @@ def main(argv=None):
                   .round(2).tolist(), "share_below_4": round(float(np.mean(np.array(v) < 4)), 3),
                   "share_below_6": round(float(np.mean(np.array(v) < 6)), 3)}
             for key, v in values.items()}
-    result["config_peer"] = dataclasses.asdict(CleaningConfig(**PEER_OPTIONS))
+    result["config_peer"] = dataclasses.asdict(peer)
     path = Path(args.out)
     path.write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: result[k] for k in ("methods", "local_snr_20x",  # noqa: T201
-                                             "review_z_20x")}, indent=1))  # noqa: T201
+    shown = ("methods", "local_snr_20x", "review_z_20x")
+    print(json.dumps({k: result[k] for k in shown}, indent=1))  # noqa: T201
 
 
 if __name__ == "__main__":

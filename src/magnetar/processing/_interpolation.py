@@ -21,9 +21,9 @@ departs by ``A``; a sinusoid or any series the interpolator can represent depart
 
 Measured on real Barrow/Deadhorse data with dense injected spikes (docs/cleaning.md): a
 20x spike's ``z`` here is, in disturbed intervals, median 8.0 (11 % under 4), against a
-local SNR of 5.1 (34 % under 4) for the flank statistic of the peer residual. What this test cannot tell is whether the flanks agree on
-a level (a step also departs from its interpolation), so a spike found by it alone is
-flagged for review, never replaced.
+local SNR of 5.1 (34 % under 4) for the flank statistic of the peer residual. What this
+test cannot tell is whether the flanks agree on a level (a step also departs from its
+interpolation), so a spike found by it alone is flagged for review, never replaced.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ValidationError
+from ._noise import MAD_TO_SIGMA, TUKEY_C
 
 __all__ = ["interpolation_z"]
 
-MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a Gaussian -> its sigma
-TUKEY_C = 4.685  # biweight tuning constant: 95 % efficiency at the Gaussian
 #: float64 numbers of design gathered at once (16 MB)
 _CHUNK = 2**21
 

@@ -21,6 +21,9 @@ from ..errors import ValidationError
 
 __all__ = ["noise_sigma", "noise_sigma_array", "noise_sigma_daily", "rolling_std"]
 
+MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a Gaussian -> its sigma
+TUKEY_C = 4.685  # biweight tuning constant: 95 % efficiency at the Gaussian
+
 
 def rolling_std(x, window):
     """Return standard deviation over a trailing window of ``window`` samples along the last axis.

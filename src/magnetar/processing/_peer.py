@@ -66,7 +66,7 @@ from ._coincidence import (
     detect_runs,
 )
 from ._interpolation import interpolation_z
-from ._noise import _trimmed_stat
+from ._noise import MAD_TO_SIGMA, TUKEY_C, _trimmed_stat
 
 __all__ = [
     "Periods",
@@ -76,8 +76,6 @@ __all__ = [
     "spike_statistic",
 ]
 
-MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a Gaussian -> its sigma
-TUKEY_C = 4.685  # biweight tuning constant: 95 % efficiency at the Gaussian
 
 
 def _median_at(x, mask, window):
