@@ -207,6 +207,23 @@ def score(flags, spikes, natural, station, disturbed, start=0):
     return out, touched, len(natural)
 
 
+def _peer_config(parser, items):
+    """Return the CleaningConfig of ``--set NAME=VALUE`` items (a parser error if malformed)."""
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            options[name] = float(value) if "." in value else int(value)
+        except ValueError:
+            parser.error(f"--set {item!r}: expected NAME=NUMBER")
+        if not sep or name not in {f.name for f in dataclasses.fields(CleaningConfig)}:
+            parser.error(f"--set {item!r}: {name!r} is not a CleaningConfig option")
+    try:
+        return CleaningConfig(**options)
+    except ValueError as err:  # ValidationError: a value the config refuses
+        parser.error(f"--set: {err}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="peer,published,sharp,magpy",
@@ -218,11 +235,7 @@ def main(argv=None):
                         help="a CleaningConfig option of the peer rule and the stream, e.g. "
                              "--set shape_factor=4 (repeatable; numbers only)")
     args = parser.parse_args(argv)
-    options = {}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        options[name] = float(value) if "." in value else int(value)
-    peer = CleaningConfig(**options)  # the peer rule's and the stream's config
+    peer = _peer_config(parser, args.set)  # the peer rule's and the stream's config
     methods = args.methods.split(",")
     if "magpy" in methods:
         try:
