@@ -384,3 +384,69 @@ def test_spikes_use_known_sigmas_where_given_and_estimate_the_others():
     assert not mixed[..., :1500].any()
     np.testing.assert_array_equal(mixed[..., 1500:], free[..., 1500:])
     np.testing.assert_array_equal(known["s"][2], estimated["s"][2])
+
+
+def test_is_peak_keeps_the_largest_entry_within_reach():
+    from magnetar.processing._peer import _is_peak
+
+    d = np.zeros((2, 30))
+    d[0, 10:15] = [1.0, 3.0, 7.0, 4.0, 2.0]  # one feature: 7 at t = 12 is its peak
+    d[0, 20] = 5.0  # an isolated entry is its own peak
+    d[1, 5:8] = [2.0, 1.0, 6.0]  # 2 at t = 5 lies within 2 samples of 6 at t = 7
+    d[1, 25] = np.nan  # a NaN neighbour does not hide a peak
+    d[1, 26] = 1.0
+    rows = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    t = np.array([10, 11, 12, 13, 14, 20, 5, 7, 26])
+    np.testing.assert_array_equal(_is_peak(d, (rows, t), 2),
+                                  [False, False, True, False, False, True, False, True, True])
+
+
+def test_scan_lists_the_peak_of_each_rough_feature_above_k():
+    from scipy import ndimage
+
+    from magnetar.processing import _peer
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    x = rng.normal(0, 1.0, (1, 1, n))
+    x[0, 0, 1000:1300] += 15 * np.sin(2 * np.pi * np.arange(300) / 6.3) * np.hanning(300)
+    x[0, 0, 2000:2002] += 30.0  # a clean spike: a hit, not rough
+    opts = {"k": 6.0, "shape_factor": 5.0, "max_width": 3, "flank": 3, "degree": 1,
+            "window": 121, "trim": 0.3}
+    rough = []
+    sigma, hits = _peer._scan_spikes(x, Periods.single(), opts, rough=rough)
+    d, e = spike_statistic(x, max_width=3, flank=3, degree=1)
+    a = np.abs(d)
+    with np.errstate(invalid="ignore"):
+        above = a > 6.0 * sigma[..., :1]
+        largest = a >= ndimage.maximum_filter1d(np.nan_to_num(a), 7, axis=-1, mode="nearest")
+        expected = above & ~(a > 5.0 * e) & largest
+    found = np.zeros_like(expected)
+    for part in rough:
+        found[part] = True
+    assert expected[..., 1000:1300].sum() >= 3  # the premise: the burst has rough features
+    np.testing.assert_array_equal(found, expected)
+    # the spike's own entry is a hit, not rough (a width-1 entry on its second sample,
+    # whose flank holds the first, is rough: the review skips it once the spike is covered)
+    assert hits[1, 0, 0, 2000]
+    assert not found[1, 0, 0, 2000]
+
+
+def test_review_skips_candidates_touching_what_is_already_replaced_or_flagged():
+    from magnetar.processing._peer import _reviewed
+
+    rng = np.random.default_rng(9)
+    n, t0, t1 = 2000, 800, 1200
+    resid = rng.normal(0, 1.0, (1, 1, n))
+    resid[0, 0, t0:t0 + 2] += 30.0  # far beyond its interpolation
+    opts = {"k": 6.0, "max_width": 3, "flank": 3, "window": 121}
+    rough = [(np.array([1, 1]), np.array([0, 0]), np.array([0, 0]), np.array([t0, t1]))]
+    shape = (3, 1, 1, n)
+    covered = np.zeros((1, 1, n), dtype=bool)
+    free = _reviewed(resid, rough, shape, opts, covered=covered)
+    assert free[1, 0, 0, t0]
+    assert free.sum() == 1  # the plain noise at t1 stays under k
+    covered[0, 0, t0 + 2] = True  # next to the candidate's two samples, not on them
+    np.testing.assert_array_equal(_reviewed(resid, rough, shape, opts, covered=covered), free)
+    covered[0, 0, t0 + 1] = True  # on its second sample
+    assert _reviewed(resid, rough, shape, opts, covered=covered) is None
