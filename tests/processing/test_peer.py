@@ -450,3 +450,26 @@ def test_review_skips_candidates_touching_what_is_already_replaced_or_flagged():
     np.testing.assert_array_equal(_reviewed(resid, rough, shape, opts, covered=covered), free)
     covered[0, 0, t0 + 1] = True  # on its second sample
     assert _reviewed(resid, rough, shape, opts, covered=covered) is None
+
+
+def test_peers_shape_is_asked_only_where_it_can_change_the_class():
+    from magnetar.processing._peer import _peer_evidence
+
+    rng = np.random.default_rng(10)
+    z_own = rng.exponential(3.0, (3, 2, 4, 500))  # (width, component, station, time)
+    asked = []
+
+    def shaped_at(index):  # any deterministic shape verdict; records what is asked
+        asked.append(index[0].size)
+        return (index[-1] + index[2]) % 3 == 0
+
+    hits = tuple(a[:60] for a in np.nonzero(z_own > 9.0))
+    own = z_own[hits]
+    ratio = 4.0
+    every = _peer_evidence(z_own, shaped_at, hits, 1, np.zeros(own.size))
+    n_every = asked.pop()
+    lazy = _peer_evidence(z_own, shaped_at, hits, 1, own / ratio)
+    np.testing.assert_array_equal(lazy[0], every[0])  # the strongest peer: unchanged
+    # the verdict that uses the shape, a shaped peer strong enough, is unchanged too
+    np.testing.assert_array_equal(lazy[1] * ratio < own, every[1] * ratio < own)
+    assert asked.pop() < n_every / 2  # and the shape was asked far less often
