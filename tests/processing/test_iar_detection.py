@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from magnetar.errors import ValidationError
 from magnetar.processing import peak_detection_mask, resonance_parameters
 from magnetar.synthetic import IARConfig, synthetic_iar_night
 from magnetar.training import segmentation_metrics
@@ -63,3 +64,38 @@ def test_comb_spacing_needs_only_some_teeth_of_the_comb():
     assert comb_spacing(teeth[[0, 2]]) == pytest.approx(3 * d, abs=1e-9)
     assert np.isnan(comb_spacing([1.0]))
     assert np.isnan(comb_spacing([1.0, 1.05]))  # closer than any spacing searched
+
+
+@pytest.mark.parametrize("extra", [0.5, 0.37, 0.81])
+def test_comb_spacing_ignores_a_fringe_on_no_tooth(extra):
+    from magnetar.processing import comb_spacing
+
+    d, f0 = 0.93, 1.45
+    teeth = f0 + d * np.arange(6)
+    # a false fringe or another family's, here between the first two teeth: every
+    # fringe is a whole multiple of d / 2 (or of a smaller fraction), yet the comb is d
+    seen = np.r_[f0 + extra * d, teeth]
+    assert comb_spacing(seen) == pytest.approx(d, abs=1e-9)  # least squares on its teeth
+
+
+def test_comb_spacing_keeps_every_fringe_when_a_tooth_fades():
+    from magnetar.processing import comb_spacing
+
+    # orders 0, 1, 2 and 4 seen: twice the spacing would explain three of the four and
+    # leave one out; the spacing explains all four with one tooth faded
+    d = 0.5
+    assert comb_spacing(1.0 + d * np.array([0, 1, 2, 4])) == pytest.approx(d, abs=1e-9)
+    # jittered centres within the tolerance still give the least-squares spacing
+    rng = np.random.default_rng(3)
+    orders = np.arange(8)
+    centres = 0.6 + 0.31 * orders + rng.uniform(-0.01, 0.01, 8)
+    assert comb_spacing(centres) == pytest.approx(np.polyfit(orders, centres, 1)[0], abs=1e-12)
+
+
+def test_comb_spacing_refuses_probabilities_outside_zero_one():
+    from magnetar.processing import comb_spacing
+
+    with pytest.raises(ValidationError, match="seen must lie strictly between 0 and 1"):
+        comb_spacing([1.0, 2.0], seen=1.0)
+    with pytest.raises(ValidationError, match="outlier"):
+        comb_spacing([1.0, 2.0], outlier=0.0)
