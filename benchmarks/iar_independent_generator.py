@@ -13,8 +13,10 @@ generator's particulars rather than IARs fails here:
 - chi-squared scatter with 6 degrees of freedom; a few broadband columns; no tonal lines.
 
 Reported for each model: pixel IoU, precision/recall/F1 within +-2 rows, centre-line
-recall (``magnetar.training.tolerant_segmentation_metrics``), and false-positive pixels on
-nights of the same background without fringes. The same nights for every model.
+recall (``magnetar.training.tolerant_segmentation_metrics``), false-positive pixels on
+nights of the same background without fringes, and the median |delta_f error| of
+``resonance_parameters`` on the model's masks where the label shows two fringes or more
+(since session 23). The same nights for every model.
 
 Run: ``python benchmarks/iar_independent_generator.py MODEL.pt [MODEL.pt ...] --nights 24``
 -> ``benchmarks/results/iar/independent_generator.json``.
@@ -31,6 +33,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from _machine import describe  # noqa: E402
 
+from magnetar.processing import resonance_parameters  # noqa: E402
 from magnetar.training import segmentation_metrics, tolerant_segmentation_metrics  # noqa: E402
 from magnetar.training.segmentation import load_segmentation  # noqa: E402
 from magnetar.workflows.iar.run import predict_nights  # noqa: E402
@@ -41,12 +44,16 @@ RESULTS = Path(__file__).parent / "results" / "iar" / "independent_generator.jso
 
 
 def night(rng, *, fringes=True):
-    """Return one night (log10 power, label) of the independent generator."""
+    """Return one night (log10 power, label, spacing per column) of the independent generator.
+
+    The spacing is NaN where the label shows fewer than two fringes (unobservable).
+    """
     base = ndimage.gaussian_filter1d(rng.normal(0, 1.0, FREQ.size), 25) * 8  # dB
     base = base - 12 * np.log10(FREQ)  # a falling trend, but no power law in the details
     drift = ndimage.gaussian_filter1d(rng.normal(0, 1.0, N_TIME), 30) * 3
     db = base[:, None] + drift[None, :]
     label = np.zeros(db.shape, bool)
+    df = np.full(N_TIME, np.nan)
     if fringes:
         u = np.linspace(0, 1, N_TIME)
         lo, hi = np.sort(rng.uniform(0.15, 0.9, 2))
@@ -76,7 +83,8 @@ def night(rng, *, fringes=True):
     for col in rng.integers(0, N_TIME, rng.integers(0, 6)):
         db[:, col] += rng.uniform(3, 10)
     power = 10 ** (db / 10) * rng.gamma(3.0, 1 / 3.0, size=db.shape)  # chi2, 6 dof
-    return np.log10(power) - 6, label
+    seen_fringes = (label[1:] & ~label[:-1]).sum(axis=0) + label[0]
+    return np.log10(power) - 6, label, np.where(seen_fringes >= 2, df, np.nan)
 
 
 def main():
@@ -102,13 +110,14 @@ def main():
     counts = {}
     for path in args.models:
         model, cfg, _ = load_segmentation(path)
-        mask = predict_nights(model, stack([p[0] for p in pos]), threshold=cfg.threshold)
-        mask = mask["mask"].values.astype(bool)
+        pred = predict_nights(model, stack([p[0] for p in pos]), threshold=cfg.threshold)
+        mask = pred["mask"].values.astype(bool)
         neg_mask = predict_nights(model, stack(neg), threshold=cfg.threshold)["mask"].values
         out["models"][str(path)] = {
             **segmentation_metrics(truth, mask),
             **tolerant_segmentation_metrics(truth, mask, rows=(1, 2), axis=1),
-            "negative_false_positive_fraction": float(neg_mask.mean())}
+            "negative_false_positive_fraction": float(neg_mask.mean()),
+            **delta_f_error(pred, [p[2] for p in pos])}
         counts[str(path)] = night_counts(truth, mask)
         print(path, json.dumps({k: round(v, 3) for k, v in out["models"][str(path)].items()}))  # noqa: T201
     if len(args.models) == 2:  # the second model minus the first, nights resampled
@@ -116,6 +125,18 @@ def main():
         out["paired_f1_rows2_difference"] = paired_bootstrap(a, b, np.random.default_rng(0))
         print("F1 (+-2 rows) difference, second - first:", out["paired_f1_rows2_difference"])  # noqa: T201
     RESULTS.write_text(json.dumps(out, indent=1))
+
+
+def delta_f_error(pred, true_df):
+    """Median |delta_f error| of the model's masks (``resonance_parameters``) and columns."""
+    errors = []
+    for i, df in enumerate(true_df):
+        est = resonance_parameters(pred["mask"].isel(night=i),
+                                   pred["probability"].isel(night=i))["delta_f"].values
+        ok = np.isfinite(df) & np.isfinite(est)
+        errors.extend(np.abs(est[ok] - df[ok]))
+    return {"delta_f_median_abs_error_hz": float(np.median(errors)) if errors else None,
+            "delta_f_columns_compared": len(errors)}
 
 
 def night_counts(truth, mask, rows=2):
