@@ -12,8 +12,8 @@
   (Until session 17 the first peak of the spectral autocorrelation of the mask: it reported
   the double spacing where a fringe between two seen ones had faded. Sessions 17-22: the
   largest spacing of which every seen fringe is a whole multiple: one false fringe or a
-  second family's fringe halved it; on held-out wide nights the U-Net's masks gave a
-  median error of 0.024 and 0.038 Hz against 0.016 now, docs/iar.md.)
+  second family's fringe halved it; on wide validation nights the U-Net's masks gave a
+  median error of 0.024 and 0.038 Hz against 0.015 now, docs/iar.md.)
 
 Peak finding and morphology are scipy's and scikit-image's; the comb estimator is written
 here because no library estimates a comb's spacing from a few of its teeth.
@@ -107,37 +107,53 @@ def _runs_centres(column, weight, freq):
     return out
 
 
-def _comb_log_likelihood(c, d, *, seen, outlier, max_offset, offset_fraction):
-    """Each spacing's and anchor's comb log-likelihood, inliers and orders (module docstring)."""
-    k = (c[None, None, :] - c[None, :, None]) / d[:, None, None]  # (spacing, anchor, centre)
+def _teeth(c, d, f0, *, max_offset, offset_fraction):
+    """Each comb's (rows: spacing ``d``, origin ``f0``) orders for ``c`` and which are on a tooth."""
+    k = (c[None, :] - f0[:, None]) / d[:, None]
     order = np.round(k)
-    tol = np.minimum(max_offset, offset_fraction * d)[:, None, None]
-    near = np.abs(k - order) * d[:, None, None] <= tol
+    tol = np.minimum(max_offset, offset_fraction * d)[:, None]
+    return order, np.abs(k - order) * d[:, None] <= tol
+
+
+def _refit(c, order, on):
+    """Least-squares spacing and origin of each comb through its fringes on teeth."""
+    w = on.astype(float)
+    n = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_order, mean_c = (w * order).sum(axis=1) / n, (w * c).sum(axis=1) / n
+        d = ((w * (order - mean_order[:, None]) * (c - mean_c[:, None])).sum(axis=1)
+             / (w * (order - mean_order[:, None]) ** 2).sum(axis=1))
+    return d, mean_c - d * mean_order
+
+
+def _comb_log_likelihood(n, order, on, *, seen, outlier):
+    """Each comb's log-likelihood: teeth seen or faded between its ends, other fringes outliers."""
+    at = np.where(on, order, -np.inf)
     # orders rise with the centres: a tooth counts once however many centres sit on it
-    on = np.where(near, order, -np.inf)
-    before = np.concatenate([np.full(on.shape[:-1] + (1,), -np.inf),
-                             np.maximum.accumulate(on, axis=-1)[..., :-1]], axis=-1)
-    teeth_seen = (near & (order > before)).sum(axis=-1)
-    span = on.max(axis=-1) - np.where(near, order, np.inf).min(axis=-1) + 1
+    before = np.concatenate([np.full((at.shape[0], 1), -np.inf),
+                             np.maximum.accumulate(at, axis=1)[:, :-1]], axis=1)
+    teeth_seen = (on & (order > before)).sum(axis=1)
+    span = at.max(axis=1) - np.where(on, order, np.inf).min(axis=1) + 1
     ll = (teeth_seen * np.log(seen) + (span - teeth_seen) * np.log1p(-seen)
-          + (c.size - teeth_seen) * np.log(outlier))
-    return np.where(teeth_seen >= 2, ll, -np.inf), near, order
+          + (n - teeth_seen) * np.log(outlier))
+    return np.where(teeth_seen >= 2, ll, -np.inf)
 
 
-def comb_spacing(centres, *, delta_f_range=(0.1, 1.5), resolution=0.002, seen=0.8,
-                 outlier=0.05, max_offset=0.05, offset_fraction=0.15):
+def comb_spacing(centres, *, delta_f_range=(0.1, 1.5), seen=0.8, outlier=0.05, max_offset=0.05,
+                 offset_fraction=0.15, reach=3, max_gap=4):
     """Return the spacing of a comb from the frequencies of the fringes seen.
 
     The fringes need not all be seen, nor start at a known order, and some may belong to
-    no comb (a second family, a false detection). Each candidate spacing ``d`` and anchor
-    fringe define a comb; a fringe within ``min(max_offset, offset_fraction d)`` of one of
-    its teeth is on it. The comb's log-likelihood counts each tooth between its lowest and
-    highest seen tooth as seen (probability ``seen``) or faded (``1 - seen``) and each
-    fringe on no tooth as an ``outlier``: an integer fraction of the spacing explains every
-    fringe but predicts many unseen teeth, a multiple leaves fringes out, so neither wins.
-    The largest spacing of highest likelihood is refined by a least-squares line through its
-    fringes' ``(order, f_n)``. Neighbouring fringes must be among those seen for the spacing
-    to be observable.
+    no comb (a second family, a false detection). Candidate combs come from pairs of
+    fringes up to ``reach`` apart in the sorted list, read as 1 to ``max_gap`` teeth apart;
+    each is refitted twice by least squares through the fringes on its teeth (within
+    ``min(max_offset, offset_fraction * spacing)`` Hz), as in RANSAC. A comb's
+    log-likelihood counts each tooth between its lowest and highest seen one as seen
+    (probability ``seen``) or faded (``1 - seen``) and each fringe on no tooth as an
+    ``outlier``: an integer fraction of the spacing explains every fringe but predicts many
+    unseen teeth, a multiple leaves fringes out, so neither wins. The largest spacing of
+    highest likelihood is returned. Neighbouring fringes must be among those seen for the
+    spacing to be observable.
 
     Parameters
     ----------
@@ -145,42 +161,45 @@ def comb_spacing(centres, *, delta_f_range=(0.1, 1.5), resolution=0.002, seen=0.
         Fringe centre frequencies (Hz) of one time step.
     delta_f_range : (float, float)
         Spacings searched (Hz).
-    resolution : float
-        Step of the search grid (Hz) before refinement.
     seen : float
         Probability that a tooth of the comb is seen (0 < seen < 1).
     outlier : float
         Probability cost of a fringe on no tooth (0 < outlier < 1).
     max_offset, offset_fraction : float
-        A fringe is on a tooth within ``min(max_offset Hz, offset_fraction * d)``.
+        A fringe is on a tooth within ``min(max_offset Hz, offset_fraction * spacing)``.
+    reach, max_gap : int
+        Pairs of fringes that propose a comb: up to ``reach`` apart, 1 to ``max_gap`` teeth.
 
     Returns
     -------
     float
-        The spacing in Hz; NaN with fewer than two fringes on one comb.
+        The spacing in Hz; NaN with fewer than two fringes on one comb in the range.
     """
     for name, value in (("seen", seen), ("outlier", outlier)):
         if not 0 < value < 1:
             msg = f"comb_spacing: {name} must lie strictly between 0 and 1, got {value}"
             raise ValidationError(msg)
     c = np.sort(np.asarray(centres, float))
-    if c.size < 2:
+    lo, hi = delta_f_range
+    i, j = np.triu_indices(c.size, 1)
+    i, j = i[j - i <= reach], j[j - i <= reach]
+    gaps = np.arange(1, max_gap + 1)
+    d = ((c[j] - c[i])[:, None] / gaps[None, :]).ravel()
+    f0 = np.repeat(c[i], gaps.size)
+    inside = (d >= lo) & (d <= hi)
+    if not inside.any():
         return np.nan
-    top = min(delta_f_range[1], c[-1] - c[0])  # a spacing wider than the span is unseen
-    d = np.arange(delta_f_range[0], top + resolution / 2, resolution)
-    if d.size == 0:
+    d, f0 = d[inside], f0[inside]
+    opts = {"max_offset": max_offset, "offset_fraction": offset_fraction}
+    for _ in range(2):
+        d_fit, f0_fit = _refit(c, *_teeth(c, d, f0, **opts))
+        good = np.isfinite(d_fit) & (d_fit >= lo) & (d_fit <= hi)
+        d, f0 = np.where(good, d_fit, d), np.where(good, f0_fit, f0)
+    ll = _comb_log_likelihood(c.size, *_teeth(c, d, f0, **opts), seen=seen, outlier=outlier)
+    if not np.isfinite(ll).any():
         return np.nan
-    ll, near, order = _comb_log_likelihood(c, d, seen=seen, outlier=outlier,
-                                           max_offset=max_offset,
-                                           offset_fraction=offset_fraction)
-    best = ll.max(axis=1)
-    if not np.isfinite(best).any():
-        return np.nan
-    i = np.flatnonzero(best >= best.max() - 1e-9).max()  # the largest of the best spacings
-    a = int(np.argmax(ll[i]))
-    on = near[i, a]
-    slope = np.polyfit(order[i, a][on], c[on], 1)[0]
-    return float(slope) if delta_f_range[0] <= slope <= delta_f_range[1] else float(d[i])
+    best = np.flatnonzero(ll >= ll.max() - 1e-9)
+    return float(d[best[np.argmax(d[best])]])  # the largest spacing of highest likelihood
 
 
 def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), smooth=5,
@@ -216,13 +235,12 @@ def resonance_parameters(mask, probability=None, *, delta_f_range=(0.1, 1.5), sm
         msg = f"delta_f_range must be (low, high) > 0, got {delta_f_range}"
         raise ValidationError(msg)
     freq = mask["frequency"].values
-    step = float(np.median(np.diff(freq)))
     m = mask.values.astype(bool)
     w = np.nan_to_num(prob.values.astype(float)) * m
     n_time = m.shape[1]
     centres = [_runs_centres(m[:, j], w[:, j], freq) for j in range(n_time)]
     counts = np.array([len(c) for c in centres])
-    delta = np.array([comb_spacing(c, delta_f_range=(lo, hi), resolution=step / 10)
+    delta = np.array([comb_spacing(c, delta_f_range=(lo, hi))
                       if len(c) >= min_fringes else np.nan for c in centres])
     half = max(smooth // 2, 0)
     if smooth > 1:
