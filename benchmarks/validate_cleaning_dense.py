@@ -109,20 +109,8 @@ def highpassed(data, config=None):
     return ctx["hp"][[ctx["comps"].index(c) for c in COMPS]]
 
 
-def residual_departure(data):
-    """The spike departure D of the untouched data's peer residual (default options)."""
-    from magnetar.processing._peer import peer_prediction, spike_statistic
-    from magnetar.workflows.cleaning.method import peer_options
-
-    config = CleaningConfig()
-    hp = highpassed(data, config)
-    opts = peer_options(config, float(data.attrs["sampling_period_s"]))
-    pred = peer_prediction(hp, lags=opts["lags"], block=opts["block"])
-    return spike_statistic(hp - pred, max_width=opts["max_width"], flank=opts["flank"])[0]
-
-
 def review_series(data):
-    """Return the review test's inputs: the high-passed series and its peer residual."""
+    """Return the untouched or corrupted data's high-passed series and its peer residual."""
     from magnetar.processing._peer import peer_prediction
     from magnetar.workflows.cleaning.method import peer_options
 
@@ -131,6 +119,14 @@ def review_series(data):
     opts = peer_options(config, float(data.attrs["sampling_period_s"]))
     return {"own": hp, "residual": hp - peer_prediction(hp, lags=opts["lags"],
                                                          block=opts["block"])}
+
+
+def residual_departure(residual):
+    """The spike departure D of a peer residual (default options)."""
+    from magnetar.processing._peer import spike_statistic
+
+    config = CleaningConfig()
+    return spike_statistic(residual, max_width=config.max_width, flank=config.flank)[0]
 
 
 def _review_z(x, index):
@@ -312,8 +308,8 @@ def main(argv=None):
         period = float(data.attrs["sampling_period_s"])
         reference = int(round(86400 / period))  # the streaming rule learns on day one
         disturbed = disturbed_mask(x, period)
-        d_untouched = residual_departure(data)
         series = review_series(data)
+        d_untouched = residual_departure(series["residual"])
         for station in range(x.shape[1]):
             untouched_review(series, station, disturbed, untouched_z)
         for m in methods:
