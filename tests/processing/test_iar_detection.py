@@ -99,3 +99,12 @@ def test_comb_spacing_refuses_probabilities_outside_zero_one():
         comb_spacing([1.0, 2.0], seen=1.0)
     with pytest.raises(ValidationError, match="outlier"):
         comb_spacing([1.0, 2.0], outlier=0.0)
+
+
+def test_comb_spacing_of_two_families_is_the_larger_familys():
+    from magnetar.processing import comb_spacing
+
+    main = 1.0 + 0.5 * np.arange(8)  # eight teeth
+    family = 1.2 + 0.73 * np.arange(3)  # a sporadic second family, off the main teeth
+    assert comb_spacing(np.r_[main, family]) == pytest.approx(0.5, abs=1e-9)
+    assert comb_spacing(family) == pytest.approx(0.73, abs=1e-9)  # alone, its own spacing
