@@ -19,3 +19,26 @@ def test_can_plot_says_no_and_warns_once_without_matplotlib(monkeypatch, caplog)
 
 def test_can_plot_with_matplotlib():
     assert plot.can_plot() is (importlib.util.find_spec("matplotlib") is not None)
+
+
+def test_iar_night_panels_share_one_time_axis_width():
+    import numpy as np
+    import pytest
+    import xarray as xr
+
+    pytest.importorskip("matplotlib")
+    coords = {"frequency": np.linspace(0.5, 10, 40), "time": np.arange(30.0)}
+    spec = xr.DataArray(np.random.default_rng(0).normal(-6, 0.3, (40, 30)),
+                        dims=("frequency", "time"), coords=coords)
+    mask = spec > -5.9
+    params = xr.Dataset({"fringe_frequency": (("fringe", "time"), np.full((1, 30), 2.0)),
+                         "delta_f": ("time", np.full(30, 0.5))}, coords={"time": coords["time"]})
+    for kwargs in ({}, {"params": params}):
+        fig = plot.plot_iar_night(spec, mask, **kwargs)
+        fig.canvas.draw()
+        panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        spans = {(round(ax.get_position().x0, 6), round(ax.get_position().x1, 6))
+                 for ax in panels}
+        assert len(panels) == (3 if kwargs else 2)
+        assert len(spans) == 1  # the colour bar does not narrow the spectrogram alone
+        assert panels[-1].get_xlabel() == "time (UT)"

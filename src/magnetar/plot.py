@@ -351,12 +351,16 @@ def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=N
     t = spec["time"].values
     f = spec["frequency"].values
     rows = 3 if params is not None else 2
-    fig, axes = plt.subplots(rows, 1, figsize=(11, 3.2 * rows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 3.2 * rows), sharex=True, squeeze=False,
+                             layout="constrained")
     axes = axes[:, 0]
     lo, hi = np.nanpercentile(spec.values, [2, 99.5])
     mesh = axes[0].pcolormesh(t, f, spec.values, cmap="viridis", vmin=lo, vmax=hi,
                               shading="auto")
-    fig.colorbar(mesh, ax=axes[0], label=spec.attrs.get("units", "log10 power"))
+    # one colour bar beside the whole column, drawn at the spectrogram's height, so every
+    # panel keeps the same width and the times line up
+    fig.colorbar(mesh, ax=list(axes), shrink=1 / rows, anchor=(0.0, 1.0), pad=0.01,
+                 label=spec.attrs.get("units", "log10 power"))
     axes[0].set_ylabel("frequency (Hz)")
     axes[0].set_title(f"spectrogram ({spec.attrs.get('units', 'log10 power')})")
     axes[1].pcolormesh(t, f, spec.values, cmap="Greys_r", vmin=lo, vmax=hi, shading="auto")
@@ -383,7 +387,6 @@ def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=N
         if true_delta_f is not None:
             axes[2].plot(true_delta_f["time"].values, true_delta_f.values, "r--", label="true")
         axes[2].set_ylabel("delta_f (Hz)")
-        axes[2].set_xlabel("time (UT)")
         axes[2].legend()
-    fig.tight_layout()
+    axes[-1].set_xlabel("time (UT)")
     return fig
