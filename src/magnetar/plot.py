@@ -384,6 +384,9 @@ def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=N
         for k in range(fn.shape[0]):
             axes[0].plot(params["time"].values, fn[k], "w.", ms=1.5)
         axes[2].plot(params["time"].values, params["delta_f"].values, "k-", label="estimated")
+        if not np.isfinite(params["delta_f"].values).any():
+            axes[2].text(0.5, 0.5, "no spacing in any time step", transform=axes[2].transAxes,
+                         ha="center", va="center")
         if true_delta_f is not None:
             axes[2].plot(true_delta_f["time"].values, true_delta_f.values, "r--", label="true")
         axes[2].set_ylabel("delta_f (Hz)")
