@@ -27,7 +27,8 @@ def test_iar_night_panels_share_one_time_axis_width():
     import xarray as xr
 
     pytest.importorskip("matplotlib")
-    coords = {"frequency": np.linspace(0.5, 10, 40), "time": np.arange(30.0)}
+    hours = xr.DataArray(np.arange(30.0), dims="time", attrs={"units": "hours after 18:00"})
+    coords = {"frequency": np.linspace(0.5, 10, 40), "time": hours}
     spec = xr.DataArray(np.random.default_rng(0).normal(-6, 0.3, (40, 30)),
                         dims=("frequency", "time"), coords=coords)
     mask = spec > -5.9
@@ -41,4 +42,7 @@ def test_iar_night_panels_share_one_time_axis_width():
                  for ax in panels}
         assert len(panels) == (3 if kwargs else 2)
         assert len(spans) == 1  # the colour bar does not narrow the spectrogram alone
-        assert panels[-1].get_xlabel() == "time (UT)"
+        assert panels[-1].get_xlabel() == "time (hours after 18:00)"
+    utc = spec.assign_coords(time=np.datetime64("2020-01-06T18:00") + np.arange(30)
+                             * np.timedelta64(100, "s"))
+    assert plot.plot_iar_night(utc, utc > -5.9).axes[1].get_xlabel() == "time (UT)"

@@ -391,5 +391,6 @@ def plot_iar_night(spectrogram, mask, *, truth=None, params=None, true_delta_f=N
             axes[2].plot(true_delta_f["time"].values, true_delta_f.values, "r--", label="true")
         axes[2].set_ylabel("delta_f (Hz)")
         axes[2].legend()
-    axes[-1].set_xlabel("time (UT)")
+    axes[-1].set_xlabel("time (UT)" if np.issubdtype(t.dtype, np.datetime64)
+                        else f"time ({spec['time'].attrs.get('units', 'index')})")
     return fig
