@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 
-
 def _median_at(x, mask, window):
     """``x`` with the samples in ``mask`` replaced by the running median of ``window``.
 
