@@ -120,3 +120,30 @@ def test_dense_fringes_stay_apart_and_families_and_tones_come_with_the_night():
     busy = synthetic_iar_night(IARConfig(families=(2, 2), drift_lines=(2, 2)), seed=11)
     assert busy.attrs["n_families"] == 2
     assert busy.attrs["n_lines"] >= 2
+
+
+def test_a_wandering_line_is_interference_of_its_width_and_changes_nothing_else():
+    # a Gaussian narrow-band line of sigma 0.04 Hz (FWHM 2.355 sigma = 0.094 Hz, several
+    # rows, wider than the Hann window's 1.44-bin main lobe) on a flat background; drawn
+    # from a spawned generator, so the night's other draws and its noise stay the same
+    sigma = 0.04
+    plain = _lone_fringe(line_snr_db=(20.0, 20.0))
+    ds = _lone_fringe(line_snr_db=(20.0, 20.0), broad_lines=(1, 1),
+                      line_width_hz=(sigma, sigma))
+    assert ds.attrs["n_lines"] == plain.attrs["n_lines"] + 1
+    np.testing.assert_array_equal(ds.mask.values, plain.mask.values)  # never labelled
+    excess = 10 ** ds.expected.values - 10 ** plain.expected.values  # (frequency, time)
+    on = excess.max(axis=0) > 0
+    assert on.any()  # on for part of the night
+    assert not on.all()
+    column = excess[:, np.flatnonzero(on)[len(np.flatnonzero(on)) // 2]]
+    bin_hz = 100 / 4096
+    fwhm = np.sum(column > column.max() / 2) * bin_hz
+    main_lobe = 1.44 * bin_hz
+    assert fwhm == pytest.approx(np.hypot(2.355 * sigma, main_lobe), abs=1.5 * bin_hz)
+    # its peak: 20 dB over the background, slightly lowered by the window's smoothing
+    assert 10 * np.log10(column.max() / 1e-6) == pytest.approx(20.0, abs=0.5)
+    away = np.abs(excess) < 1e-12
+    np.testing.assert_allclose(ds.spectrogram.values[away], plain.spectrogram.values[away])
+    with pytest.raises(ValidationError, match="broad_lines"):
+        IARConfig(broad_lines=(2, 1))

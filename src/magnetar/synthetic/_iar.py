@@ -26,7 +26,13 @@ Components (parameters drawn per night from the ranges in :class:`IARConfig`):
   6.5/8.0/9.9 dB; the earlier 2-8 dB gave 1.0-4.6 dB, a Schumann mode far weaker than real);
 - Pc1 pulsation packets (0.3-3 Hz, rising tones, tens of minutes);
 - tonal lines: a harmonic series on a 0.5-2 Hz base switching on and off, and single tones
-  drifting by 0.05-1 Hz over the night;
+  drifting by 0.05-1 Hz over the night; optionally (``broad_lines``, none by default so the
+  held-out nights stay those of earlier sessions) wandering lines: man-made tones whose
+  frequency wanders within a Welch segment (cathodic protection, traction and industrial
+  sources are not crystal-stable) are narrow-band noise, a Gaussian of 0.005-0.05 Hz
+  standard deviation about a drifting path, several rows wide like a thin fringe but alone
+  and up to tens of dB strong (the real LLO night has one at 2.9 Hz, 3-4 rows wide and
+  ~20 dB);
 - broadband impulsive columns (lightning, traffic), bursts of several columns with their
   own spectral slope, and data gaps;
 - nights without IARs (``p_iar``).
@@ -90,7 +96,8 @@ class IARConfig:
     ``pc1_events`` (count range), ``pc1_hz``, ``pc1_snr_db``, ``pc1_min`` (duration),
     ``pc1_fwhm``. Tonal lines: ``p_lines`` (a harmonic series at base ``line_hz``),
     ``drift_lines`` (count of single tones drifting by ``drift_hz`` over the night),
-    ``line_snr_db``. Impulses (one column): ``impulses_per_hour``, ``impulse_db``;
+    ``line_snr_db``; wandering lines ``broad_lines`` (count range) of spectral standard
+    deviation ``line_width_hz``, drifting like the single tones. Impulses (one column): ``impulses_per_hour``, ``impulse_db``;
     broadband bursts (several columns, spectral slope -1..1): ``bursts``, ``burst_min``,
     ``burst_db``. Gaps: ``gaps`` (count range), ``gap_min``. Label: ``label_db``.
     """
@@ -140,6 +147,8 @@ class IARConfig:
     drift_lines: tuple[int, int] = (0, 2)
     drift_hz: tuple[float, float] = (0.05, 1.0)
     line_snr_db: tuple[float, float] = (6.0, 20.0)
+    broad_lines: tuple[int, int] = (0, 0)
+    line_width_hz: tuple[float, float] = (0.005, 0.05)
     impulses_per_hour: tuple[float, float] = (0.0, 3.0)
     impulse_db: tuple[float, float] = (3.0, 12.0)
     bursts: tuple[int, int] = (0, 3)
@@ -293,6 +302,29 @@ def _draw_lines(c, rng, n_time):
     return lines
 
 
+def _draw_broad_lines(c, rng, n_time):
+    """Wandering tonal lines: (path (time,), spectral sigma Hz, peak SNR, on (time,)).
+
+    Drawn from a spawned generator, so a night's every other draw and its noise are the same
+    with or without them (none drawn when ``broad_lines`` is ``(0, 0)``).
+    """
+    out = []
+    if c.broad_lines[1] <= 0:
+        return out
+    rng = rng.spawn(1)[0]
+    for _ in range(_count(rng, c.broad_lines)):
+        f0 = _u(rng, (c.fmin, c.fmax))
+        drift = _u(rng, c.drift_hz) * rng.choice([-1, 1]) * rng.random()
+        path = f0 + drift * np.linspace(0, 1, n_time) + _smooth_walk(rng, n_time, abs(drift) / 10)
+        sigma = _log_u(rng, c.line_width_hz, 0.002)
+        on = np.zeros(n_time, bool)
+        a = int(rng.integers(0, n_time // 2))
+        on[a:a + int(rng.integers(n_time // 6, n_time))] = True
+        out.append((np.clip(path, 0.05, c.sampling_rate / 2 - 0.05), sigma,
+                    10 ** (_u(rng, c.line_snr_db) / 10), on))
+    return out
+
+
 def _draw_columns(c, rng, n_time):
     """Return the one-column impulses, the bursts and the gaps."""
     impulses = np.ones(n_time)
@@ -342,6 +374,7 @@ def _draw(config, rng, n_time):
     p["pc1"] = events
     p["lines"] = _draw_lines(c, rng, n_time)
     p["impulses"], p["bursts"], p["gap"] = _draw_columns(c, rng, n_time)
+    p["broad_lines"] = _draw_broad_lines(c, rng, n_time)
     return p
 
 
@@ -373,7 +406,7 @@ def _other_parts(p, f):
     """Return the continuous PSD (frequency, time) of everything but fringes and lines.
 
     In two parts: the steady one (background, Schumann, Pc1) and the transient one (what
-    the impulses and bursts add to the background).
+    the impulses, bursts and wandering lines add to the background).
     """
     f = np.asarray(f, float)[:, None]
     background = _reference(p, f)
@@ -385,7 +418,11 @@ def _other_parts(p, f):
     for centre, hw, amp in p["pc1"]:
         steady = steady + _reference(p, centre)[None, :] * amp[None, :] * _lorentz(
             f, centre[None, :], hw)
-    return steady, background * extra
+    transient = background * extra
+    for path, sigma, snr, on in p.get("broad_lines", ()):
+        transient = transient + (snr * on * _reference(p, path))[None, :] * np.exp(
+            -0.5 * ((f - path[None, :]) / sigma) ** 2)
+    return steady, transient
 
 
 def _other(p, f):
@@ -686,7 +723,8 @@ def synthetic_iar_night(config=None, *, seed=0, night="2020-01-01", timeseries=F
         attrs={"has_iar": int(p["has_iar"]), "seed": int(seed), "segment_s": config.segment_s,
                "nfft": config.nfft, "sampling_rate": config.sampling_rate,
                "phi": main["phi"], "width_fraction": main["q"], "alpha": p["alpha"],
-               "n_families": max(len(p["combs"]) - 1, 0), "n_lines": len(p["lines"]),
+               "n_families": max(len(p["combs"]) - 1, 0),
+               "n_lines": len(p["lines"]) + len(p["broad_lines"]),
                "n_pc1": len(p["pc1"]), "source": "magnetar.synthetic.synthetic_iar_night"})
     return (ds, series) if timeseries else ds
 
