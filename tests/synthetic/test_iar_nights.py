@@ -147,3 +147,14 @@ def test_a_wandering_line_is_interference_of_its_width_and_changes_nothing_else(
     np.testing.assert_allclose(ds.spectrogram.values[away], plain.spectrogram.values[away])
     with pytest.raises(ValidationError, match="broad_lines"):
         IARConfig(broad_lines=(2, 1))
+
+
+@pytest.mark.parametrize(("duty", "run"), [(0.3, 5.0), (0.7, 12.0)])
+def test_a_switching_source_is_on_its_duty_in_runs_of_its_mean_length(duty, run):
+    from magnetar.synthetic._iar import _switching
+
+    on = _switching(np.random.default_rng(0), 200_000, duty=duty, run=run)
+    edges = np.diff(np.r_[0, on.astype(np.int8), 0])
+    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert on.mean() == pytest.approx(duty, abs=0.02)
+    assert runs.mean() == pytest.approx(run, rel=0.05)  # geometric runs of mean 1 / p_off

@@ -32,7 +32,7 @@ Components (parameters drawn per night from the ranges in :class:`IARConfig`):
   sources are not crystal-stable) are narrow-band noise, a Gaussian of 0.005-0.05 Hz
   standard deviation about a drifting path, several rows wide like a thin fringe but alone
   and up to tens of dB strong (the real LLO night has one at 2.9 Hz, 3-4 rows wide and
-  ~20 dB);
+  ~20 dB), half of them switching on and off in runs of a few columns;
 - broadband impulsive columns (lightning, traffic), bursts of several columns with their
   own spectral slope, and data gaps;
 - nights without IARs (``p_iar``).
@@ -320,8 +320,25 @@ def _draw_broad_lines(c, rng, n_time):
         on = np.zeros(n_time, bool)
         a = int(rng.integers(0, n_time // 2))
         on[a:a + int(rng.integers(n_time // 6, n_time))] = True
+        if rng.random() < 0.5:  # a source switching on and off (machinery, traffic)
+            on &= _switching(rng, n_time, duty=_u(rng, (0.2, 0.9)), run=_u(rng, (1.0, 20.0)))
         out.append((np.clip(path, 0.05, c.sampling_rate / 2 - 0.05), sigma,
                     10 ** (_u(rng, c.line_snr_db) / 10), on))
+    return out
+
+
+def _switching(rng, n_time, *, duty, run):
+    """Return on/off states (time,) of a two-state Markov chain.
+
+    On about ``duty`` of the time, in runs of mean length ``run`` columns.
+    """
+    p_off = 1.0 / run  # leave the on state
+    p_on = p_off * duty / max(1.0 - duty, 1e-6)  # balance: duty = p_on / (p_on + p_off)
+    state, out = rng.random() < duty, np.empty(n_time, bool)
+    flips = rng.random(n_time)
+    for i in range(n_time):
+        out[i] = state
+        state = (flips[i] >= p_off) if state else (flips[i] < p_on)
     return out
 
 
