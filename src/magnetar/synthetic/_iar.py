@@ -11,7 +11,8 @@ Components (parameters drawn per night from the ranges in :class:`IARConfig`):
 - background ``B(f, t) = B1 * f**-alpha`` (1/f-like, alpha 1-2) drifting by a few dB;
 - IAR fringes at ``f_n(t) = offset + (n + phi) * df(t)``: Lorentzian lines of width
   ``q * df`` (the resonator's quality factor; q 0.05-0.6 drawn log-uniformly, so thin
-  fringes of a row or two are as common as broad ones filling most of the spacing), peak ``SNR * B(f_n)`` (4-14 dB) decaying with ``n``; 2-30 fringes up to
+  fringes of a row or two are as common as broad ones filling most of the spacing), peak
+  ``SNR * B(f_n)`` (4-14 dB) decaying with ``n``; 2-30 fringes up to
   2-7 Hz; ``df(t)`` 0.1-1.2 Hz, an arc that rises through the evening as the ionosphere
   decays and falls towards dawn, peaking anywhere in the night, or straight (no swing)
   (Belyaev et al. 1990; Molchanov et al. 2004; Beggan 2014; Beggan & Musur 2018; Hodnett
@@ -97,9 +98,10 @@ class IARConfig:
     ``pc1_fwhm``. Tonal lines: ``p_lines`` (a harmonic series at base ``line_hz``),
     ``drift_lines`` (count of single tones drifting by ``drift_hz`` over the night),
     ``line_snr_db``; wandering lines ``broad_lines`` (count range) of spectral standard
-    deviation ``line_width_hz``, drifting like the single tones. Impulses (one column): ``impulses_per_hour``, ``impulse_db``;
-    broadband bursts (several columns, spectral slope -1..1): ``bursts``, ``burst_min``,
-    ``burst_db``. Gaps: ``gaps`` (count range), ``gap_min``. Label: ``label_db``.
+    deviation ``line_width_hz``, drifting by up to ``drift_hz``, at ``line_snr_db``.
+    Impulses (one column): ``impulses_per_hour``, ``impulse_db``; broadband bursts
+    (several columns, spectral slope -1..1): ``bursts``, ``burst_min``, ``burst_db``.
+    Gaps: ``gaps`` (count range), ``gap_min``. Label: ``label_db``.
     """
 
     start: str = "18:00"
@@ -436,7 +438,7 @@ def _other_parts(p, f):
         steady = steady + _reference(p, centre)[None, :] * amp[None, :] * _lorentz(
             f, centre[None, :], hw)
     transient = background * extra
-    for path, sigma, snr, on in p.get("broad_lines", ()):
+    for path, sigma, snr, on in p["broad_lines"]:
         transient = transient + (snr * on * _reference(p, path))[None, :] * np.exp(
             -0.5 * ((f - path[None, :]) / sigma) ** 2)
     return steady, transient
