@@ -293,15 +293,30 @@ def _draw_lines(c, rng, n_time):
             if rng.random() < 0.7:
                 lines.append((np.full(n_time, k * base), 10 ** (_u(rng, c.line_snr_db) / 10), on))
     for _ in range(_count(rng, c.drift_lines)):
-        f0 = _u(rng, (c.fmin, c.fmax))
-        drift = _u(rng, c.drift_hz) * rng.choice([-1, 1])
-        path = f0 + drift * np.linspace(0, 1, n_time) + _smooth_walk(rng, n_time, abs(drift) / 10)
-        on = np.zeros(n_time, bool)
-        a = int(rng.integers(0, n_time // 2))
-        on[a:a + int(rng.integers(n_time // 6, n_time))] = True
-        lines.append((np.clip(path, 0.05, c.sampling_rate / 2 - 0.05),
-                      10 ** (_u(rng, c.line_snr_db) / 10), on))
+        path, on = _drifting_path(c, rng, n_time), _on_interval(rng, n_time)
+        lines.append((path, 10 ** (_u(rng, c.line_snr_db) / 10), on))
     return lines
+
+
+def _drifting_path(c, rng, n_time, *, slower=False):
+    """Return the path (time,) Hz of a line drifting by ``drift_hz`` over the night.
+
+    ``slower``: by a random fraction of that. It wanders smoothly about the straight drift.
+    """
+    f0 = _u(rng, (c.fmin, c.fmax))
+    drift = _u(rng, c.drift_hz) * rng.choice([-1, 1])
+    if slower:
+        drift *= rng.random()
+    path = f0 + drift * np.linspace(0, 1, n_time) + _smooth_walk(rng, n_time, abs(drift) / 10)
+    return np.clip(path, 0.05, c.sampling_rate / 2 - 0.05)
+
+
+def _on_interval(rng, n_time):
+    """Return on-states (time,): one interval of a sixth of the night or more."""
+    on = np.zeros(n_time, bool)
+    a = int(rng.integers(0, n_time // 2))
+    on[a:a + int(rng.integers(n_time // 6, n_time))] = True
+    return on
 
 
 def _draw_broad_lines(c, rng, n_time):
@@ -315,17 +330,12 @@ def _draw_broad_lines(c, rng, n_time):
         return out
     rng = rng.spawn(1)[0]
     for _ in range(_count(rng, c.broad_lines)):
-        f0 = _u(rng, (c.fmin, c.fmax))
-        drift = _u(rng, c.drift_hz) * rng.choice([-1, 1]) * rng.random()
-        path = f0 + drift * np.linspace(0, 1, n_time) + _smooth_walk(rng, n_time, abs(drift) / 10)
+        path = _drifting_path(c, rng, n_time, slower=True)
         sigma = _log_u(rng, c.line_width_hz, 0.002)
-        on = np.zeros(n_time, bool)
-        a = int(rng.integers(0, n_time // 2))
-        on[a:a + int(rng.integers(n_time // 6, n_time))] = True
+        on = _on_interval(rng, n_time)
         if rng.random() < 0.5:  # a source switching on and off (machinery, traffic)
             on &= _switching(rng, n_time, duty=_u(rng, (0.2, 0.9)), run=_u(rng, (1.0, 20.0)))
-        out.append((np.clip(path, 0.05, c.sampling_rate / 2 - 0.05), sigma,
-                    10 ** (_u(rng, c.line_snr_db) / 10), on))
+        out.append((path, sigma, 10 ** (_u(rng, c.line_snr_db) / 10), on))
     return out
 
 
